@@ -1,0 +1,162 @@
+//! Fetch: read each partition from the requested offset, waiting on the
+//! broker's "data appended" condition variable up to max_wait for min_bytes
+//! (an idle consumer costs no CPU). v0/v1 get the log's magic-0 bytes as they
+//! are (the last message may be cut by max_bytes, as Kafka does); later
+//! versions get whole messages converted by `records::for_fetch`.
+
+use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::{FetchRequest, FetchResponse, RequestHeader};
+use std::time::{Duration, Instant};
+
+use crate::broker::apis::Handler;
+use crate::broker::log::ReadSlice;
+use crate::broker::records::for_fetch;
+use crate::broker::{lock, Broker, Topic};
+
+/// Longest wait a fetch may ask for (Kafka clients use 100 ms to 500 ms).
+const MAX_WAIT: Duration = Duration::from_secs(30);
+
+/// What was found for one partition, before its bytes are loaded.
+struct Found {
+    partition: i32,
+    error: Option<ResponseError>,
+    high_watermark: i64,
+    log_start: i64,
+    slice: Option<ReadSlice>,
+}
+
+impl Handler for FetchRequest {
+    fn handle(
+        broker: &Broker,
+        _: &RequestHeader,
+        req: Self,
+        version: i16,
+    ) -> Option<FetchResponse> {
+        let wait = Duration::from_millis(req.max_wait_ms.max(0) as u64).min(MAX_WAIT);
+        let deadline = Instant::now() + wait;
+        let min_bytes = req.min_bytes.max(0) as usize;
+        let topics: Vec<_> = req
+            .topics
+            .iter()
+            .map(|t| broker.topic(&t.topic.0))
+            .collect();
+        let found = loop {
+            let generation = broker.appended_generation();
+            let found = locate(&req, &topics, version);
+            let bytes: usize = found
+                .iter()
+                .flatten()
+                .filter_map(|f| f.slice.as_ref().map(|s| s.len()))
+                .sum();
+            let errors = found.iter().flatten().any(|f| f.error.is_some());
+            if bytes >= min_bytes.max(1)
+                || errors
+                || Instant::now() >= deadline
+                || broker.is_stopping()
+            {
+                break found;
+            }
+            broker.wait_appended(generation, deadline);
+        };
+        let mut resp = FetchResponse::default();
+        for (t, parts) in req.topics.iter().zip(found) {
+            let mut tr = FetchableTopicResponse::default();
+            tr.topic = t.topic.clone();
+            for f in parts {
+                let mut pd = PartitionData::default();
+                pd.partition_index = f.partition;
+                pd.high_watermark = f.high_watermark;
+                if version >= 4 {
+                    pd.last_stable_offset = f.high_watermark;
+                }
+                if version >= 5 {
+                    pd.log_start_offset = f.log_start;
+                }
+                let mut error = f.error;
+                let records = match f.slice {
+                    Some(s) if !s.is_empty() => match s
+                        .load()
+                        .map_err(anyhow::Error::from)
+                        .and_then(|b| for_fetch(&b, version))
+                    {
+                        Ok(b) => b,
+                        Err(e) => {
+                            ::log::error!("fetch {}-{}: {e:#}", t.topic.0, f.partition);
+                            error = Some(ResponseError::KafkaStorageError);
+                            Bytes::new()
+                        }
+                    },
+                    _ => Bytes::new(),
+                };
+                pd.error_code = error.map_or(0, |e| e.code());
+                pd.records = Some(records);
+                tr.partitions.push(pd);
+            }
+            resp.responses.push(tr);
+        }
+        Some(resp)
+    }
+}
+
+/// Finds, for every requested partition, where its bytes are (respecting the
+/// partition and, from v3, the response max_bytes).
+fn locate(
+    req: &FetchRequest,
+    topics: &[Option<std::sync::Arc<Topic>>],
+    version: i16,
+) -> Vec<Vec<Found>> {
+    let mut budget = if version >= 3 && req.max_bytes > 0 {
+        req.max_bytes as usize
+    } else {
+        usize::MAX
+    };
+    let mut first = true;
+    let mut out = Vec::with_capacity(req.topics.len());
+    for (t, topic) in req.topics.iter().zip(topics) {
+        let mut parts = Vec::with_capacity(t.partitions.len());
+        for p in &t.partitions {
+            let mut f = Found {
+                partition: p.partition,
+                error: None,
+                high_watermark: -1,
+                log_start: -1,
+                slice: None,
+            };
+            match topic.as_ref().and_then(|t| t.partition(p.partition)) {
+                None => f.error = Some(ResponseError::UnknownTopicOrPartition),
+                Some(log) => {
+                    let log = lock(log);
+                    f.high_watermark = log.next_offset();
+                    f.log_start = log.start_offset();
+                    let max = (p.partition_max_bytes.max(0) as usize).min(budget);
+                    match log.read(p.fetch_offset, max) {
+                        Err(_) => f.error = Some(ResponseError::OffsetOutOfRange),
+                        Ok(mut slice) => {
+                            // From v2 only whole messages are sent; the first one is
+                            // sent even when larger than the limits (KIP-74).
+                            if version >= 2 && first && p.fetch_offset < log.next_offset() {
+                                if let Some(len) = log.message_len(p.fetch_offset) {
+                                    if len > slice.len() {
+                                        if let Ok(s) = log.read(p.fetch_offset, len) {
+                                            slice = s;
+                                        }
+                                    }
+                                }
+                            }
+                            if !slice.is_empty() {
+                                first = false;
+                            }
+                            budget = budget.saturating_sub(slice.len());
+                            f.slice = Some(slice);
+                        }
+                    }
+                }
+            }
+            parts.push(f);
+        }
+        out.push(parts);
+    }
+    out
+}

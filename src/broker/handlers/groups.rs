@@ -1,0 +1,171 @@
+//! FindCoordinator, OffsetCommit and OffsetFetch: this broker coordinates
+//! every group. There is no group membership (JoinGroup is not served), so a
+//! commit is accepted from the "simple consumer" Kafka accepts for a group
+//! with no members: generation -1 and an empty member id.
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::offset_commit_response::{
+    OffsetCommitResponsePartition, OffsetCommitResponseTopic,
+};
+use kafka_protocol::messages::offset_fetch_response::{
+    OffsetFetchResponsePartition, OffsetFetchResponseTopic,
+};
+use kafka_protocol::messages::{
+    BrokerId, FindCoordinatorRequest, FindCoordinatorResponse, OffsetCommitRequest,
+    OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse, RequestHeader, TopicName,
+};
+
+use crate::broker::apis::Handler;
+use crate::broker::offsets::Committed;
+use crate::broker::{lock, Broker, NODE_ID};
+
+/// Longest metadata string kept with a commit (Kafka's offset.metadata.max.bytes).
+const MAX_METADATA: usize = 4096;
+
+impl Handler for FindCoordinatorRequest {
+    fn handle(
+        broker: &Broker,
+        _: &RequestHeader,
+        req: Self,
+        _: i16,
+    ) -> Option<FindCoordinatorResponse> {
+        let mut resp = FindCoordinatorResponse::default();
+        if req.key_type != 0 {
+            resp.error_code = ResponseError::CoordinatorNotAvailable.code();
+            resp.error_message = Some("transactions are not supported by this broker".into());
+            resp.node_id = BrokerId(-1);
+            resp.port = -1;
+            return Some(resp);
+        }
+        resp.node_id = BrokerId(NODE_ID);
+        resp.host = broker.config.advertised_host.clone().into();
+        resp.port = broker.config.advertised_port as i32;
+        Some(resp)
+    }
+}
+
+impl Handler for OffsetCommitRequest {
+    fn handle(
+        broker: &Broker,
+        _: &RequestHeader,
+        req: Self,
+        version: i16,
+    ) -> Option<OffsetCommitResponse> {
+        let group = req.group_id.0.to_string();
+        let group_error = if group.is_empty() {
+            Some(ResponseError::InvalidGroupId)
+        } else if version >= 1 && !req.member_id.is_empty() {
+            Some(ResponseError::UnknownMemberId)
+        } else if version >= 1 && req.generation_id_or_member_epoch != -1 {
+            Some(ResponseError::IllegalGeneration)
+        } else {
+            None
+        };
+        let mut resp = OffsetCommitResponse::default();
+        let mut entries = Vec::new();
+        let mut slots = Vec::new();
+        for t in req.topics {
+            let topic = broker.topic(&t.name.0);
+            let mut tr = OffsetCommitResponseTopic::default();
+            tr.name = t.name.clone();
+            for p in t.partitions {
+                let mut pr = OffsetCommitResponsePartition::default();
+                pr.partition_index = p.partition_index;
+                let metadata = p.committed_metadata.map(|m| m.to_string());
+                let error = if let Some(e) = group_error {
+                    Some(e)
+                } else if topic
+                    .as_ref()
+                    .and_then(|t| t.partition(p.partition_index))
+                    .is_none()
+                {
+                    Some(ResponseError::UnknownTopicOrPartition)
+                } else if metadata.as_ref().is_some_and(|m| m.len() > MAX_METADATA) {
+                    Some(ResponseError::OffsetMetadataTooLarge)
+                } else {
+                    None
+                };
+                match error {
+                    Some(e) => pr.error_code = e.code(),
+                    None => {
+                        slots.push((resp.topics.len(), tr.partitions.len()));
+                        entries.push((
+                            t.name.0.to_string(),
+                            p.partition_index,
+                            Committed {
+                                offset: p.committed_offset,
+                                metadata,
+                            },
+                        ));
+                    }
+                }
+                tr.partitions.push(pr);
+            }
+            resp.topics.push(tr);
+        }
+        if !entries.is_empty() {
+            if let Err(e) = lock(&broker.offsets).commit(&group, &entries) {
+                ::log::error!("commit for group {group} failed: {e:#}");
+                for (ti, pi) in slots {
+                    resp.topics[ti].partitions[pi].error_code =
+                        ResponseError::KafkaStorageError.code();
+                }
+            }
+        }
+        Some(resp)
+    }
+}
+
+impl Handler for OffsetFetchRequest {
+    fn handle(
+        broker: &Broker,
+        _: &RequestHeader,
+        req: Self,
+        version: i16,
+    ) -> Option<OffsetFetchResponse> {
+        let group = req.group_id.0.to_string();
+        let store = lock(&broker.offsets);
+        let wanted: Vec<(String, Vec<i32>)> = match req.topics {
+            Some(topics) => topics
+                .into_iter()
+                .map(|t| (t.name.0.to_string(), t.partition_indexes))
+                .collect(),
+            None => {
+                let mut by_topic: Vec<(String, Vec<i32>)> = Vec::new();
+                for (t, p) in store.partitions_of(&group) {
+                    match by_topic.last_mut() {
+                        Some((name, ps)) if *name == t => ps.push(p),
+                        _ => by_topic.push((t, vec![p])),
+                    }
+                }
+                by_topic
+            }
+        };
+        let mut resp = OffsetFetchResponse::default();
+        for (name, partitions) in wanted {
+            let mut tr = OffsetFetchResponseTopic::default();
+            tr.name = TopicName(name.clone().into());
+            for p in partitions {
+                let mut pr = OffsetFetchResponsePartition::default();
+                pr.partition_index = p;
+                pr.committed_leader_epoch = -1;
+                match store.get(&group, &name, p) {
+                    Some(c) => {
+                        pr.committed_offset = c.offset;
+                        pr.metadata = Some(c.metadata.clone().unwrap_or_default().into());
+                    }
+                    None => {
+                        pr.committed_offset = -1;
+                        pr.metadata = Some("".into());
+                    }
+                }
+                tr.partitions.push(pr);
+            }
+            resp.topics.push(tr);
+        }
+        if version >= 2 && group.is_empty() {
+            resp.error_code = ResponseError::InvalidGroupId.code();
+        }
+        Some(resp)
+    }
+}

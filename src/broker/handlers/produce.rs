@@ -1,0 +1,97 @@
+//! Produce: validate and flatten each partition's records, append them, and
+//! answer with the base offset once the bytes are in the log file.
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse, RequestHeader};
+
+use crate::broker::apis::Handler;
+use crate::broker::records::{ingest, IngestError};
+use crate::broker::{lock, Broker};
+
+impl Handler for ProduceRequest {
+    fn handle(
+        broker: &Broker,
+        _: &RequestHeader,
+        req: Self,
+        version: i16,
+    ) -> Option<ProduceResponse> {
+        let acks_ok = matches!(req.acks, -1..=1);
+        let mut resp = ProduceResponse::default();
+        let mut appended = false;
+        for t in req.topic_data {
+            let name = t.name.0.to_string();
+            let topic = if acks_ok {
+                broker.topic_or_auto_create(&name, true)
+            } else {
+                None
+            };
+            let mut tr = TopicProduceResponse::default();
+            tr.name = t.name;
+            for p in t.partition_data {
+                let mut pr = PartitionProduceResponse::default();
+                pr.index = p.index;
+                pr.base_offset = -1;
+                pr.log_append_time_ms = -1;
+                let result = if !acks_ok {
+                    Err(ResponseError::InvalidRequiredAcks)
+                } else {
+                    match topic.as_ref().and_then(|t| t.partition(p.index)) {
+                        None => Err(ResponseError::UnknownTopicOrPartition),
+                        Some(log) => append(
+                            broker,
+                            &name,
+                            p.index,
+                            log,
+                            p.records.as_deref().unwrap_or(&[]),
+                        ),
+                    }
+                };
+                match result {
+                    Ok((base, start)) => {
+                        pr.base_offset = base;
+                        if version >= 5 {
+                            pr.log_start_offset = start;
+                        }
+                        appended = true;
+                    }
+                    Err(e) => pr.error_code = e.code(),
+                }
+                tr.partition_responses.push(pr);
+            }
+            resp.responses.push(tr);
+        }
+        if appended {
+            broker.notify_appended();
+        }
+        (req.acks != 0).then_some(resp)
+    }
+}
+
+/// Appends one partition's records; returns (base offset, log start offset).
+fn append(
+    broker: &Broker,
+    topic: &str,
+    partition: i32,
+    log: &crate::broker::log::SharedLog,
+    records: &[u8],
+) -> Result<(i64, i64), ResponseError> {
+    let cfg = &broker.config;
+    let mut ingested =
+        ingest(records, cfg.max_message_size, cfg.max_request_size).map_err(|e| match e {
+            IngestError::TooLarge => ResponseError::MessageTooLarge,
+            IngestError::Corrupt(why) => {
+                ::log::warn!("produce to {topic}-{partition} refused: {why}");
+                ResponseError::CorruptMessage
+            }
+        })?;
+    let mut log = lock(log);
+    if ingested.count == 0 {
+        return Ok((log.next_offset(), log.start_offset()));
+    }
+    let base = log.append(&mut ingested.set, ingested.count).map_err(|e| {
+        ::log::error!("{topic}-{partition}: {e:#}");
+        ResponseError::KafkaStorageError
+    })?;
+    Ok((base, log.start_offset()))
+}

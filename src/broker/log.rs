@@ -1,0 +1,461 @@
+//! The partition log: append-only segment files of uncompressed magic-0
+//! message sets, with a sparse offset index rebuilt on start.
+//!
+//! Why magic 0 on disk: the `kafka` crate (braid's own producer and consumer)
+//! writes and reads nothing else, and in a magic-0 message the offset sits
+//! outside the CRC. So the broker assigns offsets by patching eight bytes per
+//! message in place, and serves v0/v1 fetches as the file's bytes, unchanged.
+//! Other formats are converted at the edges (see `records`).
+//!
+//! Layout: `DIR/<topic>-<partition>/<20-digit base offset>.log`. A message is
+//! `offset i64 | size i32 | crc u32 | magic i8 | attributes i8 | key | value`
+//! (big-endian, key and value as i32-length-prefixed bytes, -1 = null).
+//! "Acknowledged" means written to the file (page cache) before the response,
+//! so `kill -9` of the broker loses nothing acknowledged. Recovery checks
+//! every message (bounds, CRC, consecutive offsets) and truncates a torn tail.
+
+use anyhow::{bail, Context, Result};
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// Bytes of a message before its CRC-covered part: offset (8) and size (4).
+pub const LOG_OVERHEAD: usize = 12;
+/// Smallest valid magic-0 message body: crc, magic, attributes, key and value lengths.
+pub const MIN_MESSAGE_SIZE: usize = 4 + 1 + 1 + 4 + 4;
+/// One sparse index entry per this many bytes of log.
+const INDEX_INTERVAL: u64 = 4096;
+
+/// Why a read could not be served.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ReadError {
+    /// The offset is below the log start or above the high watermark.
+    OutOfRange,
+}
+
+/// One segment file: immutable below `size`, appended at the end.
+struct Segment {
+    base: i64,
+    file: Arc<File>,
+    size: u64,
+    /// Sparse index: (offset, file position) pairs in increasing order.
+    index: Vec<(i64, u64)>,
+    last_indexed: u64,
+}
+
+impl Segment {
+    fn path(dir: &Path, base: i64) -> PathBuf {
+        dir.join(format!("{base:020}.log"))
+    }
+
+    fn create(dir: &Path, base: i64) -> Result<Self> {
+        let path = Self::path(dir, base);
+        let file = OpenOptions::new()
+            .create(true)
+            .read(true)
+            .append(true)
+            .open(&path)
+            .with_context(|| format!("cannot create segment {}", path.display()))?;
+        Ok(Segment {
+            base,
+            file: Arc::new(file),
+            size: 0,
+            index: Vec::new(),
+            last_indexed: 0,
+        })
+    }
+
+    /// Adds index entries for messages at `positions` (offset, pos).
+    fn index_message(&mut self, offset: i64, pos: u64) {
+        if self.index.is_empty() || pos >= self.last_indexed + INDEX_INTERVAL {
+            self.index.push((offset, pos));
+            self.last_indexed = pos;
+        }
+    }
+
+    /// The file position of the message with offset `target` (which must be in this segment).
+    fn position_of(&self, target: i64) -> std::io::Result<u64> {
+        let i = self.index.partition_point(|&(o, _)| o <= target);
+        let mut pos = if i == 0 { 0 } else { self.index[i - 1].1 };
+        let mut header = [0u8; LOG_OVERHEAD];
+        while pos + LOG_OVERHEAD as u64 <= self.size {
+            self.file.read_exact_at(&mut header, pos)?;
+            let offset = i64::from_be_bytes(header[0..8].try_into().expect("8 bytes"));
+            if offset >= target {
+                return Ok(pos);
+            }
+            let size = i32::from_be_bytes(header[8..12].try_into().expect("4 bytes"));
+            pos += LOG_OVERHEAD as u64 + size.max(0) as u64;
+        }
+        Ok(self.size)
+    }
+}
+
+/// Where a read's bytes are: a file and a byte range of it.
+pub struct ReadSlice {
+    file: Arc<File>,
+    pos: u64,
+    len: usize,
+}
+
+impl ReadSlice {
+    /// Reads the bytes (outside the partition lock: below the recorded size the file never changes).
+    pub fn load(&self) -> std::io::Result<Vec<u8>> {
+        let mut buf = vec![0u8; self.len];
+        self.file.read_exact_at(&mut buf, self.pos)?;
+        Ok(buf)
+    }
+
+    /// How many bytes the slice covers.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the slice is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+/// The log of one partition.
+pub struct PartitionLog {
+    dir: PathBuf,
+    segment_bytes: u64,
+    segments: Vec<Segment>,
+    next_offset: i64,
+}
+
+/// A partition log shared between connection threads.
+pub type SharedLog = Arc<Mutex<PartitionLog>>;
+
+impl PartitionLog {
+    /// Opens (or creates) the log in `dir`, checking every message and cutting a torn tail.
+    pub fn open(dir: &Path, segment_bytes: u64) -> Result<Self> {
+        fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let mut bases = Vec::new();
+        for entry in fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))? {
+            let name = entry?.file_name();
+            let name = name.to_string_lossy();
+            if let Some(stem) = name.strip_suffix(".log") {
+                if let Ok(base) = stem.parse::<i64>() {
+                    bases.push(base);
+                }
+            }
+        }
+        bases.sort_unstable();
+        let mut log = PartitionLog {
+            dir: dir.to_path_buf(),
+            segment_bytes,
+            segments: Vec::new(),
+            next_offset: bases.first().copied().unwrap_or(0),
+        };
+        let mut bases = bases.into_iter();
+        for base in bases.by_ref() {
+            let expected = log.next_offset;
+            if base != expected {
+                log::warn!(
+                    "{}: segment {base} does not start at {expected}; dropping it and later segments",
+                    dir.display()
+                );
+                fs::remove_file(Segment::path(dir, base))?;
+                break;
+            }
+            let (segment, clean) = log.recover_segment(base)?;
+            log.next_offset = segment.next_offset;
+            log.segments.push(segment.segment);
+            if !clean {
+                break;
+            }
+        }
+        for base in bases {
+            log::warn!(
+                "{}: removing segment {base} after a torn one",
+                dir.display()
+            );
+            fs::remove_file(Segment::path(dir, base))?;
+        }
+        if log.segments.is_empty() {
+            log.segments.push(Segment::create(dir, log.next_offset)?);
+        }
+        Ok(log)
+    }
+
+    /// Scans one segment, rebuilding its index; truncates it at the first bad message.
+    fn recover_segment(&self, base: i64) -> Result<(Recovered, bool)> {
+        let path = Segment::path(&self.dir, base);
+        let data = fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let mut segment = Segment::create(&self.dir, base)?;
+        let mut pos = 0usize;
+        let mut offset = base;
+        let mut problem = None;
+        while pos < data.len() {
+            match check_message(&data[pos..], offset) {
+                Ok(len) => {
+                    segment.index_message(offset, pos as u64);
+                    pos += len;
+                    offset += 1;
+                }
+                Err(why) => {
+                    problem = Some(why);
+                    break;
+                }
+            }
+        }
+        if let Some(why) = &problem {
+            log::warn!(
+                "recovery: {}: cut {} bytes at offset {offset} (position {pos}): {why}",
+                path.display(),
+                data.len() - pos
+            );
+            segment
+                .file
+                .set_len(pos as u64)
+                .with_context(|| format!("cannot truncate {}", path.display()))?;
+        }
+        segment.size = pos as u64;
+        let clean = problem.is_none();
+        Ok((
+            Recovered {
+                segment,
+                next_offset: offset,
+            },
+            clean,
+        ))
+    }
+
+    /// The offset the next appended message gets (the high watermark).
+    pub fn next_offset(&self) -> i64 {
+        self.next_offset
+    }
+
+    /// The first offset still in the log.
+    pub fn start_offset(&self) -> i64 {
+        self.segments.first().map_or(0, |s| s.base)
+    }
+
+    /// Appends an uncompressed magic-0 message set of `count` messages, assigning
+    /// their offsets in place; returns the base offset once the bytes are in the file.
+    pub fn append(&mut self, set: &mut [u8], count: usize) -> Result<i64> {
+        let base = self.next_offset;
+        let active = self.segments.last().expect("a log always has a segment");
+        if active.size > 0 && active.size + set.len() as u64 > self.segment_bytes {
+            let segment = Segment::create(&self.dir, base)?;
+            self.segments.push(segment);
+        }
+        let segment = self
+            .segments
+            .last_mut()
+            .expect("a log always has a segment");
+        let mut pos = 0usize;
+        let mut offset = base;
+        let mut n = 0;
+        while pos + LOG_OVERHEAD <= set.len() {
+            set[pos..pos + 8].copy_from_slice(&offset.to_be_bytes());
+            let size = i32::from_be_bytes(set[pos + 8..pos + 12].try_into().expect("4 bytes"));
+            segment.index_message(offset, segment.size + pos as u64);
+            pos += LOG_OVERHEAD + size.max(0) as usize;
+            offset += 1;
+            n += 1;
+        }
+        if n != count || pos != set.len() {
+            bail!("internal: message set framing does not match its count");
+        }
+        let mut file: &File = &segment.file;
+        if let Err(e) = file.write_all(set) {
+            // A partial write would leave a torn tail: cut it so the log stays whole.
+            let _ = segment.file.set_len(segment.size);
+            segment.index.retain(|&(o, _)| o < base);
+            return Err(e).context("cannot append to the partition log");
+        }
+        segment.size += set.len() as u64;
+        self.next_offset = offset;
+        Ok(base)
+    }
+
+    /// Locates up to `max_bytes` of log from `offset` on (within one segment;
+    /// the last message may be cut, as Kafka does for v0-v2 fetches).
+    pub fn read(&self, offset: i64, max_bytes: usize) -> Result<ReadSlice, ReadError> {
+        if offset < self.start_offset() || offset > self.next_offset {
+            return Err(ReadError::OutOfRange);
+        }
+        let i = self.segments.partition_point(|s| s.base <= offset);
+        let segment = &self.segments[i.saturating_sub(1)];
+        if offset == self.next_offset {
+            return Ok(ReadSlice {
+                file: segment.file.clone(),
+                pos: 0,
+                len: 0,
+            });
+        }
+        let pos = segment.position_of(offset).map_err(|e| {
+            log::error!("{}: read error: {e}", self.dir.display());
+            ReadError::OutOfRange
+        })?;
+        let len = ((segment.size - pos) as usize).min(max_bytes);
+        Ok(ReadSlice {
+            file: segment.file.clone(),
+            pos,
+            len,
+        })
+    }
+
+    /// The size of the whole message at `offset` (to serve one that exceeds a fetch's max bytes).
+    pub fn message_len(&self, offset: i64) -> Option<usize> {
+        let slice = self.read(offset, LOG_OVERHEAD).ok()?;
+        let header = slice.load().ok()?;
+        if header.len() < LOG_OVERHEAD {
+            return None;
+        }
+        let size = i32::from_be_bytes(header[8..12].try_into().ok()?);
+        Some(LOG_OVERHEAD + size.max(0) as usize)
+    }
+
+    /// Bytes on disk over all segments.
+    pub fn size_bytes(&self) -> u64 {
+        self.segments.iter().map(|s| s.size).sum()
+    }
+}
+
+struct Recovered {
+    segment: Segment,
+    next_offset: i64,
+}
+
+/// Checks one stored message at the start of `data`: whole, right offset, valid CRC.
+/// Returns its length on disk.
+fn check_message(data: &[u8], expected_offset: i64) -> Result<usize, String> {
+    if data.len() < LOG_OVERHEAD {
+        return Err(format!("{} bytes left, a header needs 12", data.len()));
+    }
+    let offset = i64::from_be_bytes(data[0..8].try_into().expect("8 bytes"));
+    let size = i32::from_be_bytes(data[8..12].try_into().expect("4 bytes"));
+    if offset != expected_offset {
+        return Err(format!("offset {offset}, expected {expected_offset}"));
+    }
+    if size < MIN_MESSAGE_SIZE as i32 {
+        return Err(format!("message size {size} is too small"));
+    }
+    let end = LOG_OVERHEAD + size as usize;
+    if data.len() < end {
+        return Err(format!(
+            "message of {size} bytes cut after {}",
+            data.len() - LOG_OVERHEAD
+        ));
+    }
+    let stored = u32::from_be_bytes(data[12..16].try_into().expect("4 bytes"));
+    if crc32fast::hash(&data[16..end]) != stored {
+        return Err("CRC mismatch".to_string());
+    }
+    Ok(end)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Builds an uncompressed magic-0 message set of `values` (offsets 0).
+    fn set(values: &[&[u8]]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for v in values {
+            let mut body = vec![0u8, 0u8];
+            body.extend_from_slice(&(-1i32).to_be_bytes());
+            body.extend_from_slice(&(v.len() as i32).to_be_bytes());
+            body.extend_from_slice(v);
+            let crc = crc32fast::hash(&body);
+            out.extend_from_slice(&0i64.to_be_bytes());
+            out.extend_from_slice(&((body.len() + 4) as i32).to_be_bytes());
+            out.extend_from_slice(&crc.to_be_bytes());
+            out.extend_from_slice(&body);
+        }
+        out
+    }
+
+    fn offsets(bytes: &[u8]) -> Vec<i64> {
+        let mut pos = 0;
+        let mut out = Vec::new();
+        while pos + LOG_OVERHEAD <= bytes.len() {
+            out.push(i64::from_be_bytes(bytes[pos..pos + 8].try_into().unwrap()));
+            let size = i32::from_be_bytes(bytes[pos + 8..pos + 12].try_into().unwrap());
+            pos += LOG_OVERHEAD + size as usize;
+        }
+        out
+    }
+
+    #[test]
+    fn append_assigns_offsets_and_reads_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = PartitionLog::open(dir.path(), 1 << 20).unwrap();
+        let mut a = set(&[b"a", b"bb", b"ccc"]);
+        assert_eq!(log.append(&mut a, 3).unwrap(), 0);
+        let mut b = set(&[b"d"]);
+        assert_eq!(log.append(&mut b, 1).unwrap(), 3);
+        assert_eq!(log.next_offset(), 4);
+        let bytes = log.read(1, 1 << 20).unwrap().load().unwrap();
+        assert_eq!(offsets(&bytes), vec![1, 2, 3]);
+        assert!(log.read(4, 100).unwrap().is_empty());
+        assert_eq!(log.read(5, 100).err(), Some(ReadError::OutOfRange));
+    }
+
+    #[test]
+    fn rolls_segments_and_reopens() {
+        let dir = tempfile::tempdir().unwrap();
+        let value = [7u8; 100];
+        {
+            let mut log = PartitionLog::open(dir.path(), 4096).unwrap();
+            for _ in 0..200 {
+                let mut s = set(&[&value, &value]);
+                log.append(&mut s, 2).unwrap();
+            }
+            assert!(log.segments.len() > 5);
+        }
+        let log = PartitionLog::open(dir.path(), 4096).unwrap();
+        assert_eq!(log.next_offset(), 400);
+        for target in [0, 1, 37, 38, 199, 398, 399] {
+            let bytes = log.read(target, 200).unwrap().load().unwrap();
+            assert_eq!(offsets(&bytes)[0], target);
+        }
+    }
+
+    #[test]
+    fn recovery_cuts_a_torn_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut log = PartitionLog::open(dir.path(), 1 << 20).unwrap();
+            let mut s = set(&[b"one", b"two", b"three"]);
+            log.append(&mut s, 3).unwrap();
+        }
+        let path = dir.path().join(format!("{:020}.log", 0));
+        let len = fs::metadata(&path).unwrap().len();
+        OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(len - 3)
+            .unwrap();
+        let mut log = PartitionLog::open(dir.path(), 1 << 20).unwrap();
+        assert_eq!(log.next_offset(), 2);
+        let mut s = set(&[b"four"]);
+        assert_eq!(log.append(&mut s, 1).unwrap(), 2);
+        let bytes = log.read(0, 1 << 20).unwrap().load().unwrap();
+        assert_eq!(offsets(&bytes), vec![0, 1, 2]);
+    }
+
+    #[test]
+    fn recovery_rejects_a_corrupt_crc() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut log = PartitionLog::open(dir.path(), 1 << 20).unwrap();
+            let mut s = set(&[b"one", b"two"]);
+            log.append(&mut s, 2).unwrap();
+        }
+        let path = dir.path().join(format!("{:020}.log", 0));
+        let mut data = fs::read(&path).unwrap();
+        let last = data.len() - 1;
+        data[last] ^= 0xff;
+        fs::write(&path, &data).unwrap();
+        let log = PartitionLog::open(dir.path(), 1 << 20).unwrap();
+        assert_eq!(log.next_offset(), 1);
+    }
+}

@@ -1,0 +1,332 @@
+//! The embedded Kafka-compatible broker (`braid broker`).
+//!
+//! A real server, not a mock: the `kafka` crate, kcat (librdkafka) and
+//! kafka-python use it as they would Apache Kafka. `server` accepts
+//! connections (one thread each); `apis` is the one table of supported API
+//! keys, version ranges and handlers (it drives dispatch and the ApiVersions
+//! answer); `handlers` hold the request logic; `log` is the partition log on
+//! disk; `records` converts record formats; `offsets` stores committed
+//! offsets. This module holds the broker's shared state: topics, logs, the
+//! offset store, and the "data appended" signal fetches wait on.
+
+pub mod apis;
+pub mod handlers;
+pub mod log;
+pub mod offsets;
+pub mod records;
+pub mod server;
+
+use anyhow::{Context, Result};
+use kafka_protocol::error::ResponseError;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use crate::cli::BrokerArgs;
+use log::{PartitionLog, SharedLog};
+use offsets::OffsetStore;
+
+/// The node id this broker gives itself in metadata.
+pub const NODE_ID: i32 = 0;
+/// The cluster id it reports.
+pub const CLUSTER_ID: &str = "braid-embedded";
+
+/// Settings of a running broker (from `BrokerArgs`, with the advertised address resolved).
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Host clients are told to connect to.
+    pub advertised_host: String,
+    /// Port clients are told to connect to.
+    pub advertised_port: u16,
+    /// Partitions of auto-created topics; `None` = no auto-creation.
+    pub auto_create_partitions: Option<i32>,
+    /// Most connections served at once.
+    pub max_connections: usize,
+    /// Largest request frame accepted.
+    pub max_request_size: usize,
+    /// Largest single message or batch accepted in a produce.
+    pub max_message_size: usize,
+    /// Segment roll size.
+    pub segment_bytes: u64,
+}
+
+/// One topic: its partition logs.
+pub struct Topic {
+    /// The topic's name.
+    pub name: String,
+    /// One log per partition, index = partition id.
+    pub partitions: Vec<SharedLog>,
+}
+
+impl Topic {
+    /// The log of `partition`, if it exists.
+    pub fn partition(&self, partition: i32) -> Option<&SharedLog> {
+        usize::try_from(partition)
+            .ok()
+            .and_then(|p| self.partitions.get(p))
+    }
+}
+
+/// The broker's shared state, used by every connection thread.
+pub struct Broker {
+    /// Settings.
+    pub config: Config,
+    data_dir: PathBuf,
+    topics: RwLock<BTreeMap<String, Arc<Topic>>>,
+    create_lock: Mutex<()>,
+    /// Committed offsets of consumer groups.
+    pub offsets: Mutex<OffsetStore>,
+    appended: Mutex<u64>,
+    appended_cv: Condvar,
+    stopping: AtomicBool,
+}
+
+/// Kafka's rule for topic names: 1-249 of `[a-zA-Z0-9._-]`, not `.` or `..`.
+pub fn validate_topic_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > 249 {
+        return Err(format!("topic name '{name}' must be 1 to 249 characters"));
+    }
+    if name == "." || name == ".." {
+        return Err(format!("topic name '{name}' is not allowed"));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
+        return Err(format!(
+            "topic name '{name}' has '{c}'; use letters, digits, '.', '_' and '-'"
+        ));
+    }
+    Ok(())
+}
+
+/// Locks a mutex, carrying on after a panic elsewhere (the data stays consistent:
+/// every critical section here leaves it whole before anything can panic).
+pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Broker {
+    /// Opens the broker's state in `data_dir`: recovers every partition log and the offsets.
+    pub fn open(config: Config, data_dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(data_dir)
+            .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
+        let mut found: BTreeMap<String, Vec<i32>> = BTreeMap::new();
+        for entry in std::fs::read_dir(data_dir)
+            .with_context(|| format!("cannot read data directory {}", data_dir.display()))?
+        {
+            let entry = entry?;
+            if !entry.file_type()?.is_dir() {
+                continue;
+            }
+            let name = entry.file_name().to_string_lossy().to_string();
+            if let Some((topic, p)) = name.rsplit_once('-') {
+                if let Ok(p) = p.parse::<i32>() {
+                    if validate_topic_name(topic).is_ok() && p >= 0 {
+                        found.entry(topic.to_string()).or_default().push(p);
+                    }
+                }
+            }
+        }
+        let mut topics = BTreeMap::new();
+        for (name, mut parts) in found {
+            parts.sort_unstable();
+            let count = parts.len() as i32;
+            if parts.iter().copied().ne(0..count) {
+                ::log::warn!("topic {name}: partition directories {parts:?} are not 0..{count}; using them as found");
+            }
+            let n = parts.last().map_or(0, |p| p + 1);
+            let topic = Self::open_topic(data_dir, &name, n, config.segment_bytes)?;
+            topics.insert(name, Arc::new(topic));
+        }
+        let offsets = OffsetStore::open(data_dir)?;
+        Ok(Broker {
+            config,
+            data_dir: data_dir.to_path_buf(),
+            topics: RwLock::new(topics),
+            create_lock: Mutex::new(()),
+            offsets: Mutex::new(offsets),
+            appended: Mutex::new(0),
+            appended_cv: Condvar::new(),
+            stopping: AtomicBool::new(false),
+        })
+    }
+
+    fn open_topic(
+        data_dir: &Path,
+        name: &str,
+        partitions: i32,
+        segment_bytes: u64,
+    ) -> Result<Topic> {
+        let mut logs = Vec::with_capacity(partitions as usize);
+        for p in 0..partitions {
+            let dir = data_dir.join(format!("{name}-{p}"));
+            let log = PartitionLog::open(&dir, segment_bytes)
+                .with_context(|| format!("cannot open partition {name}-{p}"))?;
+            logs.push(Arc::new(Mutex::new(log)));
+        }
+        Ok(Topic {
+            name: name.to_string(),
+            partitions: logs,
+        })
+    }
+
+    /// The topic, if it exists.
+    pub fn topic(&self, name: &str) -> Option<Arc<Topic>> {
+        self.topics
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .cloned()
+    }
+
+    /// The topic, created with the auto-create partition count when `auto` and allowed.
+    pub fn topic_or_auto_create(&self, name: &str, auto: bool) -> Option<Arc<Topic>> {
+        if let Some(t) = self.topic(name) {
+            return Some(t);
+        }
+        let partitions = self.config.auto_create_partitions.filter(|_| auto)?;
+        if validate_topic_name(name).is_err() {
+            return None;
+        }
+        match self.create_topic(name, partitions) {
+            Ok(t) => {
+                ::log::info!("auto-created topic {name} with {partitions} partitions");
+                Some(t)
+            }
+            Err(ResponseError::TopicAlreadyExists) => self.topic(name),
+            Err(e) => {
+                ::log::warn!("cannot auto-create topic {name}: {e}");
+                None
+            }
+        }
+    }
+
+    /// Creates a topic with `partitions` partitions.
+    pub fn create_topic(&self, name: &str, partitions: i32) -> Result<Arc<Topic>, ResponseError> {
+        validate_topic_name(name).map_err(|_| ResponseError::InvalidTopicException)?;
+        if !(1..=10_000).contains(&partitions) {
+            return Err(ResponseError::InvalidPartitions);
+        }
+        let _guard = lock(&self.create_lock);
+        if self.topic(name).is_some() {
+            return Err(ResponseError::TopicAlreadyExists);
+        }
+        let topic = Self::open_topic(&self.data_dir, name, partitions, self.config.segment_bytes)
+            .map_err(|e| {
+            ::log::error!("cannot create topic {name}: {e:#}");
+            ResponseError::KafkaStorageError
+        })?;
+        let topic = Arc::new(topic);
+        self.topics
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name.to_string(), topic.clone());
+        Ok(topic)
+    }
+
+    /// Every topic, by name.
+    pub fn topics(&self) -> Vec<Arc<Topic>> {
+        self.topics
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// Wakes fetches waiting for data (call after appending).
+    pub fn notify_appended(&self) {
+        let mut n = lock(&self.appended);
+        *n = n.wrapping_add(1);
+        self.appended_cv.notify_all();
+    }
+
+    /// The current "data appended" generation, read before looking for data.
+    pub fn appended_generation(&self) -> u64 {
+        *lock(&self.appended)
+    }
+
+    /// Waits until data is appended after `seen`, the deadline passes, or the broker stops.
+    pub fn wait_appended(&self, seen: u64, deadline: Instant) {
+        let mut n = lock(&self.appended);
+        while *n == seen && !self.is_stopping() {
+            let now = Instant::now();
+            if now >= deadline {
+                return;
+            }
+            let wait = (deadline - now).min(Duration::from_millis(200));
+            n = self
+                .appended_cv
+                .wait_timeout(n, wait)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    /// Marks the broker as stopping and wakes every waiting fetch.
+    pub fn begin_stop(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        self.notify_appended();
+    }
+
+    /// Whether the broker is shutting down.
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+}
+
+/// `braid broker`: runs the broker until Ctrl+C / SIGTERM; returns the exit code.
+pub fn run(args: BrokerArgs) -> Result<i32> {
+    let stop = crate::shutdown::Stop::new();
+    crate::shutdown::install_ctrlc(&stop)?;
+    let (data_dir, _temp) = match &args.data {
+        Some(dir) => (dir.clone(), None),
+        None => {
+            let t = tempfile::Builder::new()
+                .prefix("braid-broker-")
+                .tempdir()
+                .context("cannot create a temporary data directory")?;
+            (t.path().to_path_buf(), Some(t))
+        }
+    };
+    let listener = std::net::TcpListener::bind(args.listen).with_context(|| {
+        format!(
+            "cannot listen on {} (is another broker running there? pick another with --listen HOST:PORT, or port 0 for any free one)",
+            args.listen
+        )
+    })?;
+    let bound = listener.local_addr()?;
+    let (advertised_host, advertised_port) = match &args.advertise {
+        Some((h, p)) => (h.clone(), *p),
+        None => (bound.ip().to_string(), bound.port()),
+    };
+    let config = Config {
+        advertised_host,
+        advertised_port,
+        auto_create_partitions: (!args.no_auto_create).then_some(args.auto_create_partitions),
+        max_connections: args.max_connections as usize,
+        max_request_size: args.max_request_size as usize,
+        max_message_size: args.max_message_size as usize,
+        segment_bytes: args.segment_bytes,
+    };
+    let broker = Arc::new(Broker::open(config, &data_dir)?);
+    for (name, partitions) in &args.topics {
+        match broker.create_topic(name, *partitions) {
+            Ok(_) => {}
+            Err(ResponseError::TopicAlreadyExists) => {
+                let have = broker.topic(name).map_or(0, |t| t.partitions.len());
+                if have as i32 != *partitions {
+                    ::log::warn!("topic {name} already exists with {have} partitions (asked for {partitions})");
+                }
+            }
+            Err(e) => anyhow::bail!("cannot create topic {name}: {e}"),
+        }
+    }
+    crate::report::line(&format!("listening on {bound}"));
+    ::log::info!("data in {}", data_dir.display());
+    server::serve(broker, listener, &stop)?;
+    Ok(0)
+}

@@ -1,0 +1,437 @@
+//! Conversions between what clients send or expect and the log's format
+//! (uncompressed magic-0 message sets, see `log`).
+//!
+//! In: legacy message sets (magic 0 and 1, uncompressed or gzip/snappy
+//! wrappers) and record batches v2, validated (CRC, framing, sizes) and
+//! flattened to magic 0. Out: v0/v1 fetches get the log's bytes as they are;
+//! v2/v3 get magic 1; v4+ get record batches v2. Records are decoded and
+//! encoded with `kafka-protocol`; what this module does by hand is only the
+//! framing walk (offset/size), the in-place offset patch, and what the crate
+//! lacks (legacy compressed wrappers, xerial-framed snappy).
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions,
+    TimestampType, NO_PARTITION_LEADER_EPOCH, NO_PRODUCER_EPOCH, NO_PRODUCER_ID,
+};
+use std::io::Read;
+
+use super::log::{LOG_OVERHEAD, MIN_MESSAGE_SIZE};
+
+/// Why a produced record set was refused (mapped to Kafka error codes).
+#[derive(Debug, PartialEq, Eq)]
+pub enum IngestError {
+    /// A message or batch is larger than the broker's limit (MESSAGE_TOO_LARGE).
+    TooLarge,
+    /// Bad framing, CRC or encoding (CORRUPT_MESSAGE).
+    Corrupt(String),
+}
+
+/// A produced record set flattened to the log's format, offsets still unassigned.
+pub struct Ingested {
+    /// Uncompressed magic-0 messages, ready for `PartitionLog::append`.
+    pub set: Vec<u8>,
+    /// How many messages `set` holds.
+    pub count: usize,
+}
+
+/// Validates and flattens a produced record set to uncompressed magic 0.
+pub fn ingest(
+    data: &[u8],
+    max_message_size: usize,
+    max_total: usize,
+) -> Result<Ingested, IngestError> {
+    let mut out = Ingested {
+        set: Vec::with_capacity(data.len()),
+        count: 0,
+    };
+    let mut pos = 0;
+    while pos < data.len() {
+        let rest = &data[pos..];
+        if rest.len() < LOG_OVERHEAD + 5 {
+            return Err(corrupt("truncated message header"));
+        }
+        let size = i32::from_be_bytes(rest[8..12].try_into().expect("4 bytes"));
+        if size < 0 {
+            return Err(corrupt("negative message size"));
+        }
+        let end = LOG_OVERHEAD + size as usize;
+        if size as usize > max_message_size {
+            return Err(IngestError::TooLarge);
+        }
+        if rest.len() < end {
+            return Err(corrupt("truncated message"));
+        }
+        let magic = rest[16];
+        match magic {
+            0 | 1 => legacy_message(&rest[..end], &mut out, max_total, 0)?,
+            2 => batch(&rest[..end], &mut out)?,
+            m => return Err(corrupt(&format!("unknown magic byte {m}"))),
+        }
+        pos += end;
+    }
+    Ok(out)
+}
+
+fn corrupt(why: &str) -> IngestError {
+    IngestError::Corrupt(why.to_string())
+}
+
+/// One legacy message (whole, with its 12-byte log header): checked, then copied,
+/// down-converted, or (a compressed wrapper) unpacked.
+fn legacy_message(
+    msg: &[u8],
+    out: &mut Ingested,
+    max_total: usize,
+    depth: u8,
+) -> Result<(), IngestError> {
+    if msg.len() < LOG_OVERHEAD + MIN_MESSAGE_SIZE {
+        return Err(corrupt("message too small"));
+    }
+    let crc = u32::from_be_bytes(msg[12..16].try_into().expect("4 bytes"));
+    if crc32fast::hash(&msg[16..]) != crc {
+        return Err(corrupt("CRC mismatch"));
+    }
+    let magic = msg[16];
+    let attributes = msg[17];
+    let compression = attributes & 0x07;
+    if compression == 0 {
+        if magic == 0 {
+            out.set.extend_from_slice(msg);
+        } else {
+            down_convert(msg, out)?;
+        }
+        out.count += 1;
+        if out.set.len() > max_total {
+            return Err(IngestError::TooLarge);
+        }
+        return Ok(());
+    }
+    if depth > 0 {
+        return Err(corrupt("nested compressed message"));
+    }
+    // A wrapper: the value holds a compressed message set (inner offsets are ignored).
+    let mut cursor = 18 + if magic == 1 { 8 } else { 0 };
+    let key_len = read_len(msg, &mut cursor)?;
+    cursor += key_len.max(0) as usize;
+    let value_len = read_len(msg, &mut cursor)?;
+    if value_len < 0 || cursor + value_len as usize > msg.len() {
+        return Err(corrupt("wrapper without a value"));
+    }
+    let value = &msg[cursor..cursor + value_len as usize];
+    let inner = decompress(value, compression, max_total)?;
+    let mut pos = 0;
+    while pos < inner.len() {
+        let rest = &inner[pos..];
+        if rest.len() < LOG_OVERHEAD {
+            return Err(corrupt("truncated inner message"));
+        }
+        let size = i32::from_be_bytes(rest[8..12].try_into().expect("4 bytes"));
+        if size < 0 || rest.len() < LOG_OVERHEAD + size as usize {
+            return Err(corrupt("truncated inner message"));
+        }
+        legacy_message(
+            &rest[..LOG_OVERHEAD + size as usize],
+            out,
+            max_total,
+            depth + 1,
+        )?;
+        pos += LOG_OVERHEAD + size as usize;
+    }
+    Ok(())
+}
+
+fn read_len(msg: &[u8], cursor: &mut usize) -> Result<i32, IngestError> {
+    let b = msg
+        .get(*cursor..*cursor + 4)
+        .ok_or_else(|| corrupt("truncated key or value"))?;
+    *cursor += 4;
+    Ok(i32::from_be_bytes(b.try_into().expect("4 bytes")))
+}
+
+/// Decompresses a legacy wrapper's value (gzip, or snappy raw or xerial-framed).
+fn decompress(value: &[u8], codec: u8, limit: usize) -> Result<Vec<u8>, IngestError> {
+    match codec {
+        1 => {
+            let mut out = Vec::new();
+            flate2::read::GzDecoder::new(value)
+                .take(limit as u64 + 1)
+                .read_to_end(&mut out)
+                .map_err(|e| corrupt(&format!("gzip: {e}")))?;
+            if out.len() > limit {
+                return Err(IngestError::TooLarge);
+            }
+            Ok(out)
+        }
+        2 => snappy_decompress(value, limit),
+        c => Err(corrupt(&format!("unsupported compression codec {c}"))),
+    }
+}
+
+const XERIAL_MAGIC: &[u8] = &[0x82, b'S', b'N', b'A', b'P', b'P', b'Y', 0];
+
+/// Snappy as Kafka clients write it: raw, or in xerial's framing (Java's snappy-java).
+fn snappy_decompress(value: &[u8], limit: usize) -> Result<Vec<u8>, IngestError> {
+    let raw = |block: &[u8], out: &mut Vec<u8>| -> Result<(), IngestError> {
+        let n = snap::raw::decompress_len(block).map_err(|e| corrupt(&format!("snappy: {e}")))?;
+        if out.len() + n > limit {
+            return Err(IngestError::TooLarge);
+        }
+        let start = out.len();
+        out.resize(start + n, 0);
+        snap::raw::Decoder::new()
+            .decompress(block, &mut out[start..])
+            .map_err(|e| corrupt(&format!("snappy: {e}")))?;
+        Ok(())
+    };
+    let mut out = Vec::new();
+    if value.starts_with(XERIAL_MAGIC) && value.len() >= 16 {
+        let mut pos = 16;
+        while pos < value.len() {
+            let len = value
+                .get(pos..pos + 4)
+                .map(|b| u32::from_be_bytes(b.try_into().expect("4 bytes")) as usize)
+                .ok_or_else(|| corrupt("snappy: truncated xerial block"))?;
+            pos += 4;
+            let block = value
+                .get(pos..pos + len)
+                .ok_or_else(|| corrupt("snappy: truncated xerial block"))?;
+            raw(block, &mut out)?;
+            pos += len;
+        }
+    } else {
+        raw(value, &mut out)?;
+    }
+    Ok(out)
+}
+
+/// Re-encodes one uncompressed magic-1 message as magic 0 (its timestamp is dropped).
+fn down_convert(msg: &[u8], out: &mut Ingested) -> Result<(), IngestError> {
+    let mut bytes = Bytes::copy_from_slice(msg);
+    let set = RecordBatchDecoder::decode(&mut bytes).map_err(|e| corrupt(&e.to_string()))?;
+    encode_legacy(&set.records, 0, &mut out.set)
+}
+
+/// A record batch v2 (whole): decoded (CRC checked, decompressed), control records
+/// skipped, the rest appended as magic 0 (headers and timestamps cannot be kept there).
+fn batch(data: &[u8], out: &mut Ingested) -> Result<(), IngestError> {
+    let mut bytes = Bytes::copy_from_slice(data);
+    let set =
+        RecordBatchDecoder::decode_with_custom_compression(&mut bytes, Some(batch_decompress))
+            .map_err(|e| corrupt(&e.to_string()))?;
+    let mut records: Vec<Record> = set.records.into_iter().filter(|r| !r.control).collect();
+    for r in &mut records {
+        r.headers.clear();
+        r.transactional = false;
+    }
+    out.count += records.len();
+    encode_legacy(&records, 0, &mut out.set)
+}
+
+/// The decompressor handed to `kafka-protocol` for v2 batches: its own snappy
+/// reads only raw blocks, so xerial framing (Java clients) is handled here.
+fn batch_decompress(buf: &mut Bytes, compression: Compression) -> anyhow::Result<Bytes> {
+    let limit = 256 * 1024 * 1024;
+    let data = std::mem::take(buf);
+    let out = match compression {
+        Compression::None => return Ok(data),
+        Compression::Gzip => decompress(&data, 1, limit),
+        Compression::Snappy => snappy_decompress(&data, limit),
+        c => anyhow::bail!("compression {c:?} is not supported by this broker"),
+    };
+    out.map(Bytes::from)
+        .map_err(|e| anyhow::anyhow!("decompression failed: {e:?}"))
+}
+
+/// Encodes records as an uncompressed legacy message set of `magic`, then writes
+/// each record's offset into its header (the crate writes 0 there).
+fn encode_legacy(records: &[Record], magic: i8, out: &mut Vec<u8>) -> Result<(), IngestError> {
+    let mut buf = BytesMut::new();
+    let options = RecordEncodeOptions {
+        version: magic,
+        compression: Compression::None,
+    };
+    RecordBatchEncoder::encode(&mut buf, records.iter(), &options)
+        .map_err(|e| corrupt(&e.to_string()))?;
+    let mut pos = 0;
+    for r in records {
+        buf[pos..pos + 8].copy_from_slice(&r.offset.to_be_bytes());
+        let size = i32::from_be_bytes(buf[pos + 8..pos + 12].try_into().expect("4 bytes"));
+        pos += LOG_OVERHEAD + size as usize;
+    }
+    out.extend_from_slice(&buf);
+    Ok(())
+}
+
+/// The whole messages at the start of a log slice (a read may cut the last one).
+pub fn whole_messages(data: &[u8]) -> (&[u8], usize) {
+    let mut pos = 0;
+    let mut n = 0;
+    while pos + LOG_OVERHEAD <= data.len() {
+        let size = i32::from_be_bytes(data[pos + 8..pos + 12].try_into().expect("4 bytes"));
+        let end = pos + LOG_OVERHEAD + size.max(0) as usize;
+        if end > data.len() {
+            break;
+        }
+        pos = end;
+        n += 1;
+    }
+    (&data[..pos], n)
+}
+
+/// Converts whole log messages to what a fetch of `fetch_version` expects:
+/// magic 1 for v2-v3, record batches v2 for v4+ (v0-v1 take the bytes as they are).
+pub fn for_fetch(data: &[u8], fetch_version: i16) -> anyhow::Result<Bytes> {
+    if fetch_version < 2 {
+        return Ok(Bytes::copy_from_slice(data));
+    }
+    let (whole, _) = whole_messages(data);
+    let mut bytes = Bytes::copy_from_slice(whole);
+    let mut records = Vec::new();
+    while !bytes.is_empty() {
+        records.extend(RecordBatchDecoder::decode(&mut bytes)?.records);
+    }
+    let magic: i8 = if fetch_version < 4 { 1 } else { 2 };
+    if magic == 1 {
+        let mut out = Vec::new();
+        encode_legacy(&records, 1, &mut out).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        return Ok(Bytes::from(out));
+    }
+    // One batch for the whole slice: the crate splits batches where
+    // offset - sequence changes, so give sequences that follow the offsets.
+    let first = records.first().map_or(0, |r| r.offset);
+    for r in &mut records {
+        r.timestamp_type = TimestampType::Creation;
+        r.partition_leader_epoch = NO_PARTITION_LEADER_EPOCH;
+        r.producer_id = NO_PRODUCER_ID;
+        r.producer_epoch = NO_PRODUCER_EPOCH;
+        r.sequence = (r.offset - first) as i32 - 1;
+    }
+    let mut buf = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        records.iter(),
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )?;
+    Ok(buf.freeze())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(offset: i64, value: &str) -> Record {
+        Record {
+            transactional: false,
+            control: false,
+            partition_leader_epoch: NO_PARTITION_LEADER_EPOCH,
+            producer_id: NO_PRODUCER_ID,
+            producer_epoch: NO_PRODUCER_EPOCH,
+            timestamp_type: TimestampType::Creation,
+            offset,
+            sequence: -1,
+            timestamp: 1_700_000_000_000 + offset,
+            key: Some(Bytes::from("k")),
+            value: Some(Bytes::copy_from_slice(value.as_bytes())),
+            headers: Default::default(),
+        }
+    }
+
+    fn encode(records: &[Record], version: i8, compression: Compression) -> Vec<u8> {
+        let mut buf = BytesMut::new();
+        RecordBatchEncoder::encode(
+            &mut buf,
+            records.iter(),
+            &RecordEncodeOptions {
+                version,
+                compression,
+            },
+        )
+        .unwrap();
+        buf.to_vec()
+    }
+
+    fn values_of(set: &[u8]) -> Vec<String> {
+        let mut bytes = Bytes::copy_from_slice(set);
+        let mut out = Vec::new();
+        while !bytes.is_empty() {
+            for r in RecordBatchDecoder::decode(&mut bytes).unwrap().records {
+                out.push(String::from_utf8(r.value.unwrap().to_vec()).unwrap());
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn every_input_format_flattens_to_magic_zero() {
+        let records: Vec<Record> = (0..5).map(|i| record(i, &format!("v{i}"))).collect();
+        let want: Vec<String> = (0..5).map(|i| format!("v{i}")).collect();
+        for (version, compression) in [
+            (0, Compression::None),
+            (1, Compression::None),
+            (0, Compression::Gzip),
+            (1, Compression::Snappy),
+            (2, Compression::None),
+            (2, Compression::Gzip),
+            (2, Compression::Snappy),
+        ] {
+            let input = encode(&records, version, compression);
+            let got = ingest(&input, 1 << 20, 1 << 24).unwrap();
+            assert_eq!(got.count, 5, "{version} {compression:?}");
+            assert!(got.set.chunks(1).count() > 0);
+            assert_eq!(got.set[16], 0, "stored as magic 0");
+            assert_eq!(values_of(&got.set), want, "{version} {compression:?}");
+        }
+    }
+
+    #[test]
+    fn corrupt_and_oversized_input_is_refused() {
+        let input = encode(&[record(0, "hello")], 0, Compression::None);
+        let mut bad = input.clone();
+        let last = bad.len() - 1;
+        bad[last] ^= 1;
+        assert!(matches!(
+            ingest(&bad, 1 << 20, 1 << 24),
+            Err(IngestError::Corrupt(_))
+        ));
+        assert!(matches!(
+            ingest(&input[..input.len() - 2], 1 << 20, 1 << 24),
+            Err(IngestError::Corrupt(_))
+        ));
+        assert_eq!(
+            ingest(&input, 10, 1 << 24).err(),
+            Some(IngestError::TooLarge)
+        );
+        assert!(ingest(&[1, 2, 3], 1 << 20, 1 << 24).is_err());
+    }
+
+    #[test]
+    fn fetch_conversions_keep_offsets_and_values() {
+        let records: Vec<Record> = (0..4).map(|i| record(10 + i, &format!("v{i}"))).collect();
+        let stored = encode_stored(&records);
+        for version in [2i16, 4, 11] {
+            let out = for_fetch(&stored, version).unwrap();
+            let mut bytes = out.clone();
+            let mut got = Vec::new();
+            while !bytes.is_empty() {
+                let set = RecordBatchDecoder::decode(&mut bytes).unwrap();
+                assert_eq!(set.version, if version < 4 { 1 } else { 2 });
+                got.extend(set.records.into_iter().map(|r| r.offset));
+            }
+            assert_eq!(got, vec![10, 11, 12, 13]);
+        }
+        // A cut last message is left out.
+        let (whole, n) = whole_messages(&stored[..stored.len() - 1]);
+        assert_eq!(n, 3);
+        assert!(whole.len() < stored.len());
+    }
+
+    fn encode_stored(records: &[Record]) -> Vec<u8> {
+        let mut out = Vec::new();
+        encode_legacy(records, 0, &mut out).unwrap();
+        out
+    }
+}

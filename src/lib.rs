@@ -1,0 +1,42 @@
+//! braid shows, measures and survives concurrency around Kafka partitions.
+//!
+//! The module map:
+//!
+//! - [`cli`]: clap derive types for every command; nothing here does work.
+//! - [`broker`]: the embedded Kafka-compatible broker (`braid broker`): a
+//!   thread-per-connection server, the one table of supported APIs, their
+//!   handlers, the partition log on disk and the committed-offset store.
+//! - [`event`]: the JSON event every message carries (`sender`, `seq`,
+//!   `value`, `ts_ms`, optional padding): a fast encoder for the producer's
+//!   hot path and a strict decoder for whoever reads events back.
+//! - [`produce`]: `braid produce`, one OS thread per sender, each with its
+//!   own kafka crate producer; Java-compatible murmur2 partitioning, rate
+//!   limiting, retries until `--timeout`, and one reporter thread for
+//!   progress, `--format json` events and the perf-test style summary.
+//! - [`report`]: human tables and `--format json` events shared by all commands.
+//! - [`shutdown`]: the one place that installs signal handling.
+//! - [`logging`]: `env_logger` set-up (`RUST_LOG`), with `tracing` from the
+//!   kafka crate routed to `log`.
+
+pub mod broker;
+pub mod cli;
+pub mod event;
+pub mod logging;
+pub mod produce;
+pub mod report;
+pub mod shutdown;
+
+/// Runs one parsed command line and returns the process exit code.
+pub fn run(cli: cli::Cli) -> i32 {
+    let result = match cli.command {
+        cli::Command::Broker(args) => broker::run(args),
+        cli::Command::Produce(args) => produce::run(&args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            report::error_line(&e);
+            1
+        }
+    }
+}

@@ -1,0 +1,503 @@
+//! One sender: an OS thread with its own `kafka::producer::Producer` (its own
+//! connections). It builds batches of events into reusable buffers, sends
+//! them with `send_all`, retries what failed with backoff until `--timeout`,
+//! and reports every outcome to the reporter. Each record it builds ends up
+//! either acked or failed: nothing is dropped silently.
+
+use super::partitioner::Murmur2Partitioner;
+use super::stats::Report;
+use crate::cli::{Acks, CompressionArg, KeyMode, ValueRange};
+use crate::event::{self, Event};
+use crate::shutdown::Stop;
+use anyhow::Context as _;
+use crossbeam::channel::Sender as Tx;
+use kafka::client::{Compression, KafkaClient, RequiredAcks};
+use kafka::error::KafkaCode;
+use kafka::producer::{Producer, Record};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Everything a sender needs to know (shared by all senders but `thread` and `quota`).
+#[derive(Debug, Clone)]
+pub struct SenderConfig {
+    /// Bootstrap brokers.
+    pub brokers: Vec<String>,
+    /// Topic to produce to.
+    pub topic: String,
+    /// Number of senders (for the rate schedule).
+    pub threads: u32,
+    /// Messages per send.
+    pub batch_size: usize,
+    /// Key mode.
+    pub key: KeyMode,
+    /// Event values.
+    pub values: ValueRange,
+    /// Pad messages to this size.
+    pub size: Option<usize>,
+    /// Compression codec.
+    pub compression: CompressionArg,
+    /// Acks to wait for.
+    pub acks: Acks,
+    /// How long a batch is retried before it counts as failed.
+    pub timeout: Duration,
+    /// Total rate limit in messages/s (None = unlimited).
+    pub rate: Option<f64>,
+}
+
+/// A connected producer and the partitions of the topic at connect time.
+pub struct Connected {
+    /// The kafka crate's producer, partitioning like Kafka's Java client.
+    pub producer: Producer<Murmur2Partitioner>,
+    /// All partitions of the topic.
+    pub num_all: u32,
+    /// Partitions with a leader.
+    pub available: Vec<i32>,
+}
+
+/// Reads the topic's partitions from the client's metadata: (count, ids with a leader).
+pub fn topic_partitions(client: &KafkaClient, topic: &str) -> Option<(u32, Vec<i32>)> {
+    let topics = client.topics();
+    let ps = topics.partitions(topic)?;
+    if ps.is_empty() {
+        return None;
+    }
+    Some((ps.len() as u32, ps.available_ids()))
+}
+
+/// Connects a producer for `thread`: loads the topic's metadata, checks the
+/// topic has partitions, and builds the producer with the murmur2 partitioner.
+pub fn connect(cfg: &SenderConfig, thread: u32) -> anyhow::Result<Connected> {
+    let mut client = KafkaClient::new(cfg.brokers.clone());
+    client.set_client_id(format!("braid-producer-{thread}"));
+    client
+        .load_metadata(&[&cfg.topic])
+        .with_context(|| format!("cannot load metadata from {}", cfg.brokers.join(",")))?;
+    let (num_all, available) = topic_partitions(&client, &cfg.topic)
+        .with_context(|| format!("topic '{}' has no partitions", cfg.topic))?;
+    let producer = Producer::from_client(client)
+        .with_ack_timeout(cfg.timeout.min(Duration::from_secs(30)))
+        .with_required_acks(match cfg.acks {
+            Acks::Zero => RequiredAcks::None,
+            Acks::One => RequiredAcks::One,
+            Acks::All => RequiredAcks::All,
+        })
+        .with_compression(match cfg.compression {
+            CompressionArg::None => Compression::NONE,
+            CompressionArg::Gzip => Compression::GZIP,
+            CompressionArg::Snappy => Compression::SNAPPY,
+        })
+        .with_partitioner(Murmur2Partitioner::starting_at(thread))
+        .create()
+        .context("cannot create the producer")?;
+    Ok(Connected {
+        producer,
+        num_all,
+        available,
+    })
+}
+
+/// A batch of events encoded into reusable buffers.
+struct Batch {
+    /// All values, back to back.
+    values: Vec<u8>,
+    /// All keys, back to back (empty for `--key none`).
+    keys: Vec<u8>,
+    /// Per record: end of its value in `values`, end of its key in `keys`.
+    ends: Vec<(u32, u32)>,
+    /// Per record: its partition (-1 until the partition count is known).
+    partitions: Vec<i32>,
+    /// `seq` of the first record (the records' seqs are consecutive).
+    first_seq: u64,
+    /// When the batch was built (latency is measured from here).
+    built: Instant,
+}
+
+impl Batch {
+    fn new() -> Self {
+        Self {
+            values: Vec::new(),
+            keys: Vec::new(),
+            ends: Vec::new(),
+            partitions: Vec::new(),
+            first_seq: 0,
+            built: Instant::now(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    fn value(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1].0 as usize };
+        &self.values[start..self.ends[i].0 as usize]
+    }
+
+    fn key(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1].1 as usize };
+        &self.keys[start..self.ends[i].1 as usize]
+    }
+}
+
+/// A small, fast PRNG (SplitMix64) for event values.
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+}
+
+/// Whether a partition error is worth retrying (as Kafka's Java client
+/// classifies them: leadership moves, timeouts, a topic still being created).
+fn retriable(code: KafkaCode) -> bool {
+    !matches!(
+        code,
+        KafkaCode::MessageSizeTooLarge
+            | KafkaCode::RecordListTooLarge
+            | KafkaCode::InvalidTopic
+            | KafkaCode::InvalidRequiredAcks
+            | KafkaCode::TopicAuthorizationFailed
+            | KafkaCode::ClusterAuthorizationFailed
+            | KafkaCode::UnsupportedVersion
+    )
+}
+
+/// What one attempt left to do.
+enum Attempt {
+    /// Every pending record was acked (or failed for good).
+    Done,
+    /// Some records are still pending: retry them after this error.
+    Retry(String),
+}
+
+/// One sender thread's state.
+pub struct Sender<'a> {
+    cfg: &'a SenderConfig,
+    thread: u32,
+    stop: &'a Stop,
+    tx: Tx<Report>,
+    conn: Option<Connected>,
+    /// Partitions known from the last successful connect.
+    num_all: u32,
+    available: Vec<i32>,
+    partitioner: Murmur2Partitioner,
+    rng: SplitMix,
+    thread_key: Vec<u8>,
+    attempted: u64,
+    /// Records failed for good (permanent errors or past the timeout).
+    failed: u64,
+}
+
+enum Due {
+    Now(u64),
+    Wait(Duration),
+}
+
+impl<'a> Sender<'a> {
+    /// A sender for `thread` (0-based), reporting on `tx`.
+    pub fn new(cfg: &'a SenderConfig, thread: u32, stop: &'a Stop, tx: Tx<Report>) -> Self {
+        let seed = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0)
+            ^ ((thread as u64) << 48);
+        Self {
+            cfg,
+            thread,
+            stop,
+            tx,
+            conn: None,
+            num_all: 0,
+            available: Vec::new(),
+            partitioner: Murmur2Partitioner::starting_at(thread),
+            rng: SplitMix(seed),
+            thread_key: thread.to_string().into_bytes(),
+            attempted: 0,
+            failed: 0,
+        }
+    }
+
+    /// Sends `quota` events (None: until stopped), then reports `Done`.
+    pub fn run(mut self, quota: Option<u64>) {
+        let mut batch = Batch::new();
+        let mut seq = 0u64;
+        let start = Instant::now();
+        match self.ensure_connected() {
+            Ok(()) => {
+                let _ = self.tx.send(Report::Started {
+                    thread: self.thread,
+                });
+            }
+            Err(e) => log::debug!("sender {}: first connect failed: {e:#}", self.thread),
+        }
+        loop {
+            if self.stop.requested() {
+                break;
+            }
+            let remaining = quota.map_or(u64::MAX, |q| q - seq);
+            if remaining == 0 {
+                break;
+            }
+            let mut n = (self.cfg.batch_size as u64).min(remaining);
+            if let Some(rate) = self.cfg.rate {
+                match self.due(rate, start, seq) {
+                    Due::Now(due) => n = n.min(due),
+                    Due::Wait(d) => {
+                        self.stop.wait_timeout(d);
+                        continue;
+                    }
+                }
+            }
+            self.build(&mut batch, seq, n as usize);
+            self.attempted += n;
+            seq += n;
+            if !self.send(&mut batch) {
+                // Brokers gone for longer than --timeout, or a permanent
+                // error: stop every sender; the summary says what failed.
+                self.stop.request();
+                break;
+            }
+        }
+        let _ = self.tx.send(Report::Done {
+            thread: self.thread,
+            attempted: self.attempted,
+        });
+    }
+
+    /// With a total rate `rate` shared by all senders, this sender's message
+    /// k is due `(k * threads + thread) / rate` seconds after the start.
+    fn due(&self, rate: f64, start: Instant, sent: u64) -> Due {
+        let j = self.cfg.threads as f64;
+        let i = self.thread as f64;
+        let elapsed = start.elapsed().as_secs_f64();
+        let next_at = (sent as f64 * j + i) / rate;
+        if next_at > elapsed {
+            return Due::Wait(Duration::from_secs_f64((next_at - elapsed).min(1.0)));
+        }
+        let k_max = ((elapsed * rate - i) / j).floor().max(0.0) as u64;
+        Due::Now(k_max.saturating_sub(sent) + 1)
+    }
+
+    fn ensure_connected(&mut self) -> anyhow::Result<()> {
+        if self.conn.is_none() {
+            let c = connect(self.cfg, self.thread)?;
+            self.num_all = c.num_all;
+            self.available.clone_from(&c.available);
+            self.conn = Some(c);
+        }
+        Ok(())
+    }
+
+    /// Encodes events `first_seq..first_seq + n` into `b`, with keys and partitions.
+    fn build(&mut self, b: &mut Batch, first_seq: u64, n: usize) {
+        b.values.clear();
+        b.keys.clear();
+        b.ends.clear();
+        b.partitions.clear();
+        b.first_seq = first_seq;
+        b.built = Instant::now();
+        let ts_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        let ValueRange { lo, hi } = self.cfg.values;
+        let span = (hi - lo).wrapping_add(1); // 0: the whole u64 range
+        let mut itoa = itoa::Buffer::new();
+        for k in 0..n {
+            let seq = first_seq + k as u64;
+            let r = self.rng.next();
+            let value = if span == 0 { r } else { lo + r % span };
+            let e = Event {
+                sender: self.thread,
+                seq,
+                value,
+                ts_ms,
+            };
+            event::encode_into(&e, self.cfg.size, &mut b.values);
+            match self.cfg.key {
+                KeyMode::Sender => b.keys.extend_from_slice(&self.thread_key),
+                KeyMode::Seq => b.keys.extend_from_slice(itoa.format(seq).as_bytes()),
+                KeyMode::None => {}
+            }
+            b.ends.push((b.values.len() as u32, b.keys.len() as u32));
+        }
+        self.assign_partitions(b);
+    }
+
+    /// Gives every record of `b` without a partition its partition: murmur2
+    /// of its key (Kafka's Java default partitioner), or round robin without
+    /// a key. Needs the partition count, so it waits for a first connect.
+    fn assign_partitions(&mut self, b: &mut Batch) {
+        b.partitions.resize(b.len(), -1);
+        if self.num_all == 0 {
+            return;
+        }
+        // With --key sender every record has the same key: hash it once.
+        let sender_partition = match self.cfg.key {
+            KeyMode::Sender => {
+                self.partitioner
+                    .choose(Some(&self.thread_key), self.num_all, &self.available)
+            }
+            _ => -1,
+        };
+        for i in 0..b.len() {
+            if b.partitions[i] >= 0 {
+                continue;
+            }
+            b.partitions[i] = match self.cfg.key {
+                KeyMode::Sender => sender_partition,
+                KeyMode::Seq => {
+                    self.partitioner
+                        .choose(Some(b.key(i)), self.num_all, &self.available)
+                }
+                KeyMode::None => self.partitioner.choose(None, self.num_all, &self.available),
+            };
+        }
+    }
+
+    /// Sends a batch, retrying what failed with backoff until `--timeout`;
+    /// reports every record as acked or failed. Returns false if some failed.
+    fn send(&mut self, b: &mut Batch) -> bool {
+        let mut pending: Vec<usize> = (0..b.len()).collect();
+        let mut attempt = 1u32;
+        let mut first_failure: Option<Instant> = None;
+        let failed_before = self.failed;
+        loop {
+            let error = match self.attempt(b, &mut pending) {
+                Attempt::Done => return self.failed == failed_before,
+                Attempt::Retry(e) => e,
+            };
+            let since = *first_failure.get_or_insert_with(Instant::now);
+            let left = self.cfg.timeout.saturating_sub(since.elapsed());
+            if left.is_zero() {
+                let error = format!("gave up after {:?}: {error}", self.cfg.timeout);
+                self.fail(b, &pending, &error);
+                return false;
+            }
+            attempt += 1;
+            log::warn!("sender {}: {error}; retrying (attempt {attempt})", self.thread);
+            let _ = self.tx.send(Report::Retrying {
+                thread: self.thread,
+                attempt,
+                error,
+            });
+            let backoff = Duration::from_millis(100u64 << (attempt - 2).min(3)).min(left);
+            std::thread::sleep(backoff);
+        }
+    }
+
+    /// One attempt at sending the `pending` records of `b`; on return
+    /// `pending` holds what is left to retry.
+    fn attempt(&mut self, b: &mut Batch, pending: &mut Vec<usize>) -> Attempt {
+        if let Err(e) = self.ensure_connected() {
+            return Attempt::Retry(format!("{e:#}"));
+        }
+        self.assign_partitions(b);
+        let topic = self.cfg.topic.as_str();
+        let recs: Vec<Record<'_, &[u8], &[u8]>> = pending
+            .iter()
+            .map(|&i| Record {
+                key: b.key(i),
+                value: b.value(i),
+                topic,
+                partition: b.partitions[i],
+            })
+            .collect();
+        let conn = self.conn.as_mut().expect("connected above");
+        let result = conn.producer.send_all(&recs);
+        drop(recs);
+        let confirms = match result {
+            Ok(c) => c,
+            Err(e) => {
+                // The kafka crate keeps a broken connection in its pool:
+                // start over with a new client (and fresh metadata).
+                self.conn = None;
+                return Attempt::Retry(format!("send to {} failed: {e}", self.cfg.brokers.join(",")));
+            }
+        };
+        let latency = b.built.elapsed();
+        // Group the pending records by partition, in order.
+        let mut by_partition: Vec<(i32, Vec<usize>)> = Vec::new();
+        for &i in pending.iter() {
+            let p = b.partitions[i];
+            match by_partition.iter_mut().find(|(q, _)| *q == p) {
+                Some((_, v)) => v.push(i),
+                None => by_partition.push((p, vec![i])),
+            }
+        }
+        let mut retry = Vec::new();
+        let mut last_error = None;
+        for (p, idx) in by_partition {
+            let outcome = if self.cfg.acks == Acks::Zero {
+                Some(Ok(-1))
+            } else {
+                confirms
+                    .iter()
+                    .filter(|c| c.topic == topic)
+                    .flat_map(|c| c.partition_confirms.iter())
+                    .find(|pc| pc.partition == p)
+                    .map(|pc| pc.offset)
+            };
+            match outcome {
+                Some(Ok(base_offset)) => {
+                    let bytes = idx.iter().map(|&i| b.value(i).len() as u64).sum();
+                    let seq = |i: usize| b.first_seq + i as u64;
+                    let _ = self.tx.send(Report::Acked {
+                        thread: self.thread,
+                        partition: p,
+                        base_offset,
+                        records: idx.len() as u64,
+                        bytes,
+                        latency,
+                        seqs: (seq(idx[0]), seq(idx[idx.len() - 1])),
+                    });
+                }
+                Some(Err(code)) if !retriable(code) => {
+                    self.fail(b, &idx, &format!("partition {p}: {code:?}"));
+                }
+                Some(Err(code)) => {
+                    last_error = Some(format!("partition {p}: {code:?}"));
+                    retry.extend(idx);
+                }
+                None => {
+                    last_error = Some(format!("no confirmation for partition {p}"));
+                    retry.extend(idx);
+                }
+            }
+        }
+        *pending = retry;
+        match last_error {
+            None => Attempt::Done,
+            Some(e) => {
+                // Leadership or metadata may have changed: reconnect.
+                self.conn = None;
+                Attempt::Retry(e)
+            }
+        }
+    }
+
+    /// Reports the records `idx` of `b` as failed for good, per partition.
+    fn fail(&mut self, b: &Batch, idx: &[usize], error: &str) {
+        let mut by_partition: Vec<(i32, u64)> = Vec::new();
+        for &i in idx {
+            let p = b.partitions[i];
+            match by_partition.iter_mut().find(|(q, _)| *q == p) {
+                Some((_, n)) => *n += 1,
+                None => by_partition.push((p, 1)),
+            }
+        }
+        for (partition, records) in by_partition {
+            self.failed += records;
+            let _ = self.tx.send(Report::Failed {
+                thread: self.thread,
+                partition,
+                records,
+                error: error.to_string(),
+            });
+        }
+    }
+}

@@ -1,0 +1,149 @@
+//! User-facing output shared by all commands: human lines and tables, and
+//! `--format json` events. Nothing else in braid prints to stdout/stderr.
+
+use std::io::Write;
+
+/// Prints a one-line error for the user on stderr: what went wrong, and its causes.
+pub fn error_line(e: &anyhow::Error) {
+    let mut line = format!("braid: error: {e}");
+    for cause in e.chain().skip(1) {
+        line.push_str(&format!(": {cause}"));
+    }
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
+
+/// Prints one line on stdout and flushes it (so that a reading process sees it at once).
+pub fn line(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{text}");
+    let _ = out.flush();
+}
+
+/// Writes one `--format json` event as a line on stdout and flushes it.
+/// Every command's events go through here (DESIGN.md, Machine-readable events).
+pub fn emit_json<T: serde::Serialize + ?Sized>(event: &T) {
+    let mut buf = match serde_json::to_vec(event) {
+        Ok(b) => b,
+        Err(e) => {
+            log::error!("cannot serialize an event: {e}");
+            return;
+        }
+    };
+    buf.push(b'\n');
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(&buf);
+    let _ = out.flush();
+}
+
+/// Milliseconds since the Unix epoch, the `timestamp` of JSON events.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Prints a clap usage error the way clap does (the caller exits with 2).
+pub fn usage_error(e: &clap::Error) {
+    let _ = e.print();
+}
+
+/// Whether stderr, where progress goes, is a terminal.
+pub fn progress_on_terminal() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal()
+}
+
+/// Shows a progress line on stderr: redrawn in place on a terminal,
+/// otherwise printed as a plain line (callers do that about once a second).
+pub fn progress(text: &str) {
+    let mut err = std::io::stderr().lock();
+    if progress_on_terminal() {
+        let _ = write!(err, "\r{text}\x1b[K");
+    } else {
+        let _ = writeln!(err, "{text}");
+    }
+    let _ = err.flush();
+}
+
+/// Ends an in-place progress line (clears it on a terminal; nothing otherwise).
+pub fn progress_done() {
+    if progress_on_terminal() {
+        let mut err = std::io::stderr().lock();
+        let _ = write!(err, "\r\x1b[K");
+        let _ = err.flush();
+    }
+}
+
+/// Renders rows as a table with aligned columns: the first column left
+/// aligned, the others right aligned, two spaces between columns.
+pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let ncols = header.len();
+    let mut width: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate().take(ncols) {
+            width[i] = width[i].max(cell.chars().count());
+        }
+    }
+    let render = |cells: &mut dyn Iterator<Item = &str>| {
+        let mut line = String::new();
+        for (i, cell) in cells.enumerate().take(ncols) {
+            if i > 0 {
+                line.push_str("  ");
+            }
+            let pad = width[i].saturating_sub(cell.chars().count());
+            if i == 0 {
+                line.push_str(cell);
+                line.push_str(&" ".repeat(pad));
+            } else {
+                line.push_str(&" ".repeat(pad));
+                line.push_str(cell);
+            }
+        }
+        line.trim_end().to_string()
+    };
+    let mut out = render(&mut header.iter().copied());
+    for row in rows {
+        out.push('\n');
+        out.push_str(&render(&mut row.iter().map(String::as_str)));
+    }
+    out
+}
+
+/// Formats an integer with thousands separators: 1234567 → "1,234,567".
+pub fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thousands_groups_digits() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(1234567), "1,234,567");
+    }
+
+    #[test]
+    fn table_aligns_columns() {
+        let t = table(
+            &["thread", "sent"],
+            &[
+                vec!["0".into(), "5".into()],
+                vec!["all".into(), "12345".into()],
+            ],
+        );
+        assert_eq!(t, "thread   sent\n0           5\nall     12345");
+    }
+}

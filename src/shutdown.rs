@@ -1,0 +1,78 @@
+//! The one place that installs signal handling.
+//!
+//! Threaded commands (broker, producer, demo) use `ctrlc` (with its
+//! `termination` feature, so SIGTERM counts too): the first signal asks for a
+//! graceful stop, the second exits at once with 130. The forking consumer
+//! supervisor never calls this module's `ctrlc` path: it uses `sigaction` and
+//! a self-pipe instead (see DESIGN.md, Signals).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+/// Exit code after an interrupt (128 + SIGINT), as shells report it.
+pub const EXIT_INTERRUPTED: i32 = 130;
+
+/// A graceful-stop request shared by the threads of one command.
+#[derive(Clone, Default)]
+pub struct Stop {
+    inner: Arc<StopInner>,
+}
+
+#[derive(Default)]
+struct StopInner {
+    signals: AtomicUsize,
+    stopped: Mutex<bool>,
+    cv: Condvar,
+}
+
+impl Stop {
+    /// A stop flag that nothing has raised yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Raises the flag and wakes everyone waiting on it.
+    pub fn request(&self) {
+        let mut stopped = self.inner.stopped.lock().unwrap_or_else(|e| e.into_inner());
+        *stopped = true;
+        self.inner.cv.notify_all();
+    }
+
+    /// Whether a stop was requested.
+    pub fn requested(&self) -> bool {
+        *self.inner.stopped.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether the stop came from a signal (Ctrl+C / SIGTERM) rather than from the program.
+    pub fn by_signal(&self) -> bool {
+        self.inner.signals.load(Ordering::SeqCst) > 0
+    }
+
+    /// Sleeps up to `timeout`, returning early (true) when a stop is requested.
+    pub fn wait_timeout(&self, timeout: Duration) -> bool {
+        let guard = self.inner.stopped.lock().unwrap_or_else(|e| e.into_inner());
+        let (guard, _) = self
+            .inner
+            .cv
+            .wait_timeout_while(guard, timeout, |s| !*s)
+            .unwrap_or_else(|e| e.into_inner());
+        *guard
+    }
+}
+
+/// Installs the `ctrlc` handler for a threaded command: the first SIGINT/SIGTERM
+/// raises `stop`; the second exits the process at once with 130.
+pub fn install_ctrlc(stop: &Stop) -> anyhow::Result<()> {
+    let stop = stop.clone();
+    ctrlc::set_handler(move || {
+        let n = stop.inner.signals.fetch_add(1, Ordering::SeqCst);
+        if n == 0 {
+            log::info!("interrupt: stopping gracefully (again to exit at once)");
+            stop.request();
+        } else {
+            std::process::exit(EXIT_INTERRUPTED);
+        }
+    })
+    .map_err(|e| anyhow::anyhow!("cannot install the Ctrl+C handler: {e}"))
+}

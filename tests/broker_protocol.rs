@@ -1,0 +1,241 @@
+//! What clients can tell about the broker at the protocol level, checked with
+//! requests encoded by the `kafka-protocol` crate: the advertised API
+//! versions, per-partition error codes, auto-creation, message size limits.
+
+mod common;
+
+use bytes::Bytes;
+use common::raw::*;
+use common::*;
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::{
+    ApiVersionsRequest, FetchRequest, ListOffsetsRequest, MetadataRequest, ProduceRequest,
+    TopicName,
+};
+use kafka_protocol::protocol::StrBytes;
+
+const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
+const OFFSET_OUT_OF_RANGE: i16 = 1;
+const MESSAGE_TOO_LARGE: i16 = 10;
+
+fn name(s: &str) -> TopicName {
+    TopicName(StrBytes::from_string(s.to_string()))
+}
+
+/// A magic-0 message set of one message per value (offsets 0, 1, ...).
+fn message_set_v0(values: &[&[u8]]) -> Bytes {
+    let mut out = Vec::new();
+    for (i, v) in values.iter().enumerate() {
+        let mut msg = vec![0u8, 0u8]; // magic 0, attributes 0
+        msg.extend_from_slice(&(-1i32).to_be_bytes()); // null key
+        msg.extend_from_slice(&(v.len() as i32).to_be_bytes());
+        msg.extend_from_slice(v);
+        let crc = crc32fast::hash(&msg);
+        out.extend_from_slice(&(i as i64).to_be_bytes());
+        out.extend_from_slice(&((msg.len() + 4) as i32).to_be_bytes());
+        out.extend_from_slice(&crc.to_be_bytes());
+        out.extend_from_slice(&msg);
+    }
+    Bytes::from(out)
+}
+
+fn produce_request(topic: &str, partition: i32, records: Bytes) -> ProduceRequest {
+    ProduceRequest::default()
+        .with_acks(1)
+        .with_timeout_ms(5_000)
+        .with_topic_data(vec![TopicProduceData::default()
+            .with_name(name(topic))
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(partition)
+                .with_records(Some(records))])])
+}
+
+fn fetch_request(topic: &str, partition: i32, offset: i64) -> FetchRequest {
+    FetchRequest::default()
+        .with_max_wait_ms(10)
+        .with_min_bytes(1)
+        .with_max_bytes(1024 * 1024)
+        .with_topics(vec![FetchTopic::default()
+            .with_topic(name(topic))
+            .with_partitions(vec![FetchPartition::default()
+                .with_partition(partition)
+                .with_fetch_offset(offset)
+                .with_partition_max_bytes(1024 * 1024)])])
+}
+
+/// The error code and base offset of the one partition of a produce answer.
+fn produce_result(s: &mut std::net::TcpStream, req: &ProduceRequest, version: i16) -> (i16, i64) {
+    let resp = call(s, req, version);
+    let p = &resp.responses[0].partition_responses[0];
+    (p.error_code, p.base_offset)
+}
+
+fn fetch_error(s: &mut std::net::TcpStream, req: &FetchRequest, version: i16) -> i16 {
+    let resp = call(s, req, version);
+    resp.responses[0].partitions[0].error_code
+}
+
+#[test]
+fn api_versions_advertise_the_supported_ranges() {
+    let broker = Broker::start(&[]);
+    let mut s = connect(&broker.addr());
+    let v0 = call(&mut s, &ApiVersionsRequest::default(), 0);
+    assert_eq!(v0.error_code, 0);
+    // (api key, name, highest version that must be supported)
+    let required = [
+        (18, "ApiVersions", 3),
+        (3, "Metadata", 9),
+        (0, "Produce", 8),
+        (1, "Fetch", 11),
+        (2, "ListOffsets", 5),
+        (10, "FindCoordinator", 3),
+        (8, "OffsetCommit", 8),
+        (9, "OffsetFetch", 7),
+        (19, "CreateTopics", 5),
+    ];
+    for (key, api, max) in required {
+        let k = v0.api_keys.iter().find(|k| k.api_key == key);
+        assert!(
+            k.is_some_and(|k| k.min_version == 0 && k.max_version >= max),
+            "{api} (key {key}) should be advertised as 0-{max} at least: {k:?}"
+        );
+    }
+    // v3 (flexible request, response header v0) gives the same table.
+    let v3 = call(
+        &mut s,
+        &ApiVersionsRequest::default()
+            .with_client_software_name(StrBytes::from_static_str("braid-test"))
+            .with_client_software_version(StrBytes::from_static_str("0")),
+        3,
+    );
+    assert_eq!(v3.error_code, 0);
+    assert_eq!(v3.api_keys, v0.api_keys, "one table for every version");
+    // Each advertised version of Metadata really answers.
+    for v in 0..=9 {
+        let resp = call(&mut s, &MetadataRequest::default(), v);
+        assert_eq!(resp.brokers.len(), 1, "Metadata v{v} brokers");
+    }
+}
+
+#[test]
+fn unknown_topics_and_partitions_get_error_codes() {
+    let broker = Broker::start(&["--no-auto-create", "--topic", "known:2"]);
+    let mut s = connect(&broker.addr());
+
+    for v in [1i16, 4, 9] {
+        let req = MetadataRequest::default()
+            .with_topics(Some(vec![
+                MetadataRequestTopic::default().with_name(Some(name("nope")))
+            ]))
+            .with_allow_auto_topic_creation(true);
+        let resp = call(&mut s, &req, v);
+        assert_eq!(resp.topics.len(), 1);
+        assert_eq!(
+            resp.topics[0].error_code, UNKNOWN_TOPIC_OR_PARTITION,
+            "Metadata v{v} for an unknown topic"
+        );
+        assert!(resp.topics[0].partitions.is_empty());
+    }
+    let all = call(&mut s, &MetadataRequest::default().with_topics(None), 1);
+    let names: Vec<String> = all
+        .topics
+        .iter()
+        .map(|t| t.name.as_ref().unwrap().0.to_string())
+        .collect();
+    assert_eq!(names, vec!["known".to_string()], "nothing was created");
+
+    let set = message_set_v0(&[b"hello"]);
+    for v in [0i16, 2] {
+        let (err, _) = produce_result(&mut s, &produce_request("nope", 0, set.clone()), v);
+        assert_eq!(
+            err, UNKNOWN_TOPIC_OR_PARTITION,
+            "Produce v{v} to an unknown topic"
+        );
+        let (err, _) = produce_result(&mut s, &produce_request("known", 7, set.clone()), v);
+        assert_eq!(
+            err, UNKNOWN_TOPIC_OR_PARTITION,
+            "Produce v{v} to partition 7 of 2"
+        );
+    }
+    for v in [0i16, 4, 11] {
+        let err = fetch_error(&mut s, &fetch_request("nope", 0, 0), v);
+        assert_eq!(
+            err, UNKNOWN_TOPIC_OR_PARTITION,
+            "Fetch v{v} from an unknown topic"
+        );
+        let err = fetch_error(&mut s, &fetch_request("known", 2, 0), v);
+        assert_eq!(
+            err, UNKNOWN_TOPIC_OR_PARTITION,
+            "Fetch v{v} from partition 2 of 2"
+        );
+        let err = fetch_error(&mut s, &fetch_request("known", 0, 1_000), v);
+        assert_eq!(err, OFFSET_OUT_OF_RANGE, "Fetch v{v} beyond the end");
+    }
+    for v in [1i16, 5] {
+        let req = ListOffsetsRequest::default()
+            .with_replica_id((-1).into())
+            .with_topics(vec![ListOffsetsTopic::default()
+                .with_name(name("nope"))
+                .with_partitions(vec![ListOffsetsPartition::default()
+                    .with_partition_index(0)
+                    .with_timestamp(-1)])]);
+        let resp = call(&mut s, &req, v);
+        assert_eq!(
+            resp.topics[0].partitions[0].error_code, UNKNOWN_TOPIC_OR_PARTITION,
+            "ListOffsets v{v} of an unknown topic"
+        );
+    }
+    // The connection still works after all those errors.
+    let (err, base) = produce_result(&mut s, &produce_request("known", 1, set), 0);
+    assert_eq!((err, base), (0, 0));
+}
+
+#[test]
+fn produce_auto_creates_the_topic() {
+    let broker = Broker::start(&[]);
+    let mut s = connect(&broker.addr());
+    let set = message_set_v0(&[b"a", b"b", b"c"]);
+    let (err, base) = produce_result(&mut s, &produce_request("byproduce", 4, set.clone()), 0);
+    assert_eq!((err, base), (0, 0), "first Produce to a new topic");
+    let (err, base) = produce_result(&mut s, &produce_request("byproduce", 4, set), 2);
+    assert_eq!((err, base), (0, 3), "offsets assigned by the broker");
+    let req = MetadataRequest::default().with_topics(Some(vec![
+        MetadataRequestTopic::default().with_name(Some(name("byproduce")))
+    ]));
+    let resp = call(&mut s, &req, 1);
+    assert_eq!(resp.topics[0].error_code, 0);
+    assert_eq!(
+        resp.topics[0].partitions.len(),
+        6,
+        "auto-created with 6 partitions"
+    );
+}
+
+#[test]
+fn oversized_message_sets_are_refused() {
+    let broker = Broker::start(&["--max-message-size", "1024", "--topic", "small:1"]);
+    let mut s = connect(&broker.addr());
+    let big = vec![b'x'; 2_000];
+    let (err, _) = produce_result(
+        &mut s,
+        &produce_request("small", 0, message_set_v0(&[&big])),
+        0,
+    );
+    assert_eq!(
+        err, MESSAGE_TOO_LARGE,
+        "a 2 KB message set over --max-message-size 1024"
+    );
+    let (err, base) = produce_result(
+        &mut s,
+        &produce_request("small", 0, message_set_v0(&[b"fits"])),
+        0,
+    );
+    assert_eq!(
+        (err, base),
+        (0, 0),
+        "nothing of the refused set was written"
+    );
+}
