@@ -320,3 +320,48 @@ fn rolled_segments_are_found_after_restart() {
         "contiguous from 1234"
     );
 }
+
+/// SIGTERM stops the broker with exit status 0 even while clients hold
+/// connections open (one idle, one waiting in a long fetch), and what was
+/// acknowledged before is there after a restart.
+#[test]
+fn sigterm_with_open_connections_exits_zero() {
+    use common::raw::*;
+    use kafka_protocol::messages::fetch_request::{FetchPartition as RawPartition, FetchTopic};
+    use kafka_protocol::messages::{ApiVersionsRequest, FetchRequest, TopicName};
+    use kafka_protocol::protocol::StrBytes;
+    use std::io::Write;
+
+    let mut broker = Broker::start(&["--topic", "quiet:1"]);
+    let msgs = make_messages(50, 1, "quiet");
+    let mut producer = new_producer(&broker.addr(), "quiet", 1, Compression::NONE);
+    let sent = send_pinned(&mut producer, "quiet", &msgs, 50);
+
+    let mut idle = connect(&broker.addr());
+    call(&mut idle, &ApiVersionsRequest::default(), 0);
+    let mut waiting = connect(&broker.addr());
+    let fetch = FetchRequest::default()
+        .with_max_wait_ms(30_000)
+        .with_min_bytes(1)
+        .with_max_bytes(1 << 20)
+        .with_topics(vec![FetchTopic::default()
+            .with_topic(TopicName(StrBytes::from_static_str("quiet")))
+            .with_partitions(vec![RawPartition::default()
+                .with_partition(0)
+                .with_fetch_offset(50)
+                .with_partition_max_bytes(1 << 20)])]);
+    waiting.write_all(&frame(&fetch, 4, 1)).unwrap();
+
+    let status = broker.sigterm_and_wait(Duration::from_secs(10));
+    assert!(status.success(), "SIGTERM: broker exited with {status}");
+    // Both connections end (the long fetch answered or closed, not hanging).
+    assert_closed_within(&mut idle, Duration::from_secs(5), "idle connection");
+    assert_closed_within(&mut waiting, Duration::from_secs(5), "fetch in flight");
+
+    broker.restart();
+    let mut client = kafka_client(&broker.addr());
+    wait_for_topic(&mut client, "quiet", 1);
+    let (got, _) = fetch_all(&mut client, "quiet", &sent, Duration::from_secs(20));
+    assert_same_messages(&got, &expected_by_partition(&msgs));
+    drop(producer);
+}

@@ -189,7 +189,12 @@ fn four_senders_into_six_partitions_exactly_once_in_order_where_murmur2_says() {
     let broker = Broker::start(&["--topic", "ev:6"]);
     let addr = broker.addr();
     let out = produce(&["-b", &addr, "-t", "ev", "-j", "4", "-n", "100000"]);
-    assert!(out.status.success(), "exit {:?}: {}", out.status, out.stderr);
+    assert!(
+        out.status.success(),
+        "exit {:?}: {}",
+        out.status,
+        out.stderr
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.contains("100000 records sent (100000 acked, 0 failed)"),
@@ -214,7 +219,12 @@ fn four_senders_into_six_partitions_exactly_once_in_order_where_murmur2_says() {
             assert_eq!(partition_for_key(&m.key, 6), *p, "{e:?} in partition {p}");
             assert!(seen.insert((e.sender, e.seq)), "duplicate {e:?}");
             if let Some(prev) = last_seq.insert(e.sender, e.seq) {
-                assert!(prev < e.seq, "partition {p}: sender {} seq {} after {prev}", e.sender, e.seq);
+                assert!(
+                    prev < e.seq,
+                    "partition {p}: sender {} seq {} after {prev}",
+                    e.sender,
+                    e.seq
+                );
             }
         }
     }
@@ -225,7 +235,20 @@ fn four_senders_into_six_partitions_exactly_once_in_order_where_murmur2_says() {
 fn seq_keys_follow_murmur2_and_no_key_spreads_round_robin() {
     let broker = Broker::start(&["--topic", "ks:6", "--topic", "kn:6"]);
     let addr = broker.addr();
-    let out = produce(&["-b", &addr, "-t", "ks", "-j", "2", "-n", "6000", "--key", "seq", "--batch-size", "100"]);
+    let out = produce(&[
+        "-b",
+        &addr,
+        "-t",
+        "ks",
+        "-j",
+        "2",
+        "-n",
+        "6000",
+        "--key",
+        "seq",
+        "--batch-size",
+        "100",
+    ]);
     assert!(out.status.success(), "{}", out.stderr);
     let log = read_log(&addr, "ks");
     let mut n = 0;
@@ -240,8 +263,20 @@ fn seq_keys_follow_murmur2_and_no_key_spreads_round_robin() {
     assert_eq!(n, 6000);
 
     let out = produce(&[
-        "-b", &addr, "-t", "kn", "-j", "2", "-n", "6000", "--key", "none", "--value-range", "500..1000",
-        "--size", "200",
+        "-b",
+        &addr,
+        "-t",
+        "kn",
+        "-j",
+        "2",
+        "-n",
+        "6000",
+        "--key",
+        "none",
+        "--value-range",
+        "500..1000",
+        "--size",
+        "200",
     ]);
     assert!(out.status.success(), "{}", out.stderr);
     let log = read_log(&addr, "kn");
@@ -261,11 +296,16 @@ fn seq_keys_follow_murmur2_and_no_key_spreads_round_robin() {
 fn sigint_stops_cleanly_and_the_log_holds_exactly_what_was_acked() {
     let broker = Broker::start(&["--topic", "int:6"]);
     let addr = broker.addr();
-    let mut p = Produce::spawn(&["-b", &addr, "-t", "int", "-j", "3", "-n", "0", "--rate", "20000"]);
+    let mut p = Produce::spawn(&[
+        "-b", &addr, "-t", "int", "-j", "3", "-n", "0", "--rate", "20000",
+    ]);
     let mut client = kafka_client(&addr);
     client.load_metadata(&["int"]).unwrap();
     assert!(
-        wait_until(Duration::from_secs(30), || total(&latest(&mut client, "int")) > 2000),
+        wait_until(Duration::from_secs(30), || total(&latest(
+            &mut client,
+            "int"
+        )) > 2000),
         "nothing produced within 30 s"
     );
     p.sigint();
@@ -308,7 +348,19 @@ fn json_events_parse_line_by_line_and_agree_with_the_log() {
     let broker = Broker::start(&["--topic", "js:6"]);
     let addr = broker.addr();
     let out = produce(&[
-        "-b", &addr, "-t", "js", "-j", "3", "-n", "30000", "--key", "seq", "--batch-size", "500", "--format",
+        "-b",
+        &addr,
+        "-t",
+        "js",
+        "-j",
+        "3",
+        "-n",
+        "30000",
+        "--key",
+        "seq",
+        "--batch-size",
+        "500",
+        "--format",
         "json",
     ]);
     assert!(out.status.success(), "{}", out.stderr);
@@ -319,7 +371,12 @@ fn json_events_parse_line_by_line_and_agree_with_the_log() {
     for l in &lines {
         let name = l["name"].as_str().expect("every event has a name");
         assert!(
-            ["startup_complete", "producer_send_success", "shutdown_complete"].contains(&name),
+            [
+                "startup_complete",
+                "producer_send_success",
+                "shutdown_complete"
+            ]
+            .contains(&name),
             "unexpected event {l}"
         );
         assert!(l["timestamp"].as_u64().is_some(), "{l}");
@@ -335,7 +392,10 @@ fn json_events_parse_line_by_line_and_agree_with_the_log() {
     let log = read_log(&addr, "js");
     let mut covered: BTreeMap<i32, Vec<(i64, i64)>> = BTreeMap::new();
     for s in &successes {
-        covered.entry(s.partition).or_default().push((s.offset, s.offset + s.count as i64));
+        covered
+            .entry(s.partition)
+            .or_default()
+            .push((s.offset, s.offset + s.count as i64));
         let msgs = &log[&s.partition];
         for o in s.offset..s.offset + s.count as i64 {
             let e = decode(&msgs[o as usize]);
@@ -365,7 +425,11 @@ struct FixedBroker {
 
 impl FixedBroker {
     fn start(data: &Path, topic: &str) -> FixedBroker {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let mut b = FixedBroker {
             child: None,
             port,
@@ -384,7 +448,14 @@ impl FixedBroker {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let mut child = Command::new(env!("CARGO_BIN_EXE_braid"))
-                .args(["broker", "--listen", &self.addr(), "--topic", topic, "--data"])
+                .args([
+                    "broker",
+                    "--listen",
+                    &self.addr(),
+                    "--topic",
+                    topic,
+                    "--data",
+                ])
                 .arg(&self.data)
                 .stdin(Stdio::null())
                 .stdout(Stdio::piped())
@@ -439,19 +510,38 @@ fn broker_killed_and_restarted_mid_run_loses_nothing_acked() {
     let mut broker = FixedBroker::start(dir.path(), "kill:6");
     let addr = broker.addr();
     let mut p = Produce::spawn(&[
-        "-b", &addr, "-t", "kill", "-j", "4", "-n", "200000", "--rate", "50000", "--batch-size", "500",
-        "--timeout", "60", "--format", "json",
+        "-b",
+        &addr,
+        "-t",
+        "kill",
+        "-j",
+        "4",
+        "-n",
+        "200000",
+        "--rate",
+        "50000",
+        "--batch-size",
+        "500",
+        "--timeout",
+        "60",
+        "--format",
+        "json",
     ]);
     let mut client = kafka_client(&addr);
     client.load_metadata(&["kill"]).unwrap();
     assert!(
-        wait_until(Duration::from_secs(30), || total(&latest(&mut client, "kill")) > 20_000),
+        wait_until(Duration::from_secs(30), || total(&latest(
+            &mut client,
+            "kill"
+        )) > 20_000),
         "nothing produced within 30 s"
     );
     broker.kill9();
     // The producer notices and starts retrying before the broker is back.
     assert!(
-        wait_until(Duration::from_secs(30), || p.stdout().contains("producer_send_retry")),
+        wait_until(Duration::from_secs(30), || p
+            .stdout()
+            .contains("producer_send_retry")),
         "no retry reported"
     );
     broker.spawn("kill:6");
@@ -477,32 +567,51 @@ fn broker_killed_and_restarted_mid_run_loses_nothing_acked() {
                 .get(o as usize)
                 .unwrap_or_else(|| panic!("{s:?}: offset {o} missing from the log"));
             let e = decode(m);
-            assert_eq!((e.sender, e.seq), (s.thread, s.first_seq + k as u64), "{s:?}");
+            assert_eq!(
+                (e.sender, e.seq),
+                (s.thread, s.first_seq + k as u64),
+                "{s:?}"
+            );
         }
         acked += s.count;
     }
     assert_eq!(acked, done.acked);
     // And every (sender, seq) at least once (a batch whose ack was lost in
     // the crash may be there twice: at-least-once).
-    let seen: HashSet<(u32, u64)> = log.values().flatten().map(|m| {
-        let e = decode(m);
-        (e.sender, e.seq)
-    }).collect();
+    let seen: HashSet<(u32, u64)> = log
+        .values()
+        .flatten()
+        .map(|m| {
+            let e = decode(m);
+            (e.sender, e.seq)
+        })
+        .collect();
     assert_eq!(seen.len(), 200_000);
 }
 
 #[test]
 fn unreachable_brokers_fail_fast_with_one_line_of_advice() {
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let addr = format!("127.0.0.1:{port}");
     let start = Instant::now();
     let out = produce(&["-b", &addr, "-t", "x", "-n", "10"]);
-    assert!(start.elapsed() < Duration::from_secs(10), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        start.elapsed()
+    );
     assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
     let err = out.stderr.trim_end();
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains(&addr), "{err}");
-    assert!(err.contains("braid broker") && err.contains("docker compose up -d"), "{err}");
+    assert!(
+        err.contains("braid broker") && err.contains("docker compose up -d"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -513,7 +622,10 @@ fn missing_topic_without_auto_create_says_how_to_create_it() {
     let err = out.stderr.trim_end();
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("'nope' does not exist"), "{err}");
-    assert!(err.contains("--topic nope:") && err.contains("kafka-topics.sh"), "{err}");
+    assert!(
+        err.contains("--topic nope:") && err.contains("kafka-topics.sh"),
+        "{err}"
+    );
 }
 
 #[test]

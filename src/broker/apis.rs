@@ -4,9 +4,9 @@
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, ApiVersionsResponse, CreateTopicsRequest, FetchRequest,
-    FindCoordinatorRequest, ListOffsetsRequest, MetadataRequest, OffsetCommitRequest,
-    OffsetFetchRequest, ProduceRequest, RequestHeader, ResponseHeader,
+    ApiKey, ApiVersionsRequest, CreateTopicsRequest, FetchRequest, FindCoordinatorRequest,
+    ListOffsetsRequest, MetadataRequest, OffsetCommitRequest, OffsetFetchRequest, ProduceRequest,
+    RequestHeader, ResponseHeader,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request};
 
@@ -197,8 +197,9 @@ mod tests {
     use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
     use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
     use kafka_protocol::messages::{
-        CreateTopicsResponse, FetchResponse, FindCoordinatorResponse, GroupId, ListOffsetsResponse,
-        MetadataResponse, OffsetCommitResponse, OffsetFetchResponse, ProduceResponse, TopicName,
+        ApiVersionsResponse, CreateTopicsResponse, FetchResponse, FindCoordinatorResponse, GroupId,
+        ListOffsetsResponse, MetadataResponse, OffsetCommitResponse, OffsetFetchResponse,
+        ProduceResponse, TopicName,
     };
     use kafka_protocol::records::{
         Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,

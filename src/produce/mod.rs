@@ -84,7 +84,9 @@ pub fn run(args: &ProduceArgs) -> anyhow::Result<i32> {
             let (stop, tx) = (&stop, tx.clone());
             std::thread::Builder::new()
                 .name(format!("sender-{thread}"))
-                .spawn_scoped(s, move || sender::Sender::new(cfg, thread, stop, tx).run(quota))
+                .spawn_scoped(s, move || {
+                    sender::Sender::new(cfg, thread, stop, tx).run(quota)
+                })
                 .expect("cannot spawn a sender thread");
         }
         drop(tx);
@@ -167,7 +169,10 @@ fn check_reachable(brokers: &[String]) -> anyhow::Result<()> {
         "cannot reach a broker at {}: start one with `braid broker --listen {}`, \
          or the Kafka cluster with `docker compose up -d`",
         errors.join("; "),
-        brokers.first().map(String::as_str).unwrap_or("127.0.0.1:9092")
+        brokers
+            .first()
+            .map(String::as_str)
+            .unwrap_or("127.0.0.1:9092")
     )
 }
 
@@ -317,7 +322,9 @@ impl<'a> Reporter<'a> {
                 error,
             } => {
                 self.tallies[thread as usize].failed += records;
-                log::error!("sender {thread}: {records} records for partition {partition} failed: {error}");
+                log::error!(
+                    "sender {thread}: {records} records for partition {partition} failed: {error}"
+                );
                 if json {
                     report::emit_json(&events::SendError {
                         name: "producer_send_error".into(),
@@ -401,8 +408,19 @@ impl Summary<'_> {
             ms(h.quantile(0.999)),
         ));
         let header = [
-            "thread", "sent", "acked", "failed", "retries", "records/s", "MB/s", "avg ms", "max ms",
-            "p50", "p95", "p99", "p99.9",
+            "thread",
+            "sent",
+            "acked",
+            "failed",
+            "retries",
+            "records/s",
+            "MB/s",
+            "avg ms",
+            "max ms",
+            "p50",
+            "p95",
+            "p99",
+            "p99.9",
         ];
         let row = |name: String, t: &Tally| {
             let (rps, mbps) = self.rates(t);

@@ -128,12 +128,20 @@ impl Batch {
     }
 
     fn value(&self, i: usize) -> &[u8] {
-        let start = if i == 0 { 0 } else { self.ends[i - 1].0 as usize };
+        let start = if i == 0 {
+            0
+        } else {
+            self.ends[i - 1].0 as usize
+        };
         &self.values[start..self.ends[i].0 as usize]
     }
 
     fn key(&self, i: usize) -> &[u8] {
-        let start = if i == 0 { 0 } else { self.ends[i - 1].1 as usize };
+        let start = if i == 0 {
+            0
+        } else {
+            self.ends[i - 1].1 as usize
+        };
         &self.keys[start..self.ends[i].1 as usize]
     }
 }
@@ -379,7 +387,10 @@ impl<'a> Sender<'a> {
                 return false;
             }
             attempt += 1;
-            log::warn!("sender {}: {error}; retrying (attempt {attempt})", self.thread);
+            log::warn!(
+                "sender {}: {error}; retrying (attempt {attempt})",
+                self.thread
+            );
             let _ = self.tx.send(Report::Retrying {
                 thread: self.thread,
                 attempt,
@@ -416,7 +427,10 @@ impl<'a> Sender<'a> {
                 // The kafka crate keeps a broken connection in its pool:
                 // start over with a new client (and fresh metadata).
                 self.conn = None;
-                return Attempt::Retry(format!("send to {} failed: {e}", self.cfg.brokers.join(",")));
+                return Attempt::Retry(format!(
+                    "send to {} failed: {e}",
+                    self.cfg.brokers.join(",")
+                ));
             }
         };
         let latency = b.built.elapsed();

@@ -79,7 +79,7 @@ impl Handler for FetchRequest {
                     Some(s) if !s.is_empty() => match s
                         .load()
                         .map_err(anyhow::Error::from)
-                        .and_then(|b| for_fetch(&b, version))
+                        .and_then(|b| for_fetch(b, version))
                     {
                         Ok(b) => b,
                         Err(e) => {
