@@ -21,6 +21,8 @@ pub enum Command {
     Broker(BrokerArgs),
     /// Produce events from sender threads (one OS thread per sender).
     Produce(ProduceArgs),
+    /// Consume with a supervisor that forks worker processes over assigned partitions.
+    Consume(ConsumeArgs),
 }
 
 /// `braid broker`: the embedded Kafka-compatible broker.
@@ -260,4 +262,178 @@ pub fn usage_error(sub: &str, kind: clap::error::ErrorKind, msg: String) -> clap
         Some(sc) => sc.error(kind, msg),
         None => cmd.error(kind, msg),
     }
+}
+
+/// Where a consumer worker starts reading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartOffset {
+    /// The oldest offset still in the log.
+    Earliest,
+    /// The end of the log: only what arrives after the start.
+    Latest,
+    /// The group's committed offset (earliest when there is none).
+    Committed,
+    /// This exact offset in every assigned partition.
+    At(i64),
+}
+
+/// Parses `earliest|latest|committed|N` (also kcat's `beginning`/`end`/`stored`).
+pub fn parse_start_offset(s: &str) -> Result<StartOffset, String> {
+    match s {
+        "earliest" | "beginning" | "oldest" => Ok(StartOffset::Earliest),
+        "latest" | "end" | "newest" => Ok(StartOffset::Latest),
+        "committed" | "stored" => Ok(StartOffset::Committed),
+        n => n
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n >= 0)
+            .map(StartOffset::At)
+            .ok_or_else(|| format!("'{s}' is not earliest, latest, committed or an offset >= 0")),
+    }
+}
+
+/// How partitions are split among workers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Assignment {
+    /// Contiguous blocks of partitions per worker.
+    Range,
+    /// Partition p goes to worker p mod W.
+    RoundRobin,
+    /// One comma-separated list per worker, lists separated by ':' (e.g. `0,3:1,4:2,5`).
+    Explicit(Vec<Vec<i32>>),
+}
+
+/// Parses `range`, `roundrobin`, or an explicit plan `0,3:1,4:2,5`.
+pub fn parse_assignment(s: &str) -> Result<Assignment, String> {
+    match s {
+        "range" => Ok(Assignment::Range),
+        "roundrobin" | "round-robin" => Ok(Assignment::RoundRobin),
+        plan => {
+            let mut workers = Vec::new();
+            for part in plan.split(':') {
+                let mut ps = Vec::new();
+                for p in part.split(',') {
+                    let p = p.trim().parse::<i32>().ok().filter(|p| *p >= 0).ok_or_else(|| {
+                        format!("'{s}' is not range, roundrobin or a plan like 0,3:1,4:2,5 ('{p}' is not a partition id)")
+                    })?;
+                    ps.push(p);
+                }
+                workers.push(ps);
+            }
+            Ok(Assignment::Explicit(workers))
+        }
+    }
+}
+
+/// This host's share when several hosts split a topic: `I/N` (0-based I < N).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Member {
+    /// This host's index.
+    pub index: u32,
+    /// How many hosts share the topic.
+    pub count: u32,
+}
+
+/// Parses `I/N` with `0 <= I < N`.
+pub fn parse_member(s: &str) -> Result<Member, String> {
+    let (i, n) = s
+        .split_once('/')
+        .ok_or_else(|| format!("'{s}' is not I/N (this host's index I of N hosts, from 0)"))?;
+    let i: u32 = i
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{i}' is not a host index"))?;
+    let n: u32 = n
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{n}' is not a host count"))?;
+    if n == 0 || i >= n {
+        return Err(format!(
+            "member {i}/{n} is out of range: I counts from 0 and must be below N"
+        ));
+    }
+    Ok(Member { index: i, count: n })
+}
+
+/// What a consumer worker does with each event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProcessorKind {
+    /// Whether `value` is prime (trial division: CPU-bound for large values).
+    Prime,
+    /// The square root of `value`.
+    Sqrt,
+    /// The square of `value`.
+    Square,
+    /// Decode and count only.
+    Count,
+    /// Print each event with its worker, partition and offset.
+    Echo,
+}
+
+/// `braid consume`: a supervisor forking workers over manually assigned partitions.
+#[derive(Debug, Clone, Args)]
+pub struct ConsumeArgs {
+    /// Brokers to bootstrap from, comma-separated HOST:PORT.
+    #[arg(short = 'b', long, value_delimiter = ',', default_value = "localhost:9092", value_parser = parse_broker)]
+    pub brokers: Vec<String>,
+    /// Topic to consume.
+    #[arg(short = 't', long, default_value = "braid")]
+    pub topic: String,
+    /// Worker processes to fork (no more than have partitions).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub processes: u32,
+    /// Consumer group for committed offsets.
+    #[arg(short = 'g', long, default_value = "braid")]
+    pub group: String,
+    /// Where to start: earliest, latest, committed (earliest without a commit) or an offset.
+    #[arg(short = 'o', long, default_value = "committed", value_parser = parse_start_offset)]
+    pub offset: StartOffset,
+    /// Partition split: range, roundrobin, or explicit lists like 0,3:1,4:2,5.
+    #[arg(long, default_value = "range", value_parser = parse_assignment)]
+    pub assignment: Assignment,
+    /// This host's share of the partitions when N hosts split the topic: I/N.
+    #[arg(long, value_parser = parse_member)]
+    pub member: Option<Member>,
+    /// What each worker does with an event.
+    #[arg(long, value_enum, default_value_t = ProcessorKind::Count)]
+    pub processor: ProcessorKind,
+    /// Print one line per processed event with its result (the classic demos' log).
+    #[arg(long)]
+    pub print: bool,
+    /// Process in batches of N messages (0 = each fetched set as it comes).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
+    pub batch_size: u32,
+    /// Process a partial batch after this many milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
+    pub batch_timeout: u64,
+    /// Threads per worker processing a batch (a rayon pool built after the fork).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub work_threads: u32,
+    /// Stop after this many events in total (0 = no limit).
+    #[arg(long, default_value_t = 0)]
+    pub max_messages: u64,
+    /// Stop each worker once its partitions are consumed to their current end (like kcat -e).
+    #[arg(long)]
+    pub exit_at_end: bool,
+    /// Seconds workers get to stop gracefully before they are killed.
+    #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub grace: u64,
+    /// Milliseconds between offset commits.
+    #[arg(long, value_name = "MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..=3_600_000))]
+    pub commit_interval: u64,
+    /// Largest fetch per partition in bytes (the kafka crate's default is 32 KiB).
+    #[arg(long, default_value_t = 1024 * 1024, value_parser = clap::value_parser!(i32).range(1024..))]
+    pub fetch_max_bytes: i32,
+    /// Milliseconds the broker may wait for data on a fetch (bounds shutdown latency).
+    #[arg(long, value_name = "MS", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub fetch_wait: u64,
+    /// Output: human (live view and summary) or json (one event per line).
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+    /// Test only: a worker aborts after this many events (to exercise respawn and crash loops).
+    #[arg(long, hide = true)]
+    pub fault_crash_after: Option<u64>,
+    /// First respawn delay in milliseconds; it doubles per crash up to 30 s.
+    #[arg(long, value_name = "MS", default_value_t = 1000, hide = true)]
+    pub respawn_backoff: u64,
 }

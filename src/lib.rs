@@ -13,6 +13,9 @@
 //!   own kafka crate producer; Java-compatible murmur2 partitioning, rate
 //!   limiting, retries until `--timeout`, and one reporter thread for
 //!   progress, `--format json` events and the perf-test style summary.
+//! - [`consume`]: `braid consume`, a single-threaded supervisor that forks
+//!   one worker process per share of the partitions (manual assignment),
+//!   respawns the ones that die and stops them all cleanly on Ctrl+C.
 //! - [`report`]: human tables and `--format json` events shared by all commands.
 //! - [`shutdown`]: the one place that installs signal handling.
 //! - [`logging`]: `env_logger` set-up (`RUST_LOG`), with `tracing` from the
@@ -20,6 +23,7 @@
 
 pub mod broker;
 pub mod cli;
+pub mod consume;
 pub mod event;
 pub mod logging;
 pub mod produce;
@@ -31,6 +35,7 @@ pub fn run(cli: cli::Cli) -> i32 {
     let result = match cli.command {
         cli::Command::Broker(args) => broker::run(args),
         cli::Command::Produce(args) => produce::run(&args),
+        cli::Command::Consume(args) => consume::run(&args),
     };
     match result {
         Ok(code) => code,

@@ -123,6 +123,54 @@ pub fn thousands(n: u64) -> String {
     out
 }
 
+/// Prints one line on stderr (notes and warnings meant for a person).
+pub fn line_err(text: &str) {
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "{text}");
+    let _ = err.flush();
+}
+
+/// Redraws a multi-line live area on stderr (a terminal): moves up over the
+/// `previous` lines drawn last time and writes `lines` in their place.
+/// Returns how many lines are now drawn.
+pub fn live_area(lines: &[String], previous: usize) -> usize {
+    let mut err = std::io::stderr().lock();
+    let mut out = String::new();
+    if previous > 0 {
+        out.push_str(&format!("\x1b[{previous}A"));
+    }
+    for l in lines {
+        out.push('\r');
+        out.push_str(l);
+        out.push_str("\x1b[K\n");
+    }
+    // Clear what is left of a taller previous drawing.
+    for _ in lines.len()..previous {
+        out.push_str("\r\x1b[K\n");
+    }
+    if previous > lines.len() {
+        out.push_str(&format!("\x1b[{}A", previous - lines.len()));
+    }
+    let _ = err.write_all(out.as_bytes());
+    let _ = err.flush();
+    lines.len()
+}
+
+/// Erases a live area of `previous` lines drawn by [`live_area`].
+pub fn clear_live_area(previous: usize) {
+    if previous == 0 {
+        return;
+    }
+    let mut err = std::io::stderr().lock();
+    let mut out = format!("\x1b[{previous}A");
+    for _ in 0..previous {
+        out.push_str("\r\x1b[K\n");
+    }
+    out.push_str(&format!("\x1b[{previous}A"));
+    let _ = err.write_all(out.as_bytes());
+    let _ = err.flush();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

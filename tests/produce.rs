@@ -590,6 +590,76 @@ fn broker_killed_and_restarted_mid_run_loses_nothing_acked() {
 }
 
 #[test]
+fn broker_gone_for_good_fails_after_timeout_and_counts_every_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut broker = FixedBroker::start(dir.path(), "gone:6");
+    let addr = broker.addr();
+    let mut p = Produce::spawn(&[
+        "-b",
+        &addr,
+        "-t",
+        "gone",
+        "-j",
+        "2",
+        "-n",
+        "0",
+        "--rate",
+        "5000",
+        "--batch-size",
+        "100",
+        "--timeout",
+        "2",
+        "--format",
+        "json",
+    ]);
+    let mut client = kafka_client(&addr);
+    client.load_metadata(&["gone"]).unwrap();
+    assert!(
+        wait_until(Duration::from_secs(30), || total(&latest(
+            &mut client,
+            "gone"
+        )) > 1000),
+        "nothing produced within 30 s"
+    );
+    broker.kill9();
+    let status = p.wait(Duration::from_secs(30));
+    assert_eq!(status.code(), Some(1), "{}", p.stderr());
+    let err = p.stderr();
+    assert!(
+        err.contains("records failed; last error: gave up after 2s"),
+        "{err}"
+    );
+
+    let lines = json_lines(&p.stdout());
+    let done: Vec<ShutdownComplete> = events_named(&lines, "shutdown_complete");
+    let done = &done[0];
+    assert!(done.failed > 0, "{done:?}");
+    assert_eq!(done.sent, done.acked + done.failed, "{done:?}");
+    let failed: u64 = lines
+        .iter()
+        .filter(|l| l["name"] == "producer_send_error")
+        .map(|l| l["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(failed, done.failed);
+
+    // Back up on the same data: every acked record is there.
+    broker.spawn("gone:6");
+    let log = read_log(&addr, "gone");
+    let successes: Vec<SendSuccess> = events_named(&lines, "producer_send_success");
+    assert_eq!(successes.iter().map(|s| s.count).sum::<u64>(), done.acked);
+    for s in &successes {
+        for (k, o) in (s.offset..s.offset + s.count as i64).enumerate() {
+            let e = decode(&log[&s.partition][o as usize]);
+            assert_eq!(
+                (e.sender, e.seq),
+                (s.thread, s.first_seq + k as u64),
+                "{s:?}"
+            );
+        }
+    }
+}
+
+#[test]
 fn unreachable_brokers_fail_fast_with_one_line_of_advice() {
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()

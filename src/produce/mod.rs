@@ -123,9 +123,10 @@ pub fn run(args: &ProduceArgs) -> anyhow::Result<i32> {
         shutdown::EXIT_INTERRUPTED
     } else if all.failed > 0 || all.acked + all.failed != all.attempted {
         report::error_line(&anyhow::anyhow!(
-            "{} of {} records failed (see the summary)",
+            "{} of {} records failed; last error: {}",
             all.failed,
-            all.attempted
+            all.attempted,
+            all.last_error.as_deref().unwrap_or("none reported")
         ));
         1
     } else {
@@ -321,7 +322,9 @@ impl<'a> Reporter<'a> {
                 records,
                 error,
             } => {
-                self.tallies[thread as usize].failed += records;
+                let t = &mut self.tallies[thread as usize];
+                t.failed += records;
+                t.last_error = Some(error.clone());
                 log::error!(
                     "sender {thread}: {records} records for partition {partition} failed: {error}"
                 );
@@ -392,7 +395,7 @@ impl Summary<'_> {
         }
         report::line(&format!(
             "{} records sent ({} acked, {} failed) to '{}' in {:.2} s, {:.1} records/sec ({:.2} MB/sec), \
-             {:.2} ms avg latency, {:.2} ms max latency, {:.0} ms 50th, {:.0} ms 95th, {:.0} ms 99th, {:.0} ms 99.9th.",
+             {:.2} ms avg latency, {:.2} ms max latency, {:.1} ms 50th, {:.1} ms 95th, {:.1} ms 99th, {:.1} ms 99.9th.",
             a.attempted,
             a.acked,
             a.failed,

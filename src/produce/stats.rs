@@ -178,6 +178,8 @@ pub struct Tally {
     pub retries: u64,
     /// Acknowledgement latency per record.
     pub latency: Histogram,
+    /// The error of the last failed records, if any.
+    pub last_error: Option<String>,
 }
 
 impl Tally {
@@ -189,6 +191,9 @@ impl Tally {
         self.bytes += other.bytes;
         self.retries += other.retries;
         self.latency.merge(&other.latency);
+        if other.last_error.is_some() {
+            self.last_error.clone_from(&other.last_error);
+        }
     }
 }
 
@@ -235,5 +240,45 @@ mod tests {
         m.merge(&h);
         assert_eq!(m.count(), 1100);
         assert_eq!(m.max(), 5000);
+    }
+}
+
+/// A histogram in transit (worker → supervisor): only its non-empty buckets.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SparseHistogram {
+    /// (bucket index, count) for every non-empty bucket.
+    pub buckets: Vec<(u32, u64)>,
+    /// Sum of the recorded values.
+    pub sum: u64,
+    /// Largest recorded value.
+    pub max: u64,
+}
+
+impl Histogram {
+    /// The non-empty buckets, for sending to another process.
+    pub fn to_sparse(&self) -> SparseHistogram {
+        SparseHistogram {
+            buckets: self
+                .counts
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| **c > 0)
+                .map(|(i, c)| (i as u32, *c))
+                .collect(),
+            sum: self.sum.min(u64::MAX as u128) as u64,
+            max: self.max,
+        }
+    }
+
+    /// Adds observations received as a [`SparseHistogram`] (bad indexes are ignored).
+    pub fn merge_sparse(&mut self, s: &SparseHistogram) {
+        for &(i, c) in &s.buckets {
+            if let Some(slot) = self.counts.get_mut(i as usize) {
+                *slot += c;
+                self.total += c;
+            }
+        }
+        self.sum += s.sum as u128;
+        self.max = self.max.max(s.max);
     }
 }

@@ -1,0 +1,187 @@
+//! Assignment plans: which worker reads which partitions.
+//!
+//! `--member I/N` first takes host I's share of the topic's partitions (a
+//! range split over N hosts), then the strategy splits that share among this
+//! host's workers. Workers that would get nothing are not planned.
+
+use crate::cli::{Assignment, Member};
+
+/// Why a plan cannot be made (a usage error: exit 2).
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PlanError {
+    /// An explicit plan names a partition the topic does not have.
+    #[error("partition {partition} does not exist; topic '{topic}' has partitions {existing}")]
+    NoSuchPartition {
+        /// The partition named.
+        partition: i32,
+        /// The topic.
+        topic: String,
+        /// The real partitions, as text.
+        existing: String,
+    },
+    /// An explicit plan names a partition twice.
+    #[error(
+        "partition {0} is assigned twice in the explicit plan; give each partition to one worker"
+    )]
+    Duplicate(i32),
+    /// This host's share is empty.
+    #[error("member {index}/{count} gets no partitions: topic '{topic}' has only {partitions}")]
+    EmptyShare {
+        /// This host's index.
+        index: u32,
+        /// Number of hosts.
+        count: u32,
+        /// The topic.
+        topic: String,
+        /// How many partitions it has.
+        partitions: usize,
+    },
+}
+
+/// Contiguous blocks: the first `len % n` shares get one more.
+fn range_split(items: &[i32], n: usize) -> Vec<Vec<i32>> {
+    let base = items.len() / n;
+    let extra = items.len() % n;
+    let mut out = Vec::with_capacity(n);
+    let mut pos = 0;
+    for i in 0..n {
+        let len = base + usize::from(i < extra);
+        out.push(items[pos..pos + len].to_vec());
+        pos += len;
+    }
+    out
+}
+
+/// Makes the plan: one partition list per worker, none empty.
+pub fn plan(
+    topic: &str,
+    partitions: &[i32],
+    workers: usize,
+    strategy: &Assignment,
+    member: Option<Member>,
+) -> Result<Vec<Vec<i32>>, PlanError> {
+    let mut all = partitions.to_vec();
+    all.sort_unstable();
+    let share = match member {
+        Some(m) => {
+            let share = range_split(&all, m.count as usize).swap_remove(m.index as usize);
+            if share.is_empty() {
+                return Err(PlanError::EmptyShare {
+                    index: m.index,
+                    count: m.count,
+                    topic: topic.to_string(),
+                    partitions: all.len(),
+                });
+            }
+            share
+        }
+        None => all.clone(),
+    };
+    let plan = match strategy {
+        Assignment::Range => range_split(&share, workers),
+        Assignment::RoundRobin => {
+            let mut out = vec![Vec::new(); workers];
+            for (i, p) in share.iter().enumerate() {
+                out[i % workers].push(*p);
+            }
+            out
+        }
+        Assignment::Explicit(lists) => {
+            let mut seen = std::collections::HashSet::new();
+            for p in lists.iter().flatten() {
+                if !all.contains(p) {
+                    return Err(PlanError::NoSuchPartition {
+                        partition: *p,
+                        topic: topic.to_string(),
+                        existing: describe(&all),
+                    });
+                }
+                if !seen.insert(*p) {
+                    return Err(PlanError::Duplicate(*p));
+                }
+            }
+            lists.clone()
+        }
+    };
+    Ok(plan.into_iter().filter(|ps| !ps.is_empty()).collect())
+}
+
+/// `0-5` for a contiguous list, else `0,2,4`.
+pub fn describe(ps: &[i32]) -> String {
+    match (ps.first(), ps.last()) {
+        (Some(a), Some(b)) if ps.len() > 2 && (b - a) as usize == ps.len() - 1 => {
+            format!("{a}-{b}")
+        }
+        _ => ps
+            .iter()
+            .map(|p| p.to_string())
+            .collect::<Vec<_>>()
+            .join(","),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn six() -> Vec<i32> {
+        (0..6).collect()
+    }
+
+    #[test]
+    fn range_and_roundrobin() {
+        assert_eq!(
+            plan("t", &six(), 3, &Assignment::Range, None).unwrap(),
+            vec![vec![0, 1], vec![2, 3], vec![4, 5]]
+        );
+        assert_eq!(
+            plan("t", &six(), 4, &Assignment::Range, None).unwrap(),
+            vec![vec![0, 1], vec![2, 3], vec![4], vec![5]]
+        );
+        assert_eq!(
+            plan("t", &six(), 3, &Assignment::RoundRobin, None).unwrap(),
+            vec![vec![0, 3], vec![1, 4], vec![2, 5]]
+        );
+    }
+
+    #[test]
+    fn more_workers_than_partitions_plans_only_those_with_work() {
+        let p = plan("t", &six(), 8, &Assignment::Range, None).unwrap();
+        assert_eq!(p.len(), 6);
+        assert!(p.iter().all(|ps| ps.len() == 1));
+    }
+
+    #[test]
+    fn member_share_then_split() {
+        let m = |index, count| Some(Member { index, count });
+        assert_eq!(
+            plan("t", &six(), 2, &Assignment::Range, m(1, 2)).unwrap(),
+            vec![vec![3, 4], vec![5]]
+        );
+        assert_eq!(
+            plan("t", &six(), 2, &Assignment::RoundRobin, m(0, 3)).unwrap(),
+            vec![vec![0], vec![1]]
+        );
+        assert!(matches!(
+            plan("t", &[0], 1, &Assignment::Range, m(1, 2)),
+            Err(PlanError::EmptyShare { .. })
+        ));
+    }
+
+    #[test]
+    fn explicit_plans_are_checked() {
+        let lists = Assignment::Explicit(vec![vec![0, 3], vec![1, 4], vec![2, 5]]);
+        assert_eq!(plan("t", &six(), 3, &lists, None).unwrap().len(), 3);
+        let bad = Assignment::Explicit(vec![vec![0, 9]]);
+        let e = plan("t", &six(), 1, &bad, None).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "partition 9 does not exist; topic 't' has partitions 0-5"
+        );
+        let dup = Assignment::Explicit(vec![vec![0], vec![0]]);
+        assert_eq!(
+            plan("t", &six(), 2, &dup, None),
+            Err(PlanError::Duplicate(0))
+        );
+    }
+}

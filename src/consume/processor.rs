@@ -1,0 +1,95 @@
+//! What a worker does with each event: `prime`, `sqrt`, `square` (the classic
+//! demos' work), `count` (decode only), `echo` (print only).
+
+use crate::cli::ProcessorKind;
+use crate::event::Event;
+
+/// The result of processing one event.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Outcome {
+    /// Whether the value is prime.
+    Prime(bool),
+    /// A computed number (square root or square).
+    Number(f64),
+    /// Nothing computed.
+    Nothing,
+}
+
+/// Processes one event.
+pub fn process(kind: ProcessorKind, e: &Event) -> Outcome {
+    match kind {
+        ProcessorKind::Prime => Outcome::Prime(is_prime(e.value)),
+        ProcessorKind::Sqrt => Outcome::Number((e.value as f64).sqrt()),
+        ProcessorKind::Square => Outcome::Number((e.value as f64) * (e.value as f64)),
+        ProcessorKind::Count | ProcessorKind::Echo => Outcome::Nothing,
+    }
+}
+
+/// A one-line description of an outcome for `--print` (the classic demos' log).
+pub fn describe(kind: ProcessorKind, e: &Event, o: Outcome) -> String {
+    match (kind, o) {
+        (_, Outcome::Prime(true)) => format!("{} is prime", e.value),
+        (_, Outcome::Prime(false)) => format!("{} is not prime", e.value),
+        (ProcessorKind::Sqrt, Outcome::Number(x)) => format!("sqrt({}) = {x:.4}", e.value),
+        (_, Outcome::Number(x)) => format!("{}^2 = {x}", e.value),
+        _ => format!(
+            "sender={} seq={} value={} ts_ms={}",
+            e.sender, e.seq, e.value, e.ts_ms
+        ),
+    }
+}
+
+/// Trial division by 2, 3 and 6k±1: exact for every u64, and CPU-bound for large values.
+pub fn is_prime(n: u64) -> bool {
+    if n < 2 {
+        return false;
+    }
+    if n < 4 {
+        return true;
+    }
+    if n % 2 == 0 || n % 3 == 0 {
+        return false;
+    }
+    let mut i: u64 = 5;
+    while i.checked_mul(i).is_some_and(|sq| sq <= n) {
+        if n % i == 0 || n % (i + 2) == 0 {
+            return false;
+        }
+        i += 6;
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn primes() {
+        let small: Vec<u64> = (0..50).filter(|n| is_prime(*n)).collect();
+        assert_eq!(
+            small,
+            vec![2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47]
+        );
+        assert!(is_prime(9_999_999_967));
+        assert!(!is_prime(9_999_999_969));
+        assert!(is_prime(1_000_000_007));
+    }
+
+    #[test]
+    fn outcomes() {
+        let e = Event {
+            sender: 0,
+            seq: 0,
+            value: 49,
+            ts_ms: 0,
+        };
+        assert_eq!(process(ProcessorKind::Sqrt, &e), Outcome::Number(7.0));
+        assert_eq!(process(ProcessorKind::Square, &e), Outcome::Number(2401.0));
+        assert_eq!(process(ProcessorKind::Prime, &e), Outcome::Prime(false));
+        assert_eq!(
+            describe(ProcessorKind::Prime, &e, Outcome::Prime(false)),
+            "49 is not prime"
+        );
+    }
+}

@@ -1,0 +1,272 @@
+//! What the supervisor shows: a live view (per worker: pid, partitions,
+//! consumed, rate, invalid, lag) redrawn on a terminal, plain periodic lines
+//! otherwise, and the summary table or `shutdown_complete` event at the end.
+//! All output goes through `report`.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use super::assignment::describe;
+use super::status::Span;
+use super::supervisor::Outcome;
+use crate::cli::{ConsumeArgs, Format};
+use crate::produce::stats::Histogram;
+use crate::report;
+
+/// One worker as the live view shows it.
+pub struct WorkerView {
+    /// The worker's number.
+    pub index: usize,
+    /// Its current (or last) pid.
+    pub pid: i32,
+    /// Whether a process is running for it.
+    pub alive: bool,
+    /// Its partitions.
+    pub partitions: Vec<i32>,
+    /// Events consumed so far (all incarnations).
+    pub consumed: u64,
+    /// Invalid messages so far.
+    pub invalid: u64,
+    /// Messages behind the end of its partitions.
+    pub lag: i64,
+    /// Times it was respawned.
+    pub respawns: u32,
+}
+
+/// One worker's line in the summary.
+pub struct SummaryRow {
+    /// The worker's number.
+    pub worker: usize,
+    /// Every pid it ran as.
+    pub pids: Vec<i32>,
+    /// Its partitions.
+    pub partitions: Vec<i32>,
+    /// Events consumed.
+    pub consumed: u64,
+    /// Invalid messages.
+    pub invalid: u64,
+    /// Primes found (prime processor).
+    pub primes: u64,
+    /// Last committed position per partition.
+    pub committed: BTreeMap<i32, i64>,
+    /// Offsets consumed per partition.
+    pub spans: BTreeMap<i32, Span>,
+    /// From its first to its last event.
+    pub elapsed: Duration,
+    /// End-to-end latency (microseconds).
+    pub latency: Histogram,
+    /// Times it was respawned.
+    pub respawns: u32,
+}
+
+/// The live view's state.
+pub struct Live {
+    format: Format,
+    terminal: bool,
+    drawn: usize,
+    last: Instant,
+    last_counts: Vec<u64>,
+}
+
+fn rate(n: u64, d: Duration) -> f64 {
+    if d.is_zero() {
+        0.0
+    } else {
+        n as f64 / d.as_secs_f64()
+    }
+}
+
+impl Live {
+    /// A view for `format` (JSON shows no live view).
+    pub fn new(format: Format) -> Self {
+        Live {
+            format,
+            terminal: report::progress_on_terminal(),
+            drawn: 0,
+            last: Instant::now(),
+            last_counts: Vec::new(),
+        }
+    }
+
+    /// Redraws (terminal, 4 times a second) or prints a plain line (once a second).
+    pub fn render(&mut self, workers: &[WorkerView], started: Instant, stopping: bool) {
+        if self.format == Format::Json {
+            return;
+        }
+        let period = if self.terminal {
+            Duration::from_millis(250)
+        } else {
+            Duration::from_secs(1)
+        };
+        let dt = self.last.elapsed();
+        if dt < period {
+            return;
+        }
+        self.last = Instant::now();
+        self.last_counts.resize(workers.len(), 0);
+        let rates: Vec<f64> = workers
+            .iter()
+            .zip(&self.last_counts)
+            .map(|(w, before)| rate(w.consumed.saturating_sub(*before), dt))
+            .collect();
+        for (c, w) in self.last_counts.iter_mut().zip(workers) {
+            *c = w.consumed;
+        }
+        let total: u64 = workers.iter().map(|w| w.consumed).sum();
+        let lag: i64 = workers.iter().map(|w| w.lag).sum();
+        let total_rate: f64 = rates.iter().sum();
+        let head = format!(
+            "{:>6.1}s  consumed {}  {:.0}/s  lag {}{}",
+            started.elapsed().as_secs_f64(),
+            report::thousands(total),
+            total_rate,
+            report::thousands(lag.max(0) as u64),
+            if stopping { "  (stopping)" } else { "" }
+        );
+        if !self.terminal {
+            report::line_err(&head);
+            return;
+        }
+        let mut lines = vec![head];
+        for (w, r) in workers.iter().zip(&rates) {
+            lines.push(format!(
+                "  worker {:<2} pid {:<7} {:<9} partitions {:<10} consumed {:>11}  {:>9.0}/s  invalid {:>6}  lag {:>9}{}",
+                w.index,
+                w.pid,
+                if w.alive { "running" } else { "stopped" },
+                describe(&w.partitions),
+                report::thousands(w.consumed),
+                r,
+                w.invalid,
+                w.lag.max(0),
+                if w.respawns > 0 { format!("  respawned {}x", w.respawns) } else { String::new() }
+            ));
+        }
+        self.drawn = report::live_area(&lines, self.drawn);
+    }
+
+    /// Shows a one-off note (a worker died, ...) above the live view.
+    pub fn note(&mut self, text: &str) {
+        if self.format == Format::Json {
+            return;
+        }
+        self.clear();
+        report::line_err(text);
+    }
+
+    /// Erases the live view.
+    pub fn clear(&mut self) {
+        report::clear_live_area(self.drawn);
+        self.drawn = 0;
+    }
+
+    /// The summary: a table (human) or the `shutdown_complete` event (json).
+    pub fn summary(
+        mut self,
+        args: &ConsumeArgs,
+        rows: &[SummaryRow],
+        outcome: &Outcome,
+        elapsed: Duration,
+    ) {
+        self.clear();
+        let consumed: u64 = rows.iter().map(|r| r.consumed).sum();
+        let invalid: u64 = rows.iter().map(|r| r.invalid).sum();
+        let mut latency = Histogram::default();
+        for r in rows {
+            latency.merge(&r.latency);
+        }
+        let committed: BTreeMap<i32, i64> = rows.iter().flat_map(|r| r.committed.clone()).collect();
+        let busy = rows.iter().map(|r| r.elapsed).max().unwrap_or_default();
+        let (status, message) = match outcome {
+            Outcome::Done => ("done", None),
+            Outcome::Interrupted => ("interrupted", None),
+            Outcome::CrashLoop(m) => ("crash_loop", Some(m.clone())),
+        };
+        if self.format == Format::Json {
+            report::emit_json(&serde_json::json!({
+                "name": "shutdown_complete", "timestamp": report::now_ms(),
+                "status": status, "error": message,
+                "topic": args.topic, "group": args.group,
+                "consumed": consumed, "invalid": invalid,
+                "committed": committed,
+                "elapsed_ms": elapsed.as_millis() as u64,
+                "events_per_sec": rate(consumed, busy),
+                "latency_p50_ms": latency.quantile(0.50) as f64 / 1000.0,
+                "latency_p99_ms": latency.quantile(0.99) as f64 / 1000.0,
+                "workers": rows.iter().map(|r| serde_json::json!({
+                    "worker": r.worker, "pids": r.pids, "partitions": r.partitions,
+                    "consumed": r.consumed, "invalid": r.invalid, "primes": r.primes,
+                    "committed": r.committed, "respawns": r.respawns,
+                })).collect::<Vec<_>>(),
+            }));
+            return;
+        }
+        let ms = |h: &Histogram, q: f64| format!("{:.1}", h.quantile(q) as f64 / 1000.0);
+        let mut table_rows: Vec<Vec<String>> = rows
+            .iter()
+            .map(|r| {
+                vec![
+                    r.worker.to_string(),
+                    r.pids
+                        .iter()
+                        .map(|p| p.to_string())
+                        .collect::<Vec<_>>()
+                        .join(","),
+                    describe(&r.partitions),
+                    report::thousands(r.consumed),
+                    r.invalid.to_string(),
+                    r.committed
+                        .iter()
+                        .map(|(p, o)| format!("{p}:{o}"))
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                    format!("{:.0}", rate(r.consumed, r.elapsed)),
+                    ms(&r.latency, 0.5),
+                    ms(&r.latency, 0.99),
+                ]
+            })
+            .collect();
+        table_rows.push(vec![
+            "total".into(),
+            String::new(),
+            String::new(),
+            report::thousands(consumed),
+            invalid.to_string(),
+            String::new(),
+            format!("{:.0}", rate(consumed, busy)),
+            ms(&latency, 0.5),
+            ms(&latency, 0.99),
+        ]);
+        let table = report::table(
+            &[
+                "worker",
+                "pids",
+                "partitions",
+                "consumed",
+                "invalid",
+                "committed",
+                "events/s",
+                "p50 ms",
+                "p99 ms",
+            ],
+            &table_rows,
+        );
+        report::line(&table);
+        let primes: u64 = rows.iter().map(|r| r.primes).sum();
+        if args.processor == crate::cli::ProcessorKind::Prime {
+            report::line(&format!("primes found: {}", report::thousands(primes)));
+        }
+        match outcome {
+            Outcome::Done => report::line(&format!(
+                "consumed {} events in {:.1}s",
+                report::thousands(consumed),
+                elapsed.as_secs_f64()
+            )),
+            Outcome::Interrupted => report::line(&format!(
+                "interrupted: consumed {} events, processed offsets committed",
+                report::thousands(consumed)
+            )),
+            Outcome::CrashLoop(m) => report::line_err(&format!("braid consume: error: {m}")),
+        }
+    }
+}

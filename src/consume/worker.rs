@@ -1,0 +1,558 @@
+//! A worker process: reads its manually assigned partitions, processes each
+//! event, commits processed offsets, and reports to the supervisor.
+//!
+//! Everything here runs after the fork: the Kafka connection, the rayon pool
+//! and the signal handlers are all created in the child. The worker talks to
+//! the broker through `kafka::client::KafkaClient` directly rather than
+//! `kafka::consumer::Consumer`: `-o earliest|latest|N` must override a
+//! group's committed offsets (the Consumer only falls back to them), and lag
+//! and `--exit-at-end` need each partition's high watermark, which the
+//! Consumer's message sets do not carry. Manual assignment, Kafka-stored
+//! group offsets and the fetch settings are the same.
+
+use anyhow::{anyhow, Context, Result};
+use kafka::client::{
+    CommitOffset, FetchGroupOffset, FetchOffset, FetchPartition, GroupOffsetStorage, KafkaClient,
+};
+use kafka::error::{Error as KafkaError, KafkaCode};
+use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+use rayon::prelude::*;
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use super::processor::{self, Outcome};
+use super::status::{Progress, Span, Status};
+use crate::cli::{ConsumeArgs, Format, ProcessorKind, StartOffset};
+use crate::event::{self, Event};
+use crate::produce::stats::Histogram;
+
+static STOP: AtomicBool = AtomicBool::new(false);
+static INTERRUPTS: AtomicUsize = AtomicUsize::new(0);
+
+/// Exit code of a worker that left at once on a second Ctrl+C.
+pub const EXIT_IMMEDIATE: i32 = 130;
+
+/// SIGTERM (from the supervisor, or PDEATHSIG): finish the set in hand, commit, leave.
+extern "C" fn on_term(_: nix::libc::c_int) {
+    STOP.store(true, Ordering::SeqCst);
+}
+
+/// SIGINT (Ctrl+C reaches the whole process group): the first stops
+/// gracefully, the second exits at once (uncommitted work is redelivered).
+extern "C" fn on_int(_: nix::libc::c_int) {
+    if INTERRUPTS.fetch_add(1, Ordering::SeqCst) >= 1 {
+        // SAFETY: _exit is async-signal-safe; nothing is flushed or unwound.
+        unsafe { nix::libc::_exit(EXIT_IMMEDIATE) };
+    }
+    STOP.store(true, Ordering::SeqCst);
+}
+
+/// Installs the worker's own signal handling; called first thing in the child.
+pub fn install_signals(supervisor: nix::unistd::Pid) -> Result<()> {
+    let term = SigAction::new(
+        SigHandler::Handler(on_term),
+        SaFlags::SA_RESTART,
+        SigSet::empty(),
+    );
+    let int = SigAction::new(
+        SigHandler::Handler(on_int),
+        SaFlags::SA_RESTART,
+        SigSet::empty(),
+    );
+    let default = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
+    // SAFETY: the handlers only touch atomics and call _exit, both async-signal-safe;
+    // the process is single-threaded here (just forked).
+    unsafe {
+        sigaction(Signal::SIGCHLD, &default)?;
+        sigaction(Signal::SIGTERM, &term)?;
+        sigaction(Signal::SIGINT, &int)?;
+    }
+    nix::sys::prctl::set_pdeathsig(Signal::SIGTERM)?;
+    // The supervisor may have died before prctl: then no signal will come.
+    if nix::unistd::getppid() != supervisor {
+        STOP.store(true, Ordering::SeqCst);
+    }
+    Ok(())
+}
+
+/// What one worker is asked to do.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    /// The worker's number (stable across respawns).
+    pub index: usize,
+    /// Its partitions.
+    pub partitions: Vec<i32>,
+    /// A respawn resumes from the group's committed offsets whatever `-o` said.
+    pub resume: bool,
+    /// The supervisor's pid (to notice it dying).
+    pub supervisor: nix::unistd::Pid,
+}
+
+/// The pipe to the supervisor.
+pub struct Reporter {
+    pipe: File,
+}
+
+impl Reporter {
+    /// Wraps the write end of the status pipe.
+    pub fn new(pipe: File) -> Self {
+        Reporter { pipe }
+    }
+
+    /// Sends one status line; if the supervisor is gone, the worker stops.
+    pub fn send(&mut self, status: &Status) {
+        let mut line = serde_json::to_vec(status).unwrap_or_default();
+        line.push(b'\n');
+        if self.pipe.write_all(&line).is_err() {
+            STOP.store(true, Ordering::SeqCst);
+        }
+    }
+}
+
+/// Runs the worker to the end; returns its exit code.
+pub fn main(args: &ConsumeArgs, spec: &Spec, mut reporter: Reporter) -> i32 {
+    match run(args, spec, &mut reporter) {
+        Ok(reason) => {
+            reporter.send(&Status::Done { reason });
+            0
+        }
+        Err(e) => {
+            let message = format!("{e:#}");
+            log::error!("worker {}: {message}", spec.index);
+            reporter.send(&Status::Error { message });
+            1
+        }
+    }
+}
+
+/// A fetched message waiting to be processed.
+struct Pending {
+    partition: i32,
+    offset: i64,
+    value: Vec<u8>,
+}
+
+/// A processed message.
+enum Processed {
+    Valid(Event, Outcome),
+    Invalid(String),
+}
+
+struct State<'a> {
+    args: &'a ConsumeArgs,
+    spec: &'a Spec,
+    fetch_pos: BTreeMap<i32, i64>,
+    done_pos: BTreeMap<i32, i64>,
+    committed: BTreeMap<i32, i64>,
+    high_watermark: BTreeMap<i32, i64>,
+    progress: Progress,
+    latency: Histogram,
+    consumed_total: u64,
+    invalid_logged: Instant,
+    invalid_unlogged: u64,
+}
+
+fn connect(args: &ConsumeArgs) -> Result<KafkaClient> {
+    let mut client = KafkaClient::new(args.brokers.clone());
+    client.set_client_id("braid-consume".to_string());
+    client.set_group_offset_storage(Some(GroupOffsetStorage::Kafka));
+    client.set_fetch_max_wait_time(Duration::from_millis(args.fetch_wait))?;
+    client.set_fetch_min_bytes(1);
+    client.set_fetch_max_bytes_per_partition(args.fetch_max_bytes);
+    client
+        .load_metadata(&[&args.topic])
+        .with_context(|| format!("cannot reach brokers {}", args.brokers.join(",")))?;
+    Ok(client)
+}
+
+fn offsets_of(
+    client: &mut KafkaClient,
+    topic: &str,
+    which: FetchOffset,
+) -> Result<BTreeMap<i32, i64>> {
+    Ok(client
+        .fetch_topic_offsets(topic, which)?
+        .into_iter()
+        .map(|po| (po.partition, po.offset))
+        .collect())
+}
+
+fn start_positions(
+    client: &mut KafkaClient,
+    args: &ConsumeArgs,
+    spec: &Spec,
+) -> Result<BTreeMap<i32, i64>> {
+    let topic = args.topic.as_str();
+    let earliest = offsets_of(client, topic, FetchOffset::Earliest)?;
+    let latest = offsets_of(client, topic, FetchOffset::Latest)?;
+    let mode = if spec.resume {
+        StartOffset::Committed
+    } else {
+        args.offset
+    };
+    let committed: BTreeMap<i32, i64> = if mode == StartOffset::Committed {
+        let wanted: Vec<_> = spec
+            .partitions
+            .iter()
+            .map(|p| FetchGroupOffset::new(topic, *p))
+            .collect();
+        client
+            .fetch_group_offsets(&args.group, &wanted)?
+            .remove(topic)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|po| po.offset >= 0)
+            .map(|po| (po.partition, po.offset))
+            .collect()
+    } else {
+        BTreeMap::new()
+    };
+    let mut out = BTreeMap::new();
+    for &p in &spec.partitions {
+        let lo = *earliest
+            .get(&p)
+            .ok_or_else(|| anyhow!("partition {p} has no earliest offset"))?;
+        let hi = *latest
+            .get(&p)
+            .ok_or_else(|| anyhow!("partition {p} has no latest offset"))?;
+        let start = match mode {
+            StartOffset::Earliest => lo,
+            StartOffset::Latest => hi,
+            StartOffset::At(n) => n.clamp(lo, hi),
+            StartOffset::Committed => committed.get(&p).copied().unwrap_or(lo).clamp(lo, hi),
+        };
+        out.insert(p, start);
+    }
+    Ok(out)
+}
+
+fn run(args: &ConsumeArgs, spec: &Spec, reporter: &mut Reporter) -> Result<String> {
+    let mut client = connect(args)?;
+    let start = start_positions(&mut client, args, spec)?;
+    reporter.send(&Status::Assigned {
+        start: start.clone(),
+    });
+    let pool = if args.work_threads > 1 {
+        Some(
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(args.work_threads as usize)
+                .build()
+                .context("cannot start the work threads")?,
+        )
+    } else {
+        None
+    };
+    let mut st = State {
+        args,
+        spec,
+        fetch_pos: start.clone(),
+        done_pos: start,
+        committed: BTreeMap::new(),
+        high_watermark: BTreeMap::new(),
+        progress: Progress::default(),
+        latency: Histogram::default(),
+        consumed_total: 0,
+        invalid_logged: Instant::now() - Duration::from_secs(10),
+        invalid_unlogged: 0,
+    };
+    let topic = args.topic.as_str();
+    let batch = args.batch_size as usize;
+    let batch_timeout = Duration::from_millis(args.batch_timeout);
+    let commit_every = Duration::from_millis(args.commit_interval);
+    let report_every = Duration::from_millis(250);
+    let mut pending: Vec<Pending> = Vec::new();
+    let mut batch_since = Instant::now();
+    let mut last_commit = Instant::now();
+    let mut last_report = Instant::now();
+    let mut failing_since: Option<Instant> = None;
+    let reason = loop {
+        if STOP.load(Ordering::SeqCst) {
+            break "signal";
+        }
+        if nix::unistd::getppid() != spec.supervisor {
+            break "parent";
+        }
+        let reqs: Vec<FetchPartition> = st
+            .fetch_pos
+            .iter()
+            .map(|(p, o)| FetchPartition::new(topic, *p, *o).with_max_bytes(args.fetch_max_bytes))
+            .collect();
+        match client.fetch_messages(&reqs) {
+            Ok(responses) => {
+                failing_since = None;
+                for resp in &responses {
+                    for t in resp.topics() {
+                        for part in t.partitions() {
+                            let p = part.partition();
+                            match part.data() {
+                                Ok(data) => {
+                                    st.high_watermark.insert(p, data.highwatermark_offset());
+                                    let pos = st.fetch_pos.entry(p).or_insert(0);
+                                    for m in data.messages() {
+                                        if m.offset < *pos {
+                                            continue;
+                                        }
+                                        if pending.is_empty() {
+                                            batch_since = Instant::now();
+                                        }
+                                        pending.push(Pending {
+                                            partition: p,
+                                            offset: m.offset,
+                                            value: m.value.to_vec(),
+                                        });
+                                        *pos = m.offset + 1;
+                                    }
+                                }
+                                Err(e) => fetch_error(&mut client, &mut st, reporter, p, &e)?,
+                            }
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                let since = *failing_since.get_or_insert_with(Instant::now);
+                if since.elapsed() > Duration::from_secs(30) {
+                    return Err(anyhow!("fetch keeps failing for 30 s: {e}"));
+                }
+                log::warn!("worker {}: fetch failed: {e}; retrying", spec.index);
+                std::thread::sleep(Duration::from_millis(200));
+                let _ = client.load_metadata(&[topic]);
+            }
+        }
+        // Process full batches (or everything, without --batch-size), or a
+        // partial one that has waited long enough.
+        if batch == 0 {
+            process(&mut st, pool.as_ref(), &mut pending, reporter);
+        } else {
+            while pending.len() >= batch {
+                let rest = pending.split_off(batch);
+                process(&mut st, pool.as_ref(), &mut pending, reporter);
+                pending = rest;
+                batch_since = Instant::now();
+                if STOP.load(Ordering::SeqCst) {
+                    break;
+                }
+            }
+            if !pending.is_empty() && batch_since.elapsed() >= batch_timeout {
+                process(&mut st, pool.as_ref(), &mut pending, reporter);
+            }
+        }
+        if last_commit.elapsed() >= commit_every {
+            commit(&mut client, &mut st, reporter);
+            last_commit = Instant::now();
+        }
+        if last_report.elapsed() >= report_every {
+            report(&mut st, reporter);
+            last_report = Instant::now();
+        }
+        if args.exit_at_end
+            && pending.is_empty()
+            && st
+                .done_pos
+                .iter()
+                .all(|(p, pos)| st.high_watermark.get(p).is_some_and(|hw| pos >= hw))
+        {
+            break "end";
+        }
+    };
+    // Finish what is in hand, commit it, report it.
+    process(&mut st, pool.as_ref(), &mut pending, reporter);
+    commit(&mut client, &mut st, reporter);
+    report(&mut st, reporter);
+    Ok(reason.to_string())
+}
+
+/// A partition-level fetch error: an offset out of range restarts from the
+/// earliest offset (as auto.offset.reset=earliest); others are reported.
+fn fetch_error(
+    client: &mut KafkaClient,
+    st: &mut State<'_>,
+    reporter: &mut Reporter,
+    partition: i32,
+    e: &KafkaError,
+) -> Result<()> {
+    if matches!(e, KafkaError::Kafka(KafkaCode::OffsetOutOfRange)) {
+        let earliest = offsets_of(client, &st.args.topic, FetchOffset::Earliest)?;
+        let to = earliest.get(&partition).copied().unwrap_or(0);
+        let message = format!("partition {partition}: offset out of range; restarting at {to}");
+        log::warn!("worker {}: {message}", st.spec.index);
+        reporter.send(&Status::Error { message });
+        st.fetch_pos.insert(partition, to);
+        st.done_pos.insert(partition, to);
+        return Ok(());
+    }
+    log::warn!("worker {}: partition {partition}: {e}", st.spec.index);
+    Ok(())
+}
+
+/// Processes the pending messages (on the rayon pool with --work-threads),
+/// then records results in order and advances the processed positions.
+fn process(
+    st: &mut State<'_>,
+    pool: Option<&rayon::ThreadPool>,
+    pending: &mut Vec<Pending>,
+    reporter: &mut Reporter,
+) {
+    if pending.is_empty() {
+        return;
+    }
+    let kind = st.args.processor;
+    let handle = |m: &Pending| match event::decode(&m.value) {
+        Ok(e) => Processed::Valid(e, processor::process(kind, &e)),
+        Err(err) => Processed::Invalid(err.to_string()),
+    };
+    let results: Vec<Processed> = match pool {
+        Some(pool) => pool.install(|| pending.par_iter().map(handle).collect()),
+        None => pending.iter().map(handle).collect(),
+    };
+    let now = crate::report::now_ms();
+    let print = st.args.print || kind == ProcessorKind::Echo;
+    let pid = std::process::id();
+    for (m, r) in pending.iter().zip(results) {
+        st.progress
+            .partitions
+            .entry(m.partition)
+            .or_default()
+            .add(m.offset);
+        st.done_pos.insert(m.partition, m.offset + 1);
+        match r {
+            Processed::Valid(e, outcome) => {
+                st.latency.record(now.saturating_sub(e.ts_ms) * 1000, 1);
+                if outcome == Outcome::Prime(true) {
+                    st.progress.primes += 1;
+                }
+                if print {
+                    print_result(st, pid, m, &e, outcome);
+                }
+            }
+            Processed::Invalid(why) => {
+                st.progress.invalid += 1;
+                if st.invalid_logged.elapsed() >= Duration::from_secs(1) {
+                    log::warn!(
+                        "worker {}: partition {} offset {}: {why}{}",
+                        st.spec.index,
+                        m.partition,
+                        m.offset,
+                        if st.invalid_unlogged > 0 {
+                            format!(" ({} more invalid messages not shown)", st.invalid_unlogged)
+                        } else {
+                            String::new()
+                        }
+                    );
+                    st.invalid_logged = Instant::now();
+                    st.invalid_unlogged = 0;
+                } else {
+                    st.invalid_unlogged += 1;
+                }
+            }
+        }
+        st.consumed_total += 1;
+        if st
+            .args
+            .fault_crash_after
+            .is_some_and(|n| st.consumed_total >= n)
+        {
+            report(st, reporter);
+            reporter.send(&Status::Error {
+                message: format!(
+                    "injected crash after {} events (--fault-crash-after)",
+                    st.consumed_total
+                ),
+            });
+            std::process::abort();
+        }
+    }
+    pending.clear();
+}
+
+fn print_result(st: &State<'_>, pid: u32, m: &Pending, e: &Event, outcome: Outcome) {
+    let kind = st.args.processor;
+    if st.args.format == Format::Json {
+        crate::report::emit_json(&serde_json::json!({
+            "name": "record_processed",
+            "worker": st.spec.index,
+            "pid": pid,
+            "partition": m.partition,
+            "offset": m.offset,
+            "sender": e.sender,
+            "seq": e.seq,
+            "value": e.value,
+            "result": processor::describe(kind, e, outcome),
+        }));
+    } else {
+        crate::report::line(&format!(
+            "[worker {} pid {pid}] p{}@{} {}",
+            st.spec.index,
+            m.partition,
+            m.offset,
+            processor::describe(kind, e, outcome)
+        ));
+    }
+}
+
+/// Commits the processed positions that changed since the last commit.
+fn commit(client: &mut KafkaClient, st: &mut State<'_>, reporter: &mut Reporter) {
+    let changed: BTreeMap<i32, i64> = st
+        .done_pos
+        .iter()
+        .filter(|(p, o)| st.committed.get(p) != Some(o))
+        .map(|(p, o)| (*p, *o))
+        .collect();
+    if changed.is_empty() {
+        return;
+    }
+    let topic = st.args.topic.as_str();
+    let offsets: Vec<CommitOffset> = changed
+        .iter()
+        .map(|(p, o)| CommitOffset::new(topic, *p, *o))
+        .collect();
+    match client.commit_offsets(&st.args.group, &offsets) {
+        Ok(()) => {
+            st.committed.extend(changed.iter().map(|(p, o)| (*p, *o)));
+            reporter.send(&Status::Committed {
+                offsets: changed,
+                success: true,
+                error: None,
+            });
+        }
+        Err(e) => {
+            log::warn!("worker {}: commit failed: {e}", st.spec.index);
+            reporter.send(&Status::Committed {
+                offsets: changed,
+                success: false,
+                error: Some(e.to_string()),
+            });
+        }
+    }
+}
+
+/// Sends the progress since the last report.
+fn report(st: &mut State<'_>, reporter: &mut Reporter) {
+    let lag = st
+        .done_pos
+        .iter()
+        .filter_map(|(p, pos)| st.high_watermark.get(p).map(|hw| (hw - pos).max(0)))
+        .sum();
+    let mut progress = std::mem::take(&mut st.progress);
+    progress.lag = lag;
+    progress.latency = st.latency.to_sparse();
+    st.latency = Histogram::default();
+    reporter.send(&Status::Progress(progress));
+}
+
+/// Spans merged over reports (used by the supervisor's summary).
+pub fn merge_span(into: &mut Span, s: &Span) {
+    if s.count == 0 {
+        return;
+    }
+    if into.count == 0 {
+        *into = *s;
+    } else {
+        into.min = into.min.min(s.min);
+        into.max = into.max.max(s.max);
+        into.count += s.count;
+    }
+}
