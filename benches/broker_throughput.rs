@@ -6,7 +6,8 @@
 //! - ingest of 100-byte values with `send_all` batches of 1,000 (acks=1),
 //!   with 1 and with 4 connections (threads, each with its own `Producer`);
 //! - a single consumer fetching everything back (fetch size raised to
-//!   `BRAID_BENCH_FETCH_BYTES`, default 4 MiB per partition).
+//!   `BRAID_BENCH_FETCH_BYTES`, default 1 MiB per partition; the crate's CRC
+//!   check stays on unless `BRAID_BENCH_FETCH_CRC=0`).
 //!
 //! Run by hand: `cargo bench --bench broker_throughput`. The message count
 //! is `BRAID_BENCH_MESSAGES` (default 2,000,000). Nothing here is asserted
@@ -140,9 +141,16 @@ fn produce(addr: &str, topic: &str, messages: usize, connections: usize) -> Dura
 
 /// Fetches `topic` from offset 0 to its end with one client; returns the
 /// number of messages and the elapsed time.
-fn consume(addr: &str, topic: &str, expected: usize, fetch_bytes: i32) -> (usize, Duration) {
+fn consume(
+    addr: &str,
+    topic: &str,
+    expected: usize,
+    fetch_bytes: i32,
+    crc: bool,
+) -> (usize, Duration) {
     let mut client = create_topic(addr, topic);
     client.set_fetch_max_bytes_per_partition(fetch_bytes);
+    client.set_fetch_crc_validation(crc);
     client.set_fetch_min_bytes(1);
     let mut offsets = [0i64; PARTITIONS as usize];
     let mut total = 0;
@@ -194,7 +202,8 @@ fn main() {
         return;
     }
     let messages = env_usize("BRAID_BENCH_MESSAGES", 2_000_000);
-    let fetch_bytes = env_usize("BRAID_BENCH_FETCH_BYTES", 4 * 1024 * 1024) as i32;
+    let fetch_bytes = env_usize("BRAID_BENCH_FETCH_BYTES", 1024 * 1024) as i32;
+    let crc = env_usize("BRAID_BENCH_FETCH_CRC", 1) != 0;
     let data = tempfile::tempdir().expect("temporary data directory");
     let (_broker, addr) = start_broker(data.path());
     println!(
@@ -212,10 +221,11 @@ fn main() {
     }
 
     let n = messages / 4 * 4;
-    let (got, elapsed) = consume(&addr, &last_topic, n, fetch_bytes);
+    let (got, elapsed) = consume(&addr, &last_topic, n, fetch_bytes, crc);
     println!(
-        "consume, 1 client, fetch {} KiB/partition: {}",
+        "consume, 1 client, fetch {} KiB/partition, CRC check {}: {}",
         fetch_bytes / 1024,
+        if crc { "on" } else { "off" },
         rate(got, elapsed)
     );
 }

@@ -23,6 +23,8 @@ pub enum Command {
     Produce(ProduceArgs),
     /// Consume with a supervisor that forks worker processes over assigned partitions.
     Consume(ConsumeArgs),
+    /// The main job: broker, consumer processes and producer threads, live, verified.
+    Demo(DemoArgs),
 }
 
 /// `braid broker`: the embedded Kafka-compatible broker.
@@ -436,4 +438,62 @@ pub struct ConsumeArgs {
     /// First respawn delay in milliseconds; it doubles per crash up to 30 s.
     #[arg(long, value_name = "MS", default_value_t = 1000, hide = true)]
     pub respawn_backoff: u64,
+}
+
+/// Which classic Kafka demo `braid demo` replays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Scenario {
+    /// Producer threads and consumer processes over partitions, verified end to end.
+    Parallel,
+    /// Consumers from the oldest and the newest offset, and a batch consumer, side by side.
+    Offsets,
+    /// Three groups on one stream: primes, square roots, squares.
+    Processors,
+}
+
+/// `braid demo`: the whole pipeline on one machine.
+#[derive(Debug, Clone, Args)]
+pub struct DemoArgs {
+    /// Which demo to run.
+    #[arg(long, value_enum, default_value_t = Scenario::Parallel)]
+    pub scenario: Scenario,
+    /// Producer threads.
+    #[arg(short = 'j', long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub threads: u32,
+    /// Consumer worker processes.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub processes: u32,
+    /// Partitions of the demo topic.
+    #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(i32).range(1..=1000))]
+    pub partitions: i32,
+    /// Events to produce (parallel scenario; the first burst in the offsets scenario).
+    #[arg(short = 'n', long, default_value_t = 200_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub messages: u64,
+    /// Producer rate in messages/s (0 = unlimited; the offsets and processors scenarios default to 2).
+    #[arg(long, value_parser = parse_rate)]
+    pub rate: Option<f64>,
+    /// What the consumer workers do with each event.
+    #[arg(long, value_enum, default_value_t = ProcessorKind::Prime)]
+    pub processor: ProcessorKind,
+    /// Event values are drawn from LO..HI (a larger range makes `prime` CPU-bound).
+    #[arg(long, default_value = "1..100", value_parser = parse_value_range)]
+    pub value_range: ValueRange,
+    /// Keep the broker's log here (running again resumes from the committed offsets).
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// Use these brokers instead of starting the embedded one.
+    #[arg(short = 'b', long, value_delimiter = ',', value_parser = parse_broker)]
+    pub brokers: Option<Vec<String>>,
+    /// The demo topic.
+    #[arg(short = 't', long, default_value = "events")]
+    pub topic: String,
+    /// Kill one worker with SIGKILL after this many consumed events (shows the respawn).
+    #[arg(long, value_name = "N")]
+    pub kill_worker_after: Option<u64>,
+    /// Stop after this many seconds (offsets and processors scenarios run until Ctrl+C otherwise).
+    #[arg(long, value_name = "SECS")]
+    pub duration: Option<u64>,
+    /// Give up when nothing progresses for this many seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 120)]
+    pub stall_timeout: u64,
 }

@@ -16,6 +16,9 @@
 //! - [`consume`]: `braid consume`, a single-threaded supervisor that forks
 //!   one worker process per share of the partitions (manual assignment),
 //!   respawns the ones that die and stops them all cleanly on Ctrl+C.
+//! - [`demo`]: `braid demo`, the orchestrator: runs `braid broker`,
+//!   `braid consume` and `braid produce` as child processes, reads their
+//!   `--format json` events for one live view, and verifies the result.
 //! - [`report`]: human tables and `--format json` events shared by all commands.
 //! - [`shutdown`]: the one place that installs signal handling.
 //! - [`logging`]: `env_logger` set-up (`RUST_LOG`), with `tracing` from the
@@ -24,6 +27,7 @@
 pub mod broker;
 pub mod cli;
 pub mod consume;
+pub mod demo;
 pub mod event;
 pub mod logging;
 pub mod produce;
@@ -36,6 +40,7 @@ pub fn run(cli: cli::Cli) -> i32 {
         cli::Command::Broker(args) => broker::run(args),
         cli::Command::Produce(args) => produce::run(&args),
         cli::Command::Consume(args) => consume::run(&args),
+        cli::Command::Demo(args) => demo::run(&args),
     };
     match result {
         Ok(code) => code,

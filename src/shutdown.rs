@@ -76,3 +76,22 @@ pub fn install_ctrlc(stop: &Stop) -> anyhow::Result<()> {
     })
     .map_err(|e| anyhow::anyhow!("cannot install the Ctrl+C handler: {e}"))
 }
+
+impl Stop {
+    /// How many SIGINT/SIGTERM signals arrived so far.
+    pub fn signals(&self) -> usize {
+        self.inner.signals.load(Ordering::SeqCst)
+    }
+}
+
+/// Installs a `ctrlc` handler that only counts signals and raises `stop`; the
+/// caller reacts to the count itself (the demo forwards each Ctrl+C to its
+/// children, so the second must not exit before they are told).
+pub fn install_ctrlc_counting(stop: &Stop) -> anyhow::Result<()> {
+    let stop = stop.clone();
+    ctrlc::set_handler(move || {
+        stop.inner.signals.fetch_add(1, Ordering::SeqCst);
+        stop.request();
+    })
+    .map_err(|e| anyhow::anyhow!("cannot install the Ctrl+C handler: {e}"))
+}

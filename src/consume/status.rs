@@ -77,4 +77,6 @@ pub struct Progress {
     pub latency: SparseHistogram,
     /// Messages between the worker's positions and the ends of its partitions.
     pub lag: i64,
+    /// Milliseconds from this worker process's first fetched event to its latest processed one.
+    pub busy_ms: u64,
 }

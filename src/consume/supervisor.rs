@@ -82,8 +82,9 @@ struct Slot {
     crashes: VecDeque<Instant>,
     last_error: Option<String>,
     respawns: u32,
-    first_event: Option<Instant>,
-    last_event: Option<Instant>,
+    /// Busy time of earlier incarnations, and of the current one.
+    busy_done: Duration,
+    busy_now: Duration,
 }
 
 impl Slot {
@@ -162,8 +163,8 @@ pub fn run(args: &ConsumeArgs, plan: Vec<Vec<i32>>) -> Result<i32> {
             crashes: VecDeque::new(),
             last_error: None,
             respawns: 0,
-            first_event: None,
-            last_event: None,
+            busy_done: Duration::ZERO,
+            busy_now: Duration::ZERO,
         })
         .collect();
     let mut sup = Supervisor {
@@ -238,6 +239,7 @@ impl Supervisor<'_> {
                 let _ = fcntl(read_end.as_raw_fd(), FcntlArg::F_SETFL(OFlag::O_NONBLOCK));
                 let slot = &mut self.slots[i];
                 slot.pids.push(child.as_raw());
+                slot.busy_done += std::mem::take(&mut slot.busy_now);
                 slot.buf.clear();
                 slot.run = Run::Running {
                     pid: child,
@@ -366,7 +368,11 @@ impl Supervisor<'_> {
     }
 
     fn on_stop_signal(&mut self, interrupt: bool) -> Result<()> {
-        self.interrupts += 1;
+        // Only a second SIGINT is "leave at once"; SIGTERM asks for a graceful
+        // stop however often it comes (a demo or init may send it after Ctrl+C).
+        if interrupt {
+            self.interrupts += 1;
+        }
         if self.interrupts >= 2 {
             // Second Ctrl+C: kill every worker and leave at once.
             log::info!("second interrupt: killing every worker");
@@ -469,11 +475,7 @@ impl Supervisor<'_> {
             }
             Status::Progress(p) => {
                 let count: u64 = p.partitions.values().map(|s| s.count).sum();
-                if count > 0 {
-                    let now = Instant::now();
-                    slot.first_event.get_or_insert(now);
-                    slot.last_event = Some(now);
-                }
+                slot.busy_now = slot.busy_now.max(Duration::from_millis(p.busy_ms));
                 slot.consumed += count;
                 slot.invalid += p.invalid;
                 slot.primes += p.primes;
@@ -671,10 +673,7 @@ impl Supervisor<'_> {
                 primes: s.primes,
                 committed: s.committed.clone(),
                 spans: s.spans.clone(),
-                elapsed: match (s.first_event, s.last_event) {
-                    (Some(a), Some(b)) => b.duration_since(a),
-                    _ => Duration::ZERO,
-                },
+                elapsed: s.busy_done + s.busy_now,
                 latency: s.latency.clone(),
                 respawns: s.respawns,
             })

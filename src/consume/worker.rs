@@ -153,6 +153,8 @@ struct State<'a> {
     consumed_total: u64,
     invalid_logged: Instant,
     invalid_unlogged: u64,
+    first_event: Option<Instant>,
+    last_event: Option<Instant>,
 }
 
 fn connect(args: &ConsumeArgs) -> Result<KafkaClient> {
@@ -257,6 +259,8 @@ fn run(args: &ConsumeArgs, spec: &Spec, reporter: &mut Reporter) -> Result<Strin
         consumed_total: 0,
         invalid_logged: Instant::now() - Duration::from_secs(10),
         invalid_unlogged: 0,
+        first_event: None,
+        last_event: None,
     };
     let topic = args.topic.as_str();
     let batch = args.batch_size as usize;
@@ -298,6 +302,7 @@ fn run(args: &ConsumeArgs, spec: &Spec, reporter: &mut Reporter) -> Result<Strin
                                         if pending.is_empty() {
                                             batch_since = Instant::now();
                                         }
+                                        st.first_event.get_or_insert(batch_since);
                                         pending.push(Pending {
                                             partition: p,
                                             offset: m.offset,
@@ -466,6 +471,7 @@ fn process(
         }
     }
     pending.clear();
+    st.last_event = Some(Instant::now());
 }
 
 fn print_result(st: &State<'_>, pid: u32, m: &Pending, e: &Event, outcome: Outcome) {
@@ -538,6 +544,10 @@ fn report(st: &mut State<'_>, reporter: &mut Reporter) {
         .sum();
     let mut progress = std::mem::take(&mut st.progress);
     progress.lag = lag;
+    progress.busy_ms = match (st.first_event, st.last_event) {
+        (Some(a), Some(b)) => b.saturating_duration_since(a).as_millis() as u64,
+        _ => 0,
+    };
     progress.latency = st.latency.to_sparse();
     st.latency = Histogram::default();
     reporter.send(&Status::Progress(progress));
