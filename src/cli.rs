@@ -426,6 +426,10 @@ pub struct ConsumeArgs {
     /// Largest fetch per partition in bytes (the kafka crate's default is 32 KiB).
     #[arg(long, default_value_t = 1024 * 1024, value_parser = clap::value_parser!(i32).range(1024..))]
     pub fetch_max_bytes: i32,
+    /// Check every message's CRC on the client too (off by default, like librdkafka's
+    /// check.crcs; the broker checks CRCs on produce and recovery).
+    #[arg(long)]
+    pub check_crcs: bool,
     /// Milliseconds the broker may wait for data on a fetch (bounds shutdown latency).
     #[arg(long, value_name = "MS", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub fetch_wait: u64,

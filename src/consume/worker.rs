@@ -164,6 +164,7 @@ fn connect(args: &ConsumeArgs) -> Result<KafkaClient> {
     client.set_fetch_max_wait_time(Duration::from_millis(args.fetch_wait))?;
     client.set_fetch_min_bytes(1);
     client.set_fetch_max_bytes_per_partition(args.fetch_max_bytes);
+    client.set_fetch_crc_validation(args.check_crcs);
     client
         .load_metadata(&[&args.topic])
         .with_context(|| format!("cannot reach brokers {}", args.brokers.join(",")))?;
