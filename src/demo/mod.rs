@@ -57,6 +57,8 @@ struct WorkerState {
 
 #[derive(Default)]
 struct ProducerState {
+    /// End of the acknowledged records per partition (last acked offset + 1).
+    acked_end: BTreeMap<i32, i64>,
     acked: u64,
     failed: u64,
     shutdown: Option<Value>,
@@ -317,7 +319,16 @@ impl Demo<'_> {
                     self.on_consumer_event(id, &name, v);
                 } else if let Some(p) = self.producers.get_mut(&id) {
                     match name.as_str() {
-                        "producer_send_success" => p.acked += v["count"].as_u64().unwrap_or(0),
+                        "producer_send_success" => {
+                            let count = v["count"].as_u64().unwrap_or(0);
+                            p.acked += count;
+                            if let (Some(part), Some(offset)) =
+                                (v["partition"].as_i64(), v["offset"].as_i64())
+                            {
+                                let end = p.acked_end.entry(part as i32).or_insert(0);
+                                *end = (*end).max(offset + count as i64);
+                            }
+                        }
                         "producer_send_error" => p.failed += v["count"].as_u64().unwrap_or(0),
                         "shutdown_complete" => p.shutdown = Some(v),
                         _ => {}
@@ -503,6 +514,31 @@ impl Demo<'_> {
             .collect())
     }
 
+    /// Records acknowledged to the producer but not yet consumed, over all
+    /// partitions (the consumers' own lag only looks as far as their last fetch).
+    fn lag(&self) -> u64 {
+        let mut end: BTreeMap<i32, i64> = BTreeMap::new();
+        for p in self.producers.values() {
+            for (part, e) in &p.acked_end {
+                let x = end.entry(*part).or_insert(0);
+                *x = (*x).max(*e);
+            }
+        }
+        let mut lag = 0u64;
+        for c in self.consumers.values() {
+            for (part, e) in &end {
+                let at = c
+                    .consumed
+                    .get(part)
+                    .map(|x| x.next())
+                    .unwrap_or(0)
+                    .max(c.start.get(part).copied().unwrap_or(0));
+                lag += (e - at).max(0) as u64;
+            }
+        }
+        lag
+    }
+
     fn render(&mut self, produce_total: Option<u64>) {
         let period = if self.terminal {
             Duration::from_millis(250)
@@ -516,12 +552,7 @@ impl Demo<'_> {
         self.last_draw = Instant::now();
         let acked: u64 = self.producers.values().map(|p| p.acked).sum();
         let consumed: u64 = self.consumers.values().map(|c| c.total).sum();
-        let lag: i64 = self
-            .consumers
-            .values()
-            .flat_map(|c| c.workers.values())
-            .map(|w| w.lag.max(0))
-            .sum();
+        let lag = self.lag();
         let head = format!(
             "{:>6.1}s  produced {}{}  consumed {}  lag {}{}",
             self.started.elapsed().as_secs_f64(),
@@ -530,7 +561,7 @@ impl Demo<'_> {
                 .map(|t| format!("/{}", report::thousands(t)))
                 .unwrap_or_default(),
             report::thousands(consumed),
-            report::thousands(lag as u64),
+            report::thousands(lag),
             if self.stopping { "  (stopping)" } else { "" }
         );
         if !self.terminal {
@@ -707,7 +738,7 @@ impl Demo<'_> {
             ],
         ];
         report::line("");
-        report::line(&report::table(&["", "", ""], &rows));
+        report::line(&report::table(&["check", "result", "details"], &rows));
         for (part, lo, hi) in v.missing.iter().take(20) {
             report::line(&format!("  missing: partition {part} offsets {lo}..={hi}"));
         }
