@@ -49,8 +49,7 @@ struct ConsumerState {
 #[derive(Default, Clone)]
 struct WorkerState {
     pid: i64,
-    partitions: String,
-    lag: i64,
+    partitions: Vec<i32>,
     consumed: u64,
     last_count: u64,
 }
@@ -129,14 +128,20 @@ fn s(x: impl ToString) -> String {
 impl Demo<'_> {
     fn run(&mut self) -> Result<i32> {
         let a = self.args;
-        report::line(&format!(
-            "braid demo, {} scenario: {} producer threads -> topic '{}' ({} partitions) -> {} consumer processes",
-            format!("{:?}", a.scenario).to_lowercase(),
-            a.threads,
-            a.topic,
-            a.partitions,
-            a.processes
-        ));
+        report::line(&match a.scenario {
+            Scenario::Parallel => format!(
+                "braid demo, parallel scenario: {} producer threads -> topic '{}' ({} partitions) -> {} consumer processes",
+                a.threads, a.topic, a.partitions, a.processes
+            ),
+            Scenario::Offsets => format!(
+                "braid demo, offsets scenario: a burst of history, then 1 producer thread at {}/s -> topic '{}' -> consumers from the oldest offset, the newest, and in batches of 10",
+                a.rate.unwrap_or(2.0), a.topic
+            ),
+            Scenario::Processors => format!(
+                "braid demo, processors scenario: 1 producer thread at {}/s -> topic '{}' -> three groups: prime, sqrt, square",
+                a.rate.unwrap_or(2.0), a.topic
+            ),
+        });
         self.brokers = match &a.brokers {
             Some(b) => b.join(","),
             None => self.start_broker()?,
@@ -350,11 +355,15 @@ impl Demo<'_> {
                     .entry(v["worker"].as_u64().unwrap_or(0))
                     .or_default();
                 w.pid = v["pid"].as_i64().unwrap_or(0);
-                let parts: Vec<String> = v["partitions"]
+                w.partitions = v["partitions"]
                     .as_array()
-                    .map(|a| a.iter().map(|p| p.to_string()).collect())
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|p| p.as_i64())
+                            .map(|p| p as i32)
+                            .collect()
+                    })
                     .unwrap_or_default();
-                w.partitions = parts.join(",");
                 if let Some(start) = v["start_offsets"].as_object() {
                     for (p, o) in start {
                         if let (Ok(p), Some(o)) = (p.parse::<i32>(), o.as_i64()) {
@@ -372,7 +381,6 @@ impl Demo<'_> {
                     .entry(v["worker"].as_u64().unwrap_or(0))
                     .or_default();
                 w.consumed += count;
-                w.lag = v["lag"].as_i64().unwrap_or(0);
                 for part in v["partitions"].as_array().into_iter().flatten() {
                     let p = part["partition"].as_i64().unwrap_or(-1) as i32;
                     c.consumed.entry(p).or_default().add(
@@ -516,7 +524,7 @@ impl Demo<'_> {
 
     /// Records acknowledged to the producer but not yet consumed, over all
     /// partitions (the consumers' own lag only looks as far as their last fetch).
-    fn lag(&self) -> u64 {
+    fn acked_end(&self) -> BTreeMap<i32, i64> {
         let mut end: BTreeMap<i32, i64> = BTreeMap::new();
         for p in self.producers.values() {
             for (part, e) in &p.acked_end {
@@ -524,19 +532,31 @@ impl Demo<'_> {
                 *x = (*x).max(*e);
             }
         }
-        let mut lag = 0u64;
-        for c in self.consumers.values() {
-            for (part, e) in &end {
+        end
+    }
+
+    /// Lag of `partitions` (all when None) for one consumer.
+    fn lag_of(c: &ConsumerState, end: &BTreeMap<i32, i64>, partitions: Option<&[i32]>) -> u64 {
+        end.iter()
+            .filter(|(p, _)| partitions.is_none_or(|ps| ps.contains(p)))
+            .map(|(part, e)| {
                 let at = c
                     .consumed
                     .get(part)
                     .map(|x| x.next())
                     .unwrap_or(0)
                     .max(c.start.get(part).copied().unwrap_or(0));
-                lag += (e - at).max(0) as u64;
-            }
-        }
-        lag
+                (e - at).max(0) as u64
+            })
+            .sum()
+    }
+
+    fn lag(&self) -> u64 {
+        let end = self.acked_end();
+        self.consumers
+            .values()
+            .map(|c| Self::lag_of(c, &end, None))
+            .sum()
     }
 
     fn render(&mut self, produce_total: Option<u64>) {
@@ -569,18 +589,24 @@ impl Demo<'_> {
             return;
         }
         let mut lines = vec![head];
+        let end = self.acked_end();
         for c in self.consumers.values_mut() {
-            for (i, w) in c.workers.iter_mut() {
+            let lags: Vec<u64> = c
+                .workers
+                .values()
+                .map(|w| Self::lag_of(c, &end, Some(&w.partitions)))
+                .collect();
+            for ((i, w), lag) in c.workers.iter_mut().zip(lags) {
                 let rate = (w.consumed - w.last_count) as f64 / dt.as_secs_f64();
                 w.last_count = w.consumed;
                 lines.push(format!(
                     "  [{}] worker {i} pid {:<7} partitions {:<8} consumed {:>10}  {:>9.0}/s  lag {:>8}",
                     c.label,
                     w.pid,
-                    w.partitions,
+                    crate::consume::assignment::describe(&w.partitions),
                     report::thousands(w.consumed),
                     rate,
-                    report::thousands(w.lag.max(0) as u64)
+                    report::thousands(lag)
                 ));
             }
         }
@@ -782,11 +808,16 @@ impl Demo<'_> {
             .flat_map(|m| m.values().filter_map(|o| o.as_i64()))
             .sum();
         report::line(&format!(
-            "interrupted after {:.1}s: produced (acked) {}, consumed {}, committed offsets sum {}; run again with the same --data to resume",
+            "interrupted after {:.1}s: produced (acked) {}, consumed {}, committed offsets sum {}; {}",
             self.started.elapsed().as_secs_f64(),
             report::thousands(acked),
             report::thousands(consumed),
-            report::thousands(committed.max(0) as u64)
+            report::thousands(committed.max(0) as u64),
+            if self.args.data.is_some() {
+                "run again with the same --data to resume"
+            } else {
+                "the log was in a temporary directory (use --data DIR to keep it and resume)"
+            }
         ));
         Ok(EXIT_INTERRUPTED)
     }
