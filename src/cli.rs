@@ -25,6 +25,10 @@ pub enum Command {
     Consume(ConsumeArgs),
     /// The main job: broker, consumer processes and producer threads, live, verified.
     Demo(DemoArgs),
+    /// Create, list and describe topics (offsets, committed offsets and lag of a group).
+    Topic(TopicArgs),
+    /// Compare partition parallelism: a grid of partitions x processes, end to end.
+    Bench(BenchArgs),
 }
 
 /// `braid broker`: the embedded Kafka-compatible broker.
@@ -411,7 +415,9 @@ pub struct ConsumeArgs {
     /// Threads per worker processing a batch (a rayon pool built after the fork).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub work_threads: u32,
-    /// Stop after this many events in total (0 = no limit).
+    /// Stop after this many events in total (0 = no limit). Exact with one process; with
+    /// several, each worker finishes the set in hand, so the total may pass N by up to
+    /// one fetch per worker (never more than N per worker).
     #[arg(long, default_value_t = 0)]
     pub max_messages: u64,
     /// Stop each worker once its partitions are consumed to their current end (like kcat -e).
@@ -500,4 +506,117 @@ pub struct DemoArgs {
     /// Give up when nothing progresses for this many seconds.
     #[arg(long, value_name = "SECS", default_value_t = 120)]
     pub stall_timeout: u64,
+}
+
+/// `braid topic`: topic administration.
+#[derive(Debug, Clone, Args)]
+pub struct TopicArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: TopicCommand,
+    /// Brokers to bootstrap from, comma-separated HOST:PORT.
+    #[arg(short = 'b', long, global = true, value_delimiter = ',', default_value = "localhost:9092", value_parser = parse_broker)]
+    pub brokers: Vec<String>,
+    /// Output: human (tables) or json (one object per line).
+    #[arg(long, global = true, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+}
+
+/// The `braid topic` subcommands.
+#[derive(Debug, Clone, Subcommand)]
+pub enum TopicCommand {
+    /// Create a topic (CreateTopics, sent to the controller).
+    Create {
+        /// The topic's name.
+        #[arg(value_parser = parse_topic_name)]
+        name: String,
+        /// Number of partitions.
+        #[arg(long, value_parser = clap::value_parser!(i32).range(1..=10_000))]
+        partitions: i32,
+        /// Replicas per partition (the embedded broker has one).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(i16).range(1..))]
+        replication: i16,
+    },
+    /// List the topics with their partition counts.
+    List,
+    /// Per partition: leader, earliest and latest offset; with a group, its committed offset and lag.
+    Describe {
+        /// The topic's name.
+        #[arg(value_parser = parse_topic_name)]
+        name: String,
+        /// Consumer group whose committed offsets and lag to show.
+        #[arg(short = 'g', long)]
+        group: Option<String>,
+    },
+}
+
+/// Checks a topic name the way Kafka does (legal characters, length).
+pub fn parse_topic_name(s: &str) -> Result<String, String> {
+    crate::broker::validate_topic_name(s)?;
+    Ok(s.to_string())
+}
+
+/// Which pipeline `braid bench` measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Transport {
+    /// Producer and consumer processes through a Kafka broker (the embedded one unless -b).
+    Kafka,
+    /// The same sender threads and processors over crossbeam channels in one process, no broker.
+    Inproc,
+}
+
+/// `braid bench`: partitions x processes, end to end, median of runs.
+#[derive(Debug, Clone, Args)]
+pub struct BenchArgs {
+    /// Partition counts to try, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,4,8", value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub partitions: Vec<u32>,
+    /// Consumer process counts to try, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,4", value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub processes: Vec<u32>,
+    /// Producer threads.
+    #[arg(short = 'j', long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub threads: u32,
+    /// Events per run.
+    #[arg(short = 'n', long, default_value_t = 500_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub messages: u64,
+    /// Bytes per message (padded events).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub size: u32,
+    /// What the consumers do with each event (count, prime, sqrt or square).
+    #[arg(long, value_enum, default_value_t = ProcessorKind::Count)]
+    pub processor: ProcessorKind,
+    /// Event values are drawn from LO..HI (a larger range makes `prime` CPU-bound).
+    #[arg(long, default_value = "1..100", value_parser = parse_value_range)]
+    pub value_range: ValueRange,
+    /// Measured runs per cell.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub runs: u32,
+    /// Unmeasured runs per cell before the measured ones.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(0..=100))]
+    pub warmup: u32,
+    /// Use these brokers instead of starting the embedded one.
+    #[arg(short = 'b', long, value_delimiter = ',', value_parser = parse_broker)]
+    pub brokers: Option<Vec<String>>,
+    /// kafka (end to end through a broker) or inproc (crossbeam channels, no broker).
+    #[arg(long, value_enum, default_value_t = Transport::Kafka)]
+    pub transport: Transport,
+    /// With --transport kafka, skip the inproc reference grid.
+    #[arg(long)]
+    pub no_reference: bool,
+    /// Write every run and the per-cell summary as JSON to FILE (- = stdout).
+    #[arg(long, value_name = "FILE")]
+    pub export_json: Option<String>,
+    /// Write every run as CSV to FILE (- = stdout).
+    #[arg(long, value_name = "FILE")]
+    pub export_csv: Option<String>,
+    /// Write the result tables as Markdown to FILE (- = stdout).
+    #[arg(long, value_name = "FILE")]
+    pub export_markdown: Option<String>,
+    /// Draw events/s against processes as an SVG chart into FILE.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
+    /// Give up on a run that has not finished after this many seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..))]
+    pub run_timeout: u64,
 }

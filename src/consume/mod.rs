@@ -69,6 +69,19 @@ pub fn run(args: &ConsumeArgs) -> Result<i32> {
         }
     };
     let share: usize = plan.iter().map(|p| p.len()).sum();
+    if let crate::cli::Assignment::Explicit(lists) = &args.assignment {
+        if lists.len() != args.processes as usize || args.member.is_some() {
+            report::line_err(&format!(
+                "note: the explicit plan names {} workers; it decides the processes{}",
+                lists.len(),
+                if args.member.is_some() {
+                    " and --member is ignored"
+                } else {
+                    " (--processes is ignored)"
+                }
+            ));
+        }
+    }
     if (args.processes as usize) > plan.len() && args.format == crate::cli::Format::Human {
         report::line_err(&format!(
             "note: {} processes asked for, but only {share} partitions to read: forking {} (a partition is read by one process at a time)",

@@ -182,6 +182,9 @@ impl Live {
             Outcome::Interrupted => ("interrupted", None),
             Outcome::CrashLoop(m) => ("crash_loop", Some(m.clone())),
         };
+        if let Outcome::CrashLoop(m) = outcome {
+            report::error_line(&anyhow::anyhow!("{m}"));
+        }
         if self.format == Format::Json {
             report::emit_json(&serde_json::json!({
                 "name": "shutdown_complete", "timestamp": report::now_ms(),
@@ -266,7 +269,7 @@ impl Live {
                 "interrupted: consumed {} events, processed offsets committed",
                 report::thousands(consumed)
             )),
-            Outcome::CrashLoop(m) => report::line_err(&format!("braid consume: error: {m}")),
+            Outcome::CrashLoop(_) => {}
         }
     }
 }

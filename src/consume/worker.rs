@@ -405,6 +405,16 @@ fn process(
     if pending.is_empty() {
         return;
     }
+    // --max-messages: no worker goes past the total on its own; what it does
+    // not process is not committed and stays for the next run.
+    let cap = st.args.max_messages;
+    if cap > 0 {
+        let room = cap.saturating_sub(st.consumed_total) as usize;
+        if pending.len() > room {
+            pending.truncate(room);
+            STOP.store(true, Ordering::SeqCst);
+        }
+    }
     let kind = st.args.processor;
     let handle = |m: &Pending| match event::decode(&m.value) {
         Ok(e) => Processed::Valid(e, processor::process(kind, &e)),
