@@ -19,11 +19,20 @@
 //! - [`demo`]: `braid demo`, the orchestrator: runs `braid broker`,
 //!   `braid consume` and `braid produce` as child processes, reads their
 //!   `--format json` events for one live view, and verifies the result.
+//! - [`topic`]: `braid topic`, topic administration: CreateTopics encoded
+//!   with `kafka-protocol` and sent to the controller; list and describe
+//!   (leaders, earliest/latest offsets, a group's committed offsets and lag)
+//!   through the kafka crate.
+//! - [`bench`]: `braid bench`, a grid of partitions × processes run end to
+//!   end (producer and consumer as child processes on a broker) or in one
+//!   process over crossbeam channels (`--transport inproc`); pivot tables,
+//!   JSON, CSV, Markdown and an SVG chart.
 //! - [`report`]: human tables and `--format json` events shared by all commands.
 //! - [`shutdown`]: the one place that installs signal handling.
 //! - [`logging`]: `env_logger` set-up (`RUST_LOG`), with `tracing` from the
 //!   kafka crate routed to `log`.
 
+pub mod bench;
 pub mod broker;
 pub mod cli;
 pub mod consume;
@@ -33,6 +42,7 @@ pub mod logging;
 pub mod produce;
 pub mod report;
 pub mod shutdown;
+pub mod topic;
 
 /// Runs one parsed command line and returns the process exit code.
 pub fn run(cli: cli::Cli) -> i32 {
@@ -41,6 +51,8 @@ pub fn run(cli: cli::Cli) -> i32 {
         cli::Command::Produce(args) => produce::run(&args),
         cli::Command::Consume(args) => consume::run(&args),
         cli::Command::Demo(args) => demo::run(&args),
+        cli::Command::Topic(args) => topic::run(&args),
+        cli::Command::Bench(args) => bench::run(&args),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,256 @@
+//! `braid topic` through the built binary, on its own embedded broker (port 0):
+//! create, list, describe before and after a group consumes (lag drops to
+//! 0), JSON output, and the errors (topic exists, bad partition count,
+//! unknown topic, unreachable brokers) with their exit codes.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+use serde_json::Value;
+
+/// The longest any command in these tests may take.
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+fn braid(args: &[&str]) -> RunOutput {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_braid"));
+    cmd.env("RUST_LOG", "warn").args(args);
+    run_with_timeout(&mut cmd, None, TIMEOUT)
+}
+
+fn stdout(out: &RunOutput) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn ok(out: RunOutput, what: &str) -> String {
+    assert!(
+        out.status.success(),
+        "{what}: {}; stderr:\n{}",
+        out.status,
+        out.stderr
+    );
+    stdout(&out)
+}
+
+/// `braid topic describe --format json`: partition → (latest, committed, lag).
+fn describe(addr: &str, topic: &str, group: &str) -> Vec<(i64, Option<i64>, Option<i64>)> {
+    let text = ok(
+        braid(&[
+            "topic", "describe", topic, "-g", group, "-b", addr, "--format", "json",
+        ]),
+        "describe",
+    );
+    let v: Value = serde_json::from_str(text.trim()).expect("describe prints one JSON object");
+    assert_eq!(v["topic"], topic);
+    v["partitions"]
+        .as_array()
+        .expect("partitions")
+        .iter()
+        .map(|p| {
+            assert!(p["leader"].as_i64().is_some(), "a leader: {p}");
+            assert_eq!(p["earliest"], 0);
+            (
+                p["latest"].as_i64().expect("latest"),
+                p["committed"].as_i64(),
+                p["lag"].as_i64(),
+            )
+        })
+        .collect()
+}
+
+fn produce(addr: &str, topic: &str, n: u64) {
+    ok(
+        braid(&[
+            "produce",
+            "-b",
+            addr,
+            "-t",
+            topic,
+            "-n",
+            &n.to_string(),
+            "-j",
+            "2",
+            "--key",
+            "none",
+            "--format",
+            "json",
+        ]),
+        "produce",
+    );
+}
+
+fn consume(addr: &str, topic: &str, group: &str) -> u64 {
+    let text = ok(
+        braid(&[
+            "consume",
+            "-b",
+            addr,
+            "-t",
+            topic,
+            "-g",
+            group,
+            "--processes",
+            "2",
+            "-o",
+            "committed",
+            "--exit-at-end",
+            "--format",
+            "json",
+        ]),
+        "consume",
+    );
+    let last = text.lines().last().expect("consume output");
+    let v: Value = serde_json::from_str(last).expect("shutdown_complete");
+    assert_eq!(v["name"], "shutdown_complete");
+    v["consumed"].as_u64().expect("consumed")
+}
+
+#[test]
+fn create_list_describe_round_trip() {
+    let broker = Broker::start(&["--no-auto-create"]);
+    let addr = broker.addr();
+    let topic = unique("topic-rt");
+    let group = unique("group-rt");
+
+    let out = ok(
+        braid(&["topic", "create", &topic, "--partitions", "3", "-b", &addr]),
+        "create",
+    );
+    assert!(
+        out.contains(&format!("created topic '{topic}' with 3 partitions")),
+        "{out}"
+    );
+
+    // list: human and JSON.
+    let out = ok(braid(&["topic", "list", "-b", &addr]), "list");
+    assert!(
+        out.lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>() == [topic.as_str(), "3"]),
+        "{out}"
+    );
+    let out = ok(
+        braid(&["topic", "list", "-b", &addr, "--format", "json"]),
+        "list json",
+    );
+    let listed: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    assert!(listed
+        .iter()
+        .any(|t| t["topic"] == topic.as_str() && t["partitions"] == 3));
+
+    // Empty topic, no commits.
+    let d = describe(&addr, &topic, &group);
+    assert_eq!(d.len(), 3);
+    assert!(d.iter().all(|p| *p == (0, None, None)), "{d:?}");
+
+    // 300 events, nothing committed yet: lag is unknown ("-"), not 0.
+    produce(&addr, &topic, 300);
+    let d = describe(&addr, &topic, &group);
+    assert_eq!(d.iter().map(|p| p.0).sum::<i64>(), 300, "{d:?}");
+    assert!(d.iter().all(|p| p.1.is_none() && p.2.is_none()), "{d:?}");
+
+    // The group consumes everything: lag 0 everywhere.
+    assert_eq!(consume(&addr, &topic, &group), 300);
+    let d = describe(&addr, &topic, &group);
+    assert!(
+        d.iter().all(|p| p.1 == Some(p.0) && p.2 == Some(0)),
+        "{d:?}"
+    );
+
+    // 200 more: the lag is exactly what is new; consuming drops it to 0 again.
+    produce(&addr, &topic, 200);
+    let d = describe(&addr, &topic, &group);
+    assert_eq!(d.iter().filter_map(|p| p.2).sum::<i64>(), 200, "{d:?}");
+    assert_eq!(consume(&addr, &topic, &group), 200);
+    let d = describe(&addr, &topic, &group);
+    assert_eq!(d.iter().map(|p| p.0).sum::<i64>(), 500);
+    assert!(d.iter().all(|p| p.2 == Some(0)), "{d:?}");
+
+    // The human table has the group's columns and a total.
+    let out = ok(
+        braid(&["topic", "describe", &topic, "-g", &group, "-b", &addr]),
+        "describe human",
+    );
+    assert!(out.contains("committed") && out.contains("lag"), "{out}");
+    let total = out.lines().last().expect("total row");
+    assert!(total.starts_with("total") && total.contains("500"), "{out}");
+}
+
+#[test]
+fn errors_are_one_line_with_the_right_exit_code() {
+    let broker = Broker::start(&["--no-auto-create"]);
+    let addr = broker.addr();
+    let topic = unique("topic-err");
+    ok(
+        braid(&["topic", "create", &topic, "--partitions", "2", "-b", &addr]),
+        "create",
+    );
+
+    let out = braid(&["topic", "create", &topic, "--partitions", "2", "-b", &addr]);
+    assert_eq!(out.status.code(), Some(1), "exists: {}", out.stderr);
+    assert_eq!(out.stderr.trim().lines().count(), 1, "{}", out.stderr);
+    assert!(out.stderr.contains("already exists"), "{}", out.stderr);
+
+    let out = braid(&["topic", "create", "other", "--partitions", "0", "-b", &addr]);
+    assert_eq!(out.status.code(), Some(2), "--partitions 0: {}", out.stderr);
+
+    let out = braid(&[
+        "topic",
+        "create",
+        "other",
+        "--partitions",
+        "1",
+        "--replication",
+        "3",
+        "-b",
+        &addr,
+    ]);
+    assert_eq!(out.status.code(), Some(1), "replication 3: {}", out.stderr);
+    assert!(
+        out.stderr.contains("replication factor 3"),
+        "{}",
+        out.stderr
+    );
+
+    let out = braid(&[
+        "topic",
+        "create",
+        "bad/name",
+        "--partitions",
+        "1",
+        "-b",
+        &addr,
+    ]);
+    assert_eq!(out.status.code(), Some(2), "bad name: {}", out.stderr);
+
+    let out = braid(&["topic", "describe", "no-such-topic", "-b", &addr]);
+    assert_eq!(out.status.code(), Some(1), "unknown topic: {}", out.stderr);
+    assert!(out.stderr.contains("does not exist"), "{}", out.stderr);
+
+    // A port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dead = format!("127.0.0.1:{port}");
+    for args in [
+        vec!["topic", "list", "-b", &dead],
+        vec!["topic", "create", "x", "--partitions", "1", "-b", &dead],
+    ] {
+        let out = braid(&args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", out.stderr);
+        assert!(out.stderr.contains("cannot reach"), "{}", out.stderr);
+        assert_eq!(out.stderr.trim().lines().count(), 1, "{}", out.stderr);
+    }
+    // Nothing was auto-created by asking.
+    let out = ok(
+        braid(&["topic", "list", "-b", &addr, "--format", "json"]),
+        "list",
+    );
+    assert_eq!(out.lines().count(), 1, "{out}");
+}
