@@ -79,4 +79,8 @@ pub struct Progress {
     pub lag: i64,
     /// Milliseconds from this worker process's first fetched event to its latest processed one.
     pub busy_ms: u64,
+    /// Wall clock (µs since the Unix epoch) of this process's first fetched event (0 = none yet).
+    pub first_us: u64,
+    /// Wall clock (µs since the Unix epoch) of its latest processed event.
+    pub last_us: u64,
 }

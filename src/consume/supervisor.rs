@@ -126,6 +126,10 @@ struct Supervisor<'a> {
     outcome: Option<Outcome>,
     started: Instant,
     view: view::Live,
+    /// Wall-clock span (µs since the epoch) from the first fetched event of
+    /// any worker to the last processed one: the run's consuming time.
+    first_us: u64,
+    last_us: u64,
 }
 
 /// Runs the supervisor over `plan` (one partition list per worker); returns the exit code.
@@ -178,6 +182,8 @@ pub fn run(args: &ConsumeArgs, plan: Vec<Vec<i32>>) -> Result<i32> {
         outcome: None,
         started: Instant::now(),
         view: view::Live::new(args.format),
+        first_us: 0,
+        last_us: 0,
     };
     for i in 0..sup.slots.len() {
         sup.spawn(i, false)?;
@@ -476,6 +482,14 @@ impl Supervisor<'_> {
             Status::Progress(p) => {
                 let count: u64 = p.partitions.values().map(|s| s.count).sum();
                 slot.busy_now = slot.busy_now.max(Duration::from_millis(p.busy_ms));
+                if p.first_us > 0 {
+                    self.first_us = if self.first_us == 0 {
+                        p.first_us
+                    } else {
+                        self.first_us.min(p.first_us)
+                    };
+                    self.last_us = self.last_us.max(p.last_us);
+                }
                 slot.consumed += count;
                 slot.invalid += p.invalid;
                 slot.primes += p.primes;
@@ -660,6 +674,7 @@ impl Supervisor<'_> {
 
     fn finish(self) -> Summary {
         let outcome = self.outcome.clone().unwrap_or(Outcome::Done);
+        let span = Duration::from_micros(self.last_us.saturating_sub(self.first_us));
         let consumed = self.slots.iter().map(|s| s.consumed).sum();
         let rows: Vec<view::SummaryRow> = self
             .slots
@@ -679,7 +694,7 @@ impl Supervisor<'_> {
             })
             .collect();
         self.view
-            .summary(self.args, &rows, &outcome, self.started.elapsed());
+            .summary(self.args, &rows, &outcome, self.started.elapsed(), span);
         Summary { outcome, consumed }
     }
 }

@@ -160,13 +160,15 @@ impl Live {
         self.drawn = 0;
     }
 
-    /// The summary: a table (human) or the `shutdown_complete` event (json).
+    /// The summary: a table (human) or the `shutdown_complete` event (json); `span` is
+    /// the consuming time, first event fetched to last processed, over all workers.
     pub fn summary(
         mut self,
         args: &ConsumeArgs,
         rows: &[SummaryRow],
         outcome: &Outcome,
         elapsed: Duration,
+        span: Duration,
     ) {
         self.clear();
         let consumed: u64 = rows.iter().map(|r| r.consumed).sum();
@@ -176,7 +178,9 @@ impl Live {
             latency.merge(&r.latency);
         }
         let committed: BTreeMap<i32, i64> = rows.iter().flat_map(|r| r.committed.clone()).collect();
-        let busy = rows.iter().map(|r| r.elapsed).max().unwrap_or_default();
+        // The whole run's rate: from the first event any worker fetched to the
+        // last one any worker processed.
+        let busy = span;
         let (status, message) = match outcome {
             Outcome::Done => ("done", None),
             Outcome::Interrupted => ("interrupted", None),

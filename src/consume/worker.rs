@@ -155,6 +155,8 @@ struct State<'a> {
     invalid_unlogged: u64,
     first_event: Option<Instant>,
     last_event: Option<Instant>,
+    first_us: u64,
+    last_us: u64,
 }
 
 fn connect(args: &ConsumeArgs) -> Result<KafkaClient> {
@@ -262,6 +264,8 @@ fn run(args: &ConsumeArgs, spec: &Spec, reporter: &mut Reporter) -> Result<Strin
         invalid_unlogged: 0,
         first_event: None,
         last_event: None,
+        first_us: 0,
+        last_us: 0,
     };
     let topic = args.topic.as_str();
     let batch = args.batch_size as usize;
@@ -303,7 +307,10 @@ fn run(args: &ConsumeArgs, spec: &Spec, reporter: &mut Reporter) -> Result<Strin
                                         if pending.is_empty() {
                                             batch_since = Instant::now();
                                         }
-                                        st.first_event.get_or_insert(batch_since);
+                                        if st.first_event.is_none() {
+                                            st.first_event = Some(batch_since);
+                                            st.first_us = now_us();
+                                        }
                                         pending.push(Pending {
                                             partition: p,
                                             offset: m.offset,
@@ -483,6 +490,14 @@ fn process(
     }
     pending.clear();
     st.last_event = Some(Instant::now());
+    st.last_us = now_us();
+}
+
+/// Microseconds since the Unix epoch (comparable across processes).
+fn now_us() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
 }
 
 fn print_result(st: &State<'_>, pid: u32, m: &Pending, e: &Event, outcome: Outcome) {
@@ -555,6 +570,8 @@ fn report(st: &mut State<'_>, reporter: &mut Reporter) {
         .sum();
     let mut progress = std::mem::take(&mut st.progress);
     progress.lag = lag;
+    progress.first_us = st.first_us;
+    progress.last_us = st.last_us;
     progress.busy_ms = match (st.first_event, st.last_event) {
         (Some(a), Some(b)) => b.saturating_duration_since(a).as_millis() as u64,
         _ => 0,

@@ -40,7 +40,14 @@ pub fn exe() -> Result<std::path::PathBuf> {
 pub fn start(label: &str, args: &[String], id: usize, tx: Sender<Line>) -> Result<Proc> {
     let exe = exe()?;
     let command_line = format!("{} {}", exe.display(), args.join(" "));
-    let mut cmd = Command::new(&exe);
+    // /proc/self/exe still runs this very binary when the file was replaced
+    // (a rebuild during a long bench); fall back to the path elsewhere.
+    let program = std::path::Path::new("/proc/self/exe");
+    let mut cmd = Command::new(if program.exists() {
+        program
+    } else {
+        exe.as_path()
+    });
     cmd.args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
