@@ -117,27 +117,14 @@ impl Env {
             Duration::from_secs(30),
         )?;
         let s = |x: &str| x.to_string();
-        let r = args.value_range;
-        let produce = vec![
-            s("produce"),
-            s("-b"),
-            self.brokers.clone(),
-            s("-t"),
-            topic.clone(),
-            s("-j"),
-            args.threads.to_string(),
-            s("-n"),
-            args.messages.to_string(),
-            s("--size"),
-            args.size.to_string(),
-            s("--value-range"),
-            format!("{}..{}", r.lo, r.hi),
-            // Round robin: every partition gets its share.
-            s("--key"),
-            s("none"),
-            s("--format"),
-            s("json"),
-        ];
+        let produce = crate::demo::children::produce_args(
+            &self.brokers,
+            &topic,
+            args.threads,
+            args.messages,
+            args.value_range,
+            &[s("--size"), args.size.to_string()],
+        );
         let p = self.child("produce", &produce, args, label)?;
         if p.interrupted {
             return Ok(Outcome::Interrupted);
@@ -160,24 +147,18 @@ impl Env {
             ..Measure::default()
         };
 
-        let consume = vec![
-            s("consume"),
-            s("-b"),
-            self.brokers.clone(),
-            s("-t"),
-            topic.clone(),
-            s("--processes"),
-            cell.processes.to_string(),
-            s("-g"),
-            format!("{topic}-group"),
-            s("-o"),
-            s("earliest"),
-            s("--exit-at-end"),
-            s("--processor"),
-            format!("{:?}", args.processor).to_lowercase(),
-            s("--format"),
-            s("json"),
-        ];
+        let consume = crate::demo::children::consume_args(
+            &self.brokers,
+            &topic,
+            cell.processes,
+            &format!("{topic}-group"),
+            "earliest",
+            &[
+                s("--exit-at-end"),
+                s("--processor"),
+                format!("{:?}", args.processor).to_lowercase(),
+            ],
+        );
         let c = self.child("consume", &consume, args, label)?;
         if c.interrupted {
             return Ok(Outcome::Interrupted);

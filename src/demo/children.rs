@@ -40,14 +40,14 @@ pub fn exe() -> Result<std::path::PathBuf> {
 pub fn start(label: &str, args: &[String], id: usize, tx: Sender<Line>) -> Result<Proc> {
     let exe = exe()?;
     let command_line = format!("{} {}", exe.display(), args.join(" "));
-    // /proc/self/exe still runs this very binary when the file was replaced
-    // (a rebuild during a long bench); fall back to the path elsewhere.
-    let program = std::path::Path::new("/proc/self/exe");
-    let mut cmd = Command::new(if program.exists() {
-        program
+    // After a rebuild replaced the file (a long bench), current_exe() names
+    // "... (deleted)": /proc/self/exe still runs this very binary then.
+    let program = if exe.exists() {
+        exe.clone()
     } else {
-        exe.as_path()
-    });
+        std::path::PathBuf::from("/proc/self/exe")
+    };
+    let mut cmd = Command::new(&program);
     cmd.args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -136,4 +136,69 @@ impl Drop for Proc {
             let _ = self.child.wait();
         }
     }
+}
+
+/// `braid produce` as the demo and bench run it: JSON events, round-robin
+/// keys (so every partition, and every worker, gets its share), plus `extra`.
+pub fn produce_args(
+    brokers: &str,
+    topic: &str,
+    threads: u32,
+    messages: u64,
+    value_range: crate::cli::ValueRange,
+    extra: &[String],
+) -> Vec<String> {
+    let mut v: Vec<String> = [
+        "produce",
+        "-b",
+        brokers,
+        "-t",
+        topic,
+        "-j",
+        &threads.to_string(),
+        "-n",
+        &messages.to_string(),
+        "--value-range",
+        &format!("{}..{}", value_range.lo, value_range.hi),
+        "--key",
+        "none",
+        "--format",
+        "json",
+    ]
+    .iter()
+    .map(|x| x.to_string())
+    .collect();
+    v.extend_from_slice(extra);
+    v
+}
+
+/// `braid consume` as the demo and bench run it: JSON events, plus `extra`.
+pub fn consume_args(
+    brokers: &str,
+    topic: &str,
+    processes: u32,
+    group: &str,
+    offset: &str,
+    extra: &[String],
+) -> Vec<String> {
+    let mut v: Vec<String> = [
+        "consume",
+        "-b",
+        brokers,
+        "-t",
+        topic,
+        "--processes",
+        &processes.to_string(),
+        "-g",
+        group,
+        "-o",
+        offset,
+        "--format",
+        "json",
+    ]
+    .iter()
+    .map(|x| x.to_string())
+    .collect();
+    v.extend_from_slice(extra);
+    v
 }

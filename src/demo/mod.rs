@@ -202,47 +202,27 @@ impl Demo<'_> {
         processes: u32,
         extra: &[&str],
     ) -> Vec<String> {
-        let mut v = vec![
-            s("consume"),
-            s("-b"),
-            self.brokers.clone(),
-            s("-t"),
-            self.args.topic.clone(),
-            s("--processes"),
-            processes.to_string(),
-            s("-g"),
-            s(group),
-            s("-o"),
-            s(offset),
-            s("--format"),
-            s("json"),
-        ];
-        v.extend(extra.iter().map(|x| x.to_string()));
-        v
+        let extra: Vec<String> = extra.iter().map(|x| x.to_string()).collect();
+        children::consume_args(
+            &self.brokers,
+            &self.args.topic,
+            processes,
+            group,
+            offset,
+            &extra,
+        )
     }
 
     fn produce_args(&self, threads: u32, messages: u64, rate: f64) -> Vec<String> {
-        let r = self.args.value_range;
-        vec![
-            s("produce"),
-            s("-b"),
-            self.brokers.clone(),
-            s("-t"),
-            self.args.topic.clone(),
-            s("-j"),
-            threads.to_string(),
-            s("-n"),
-            messages.to_string(),
-            s("--rate"),
-            rate.to_string(),
-            s("--value-range"),
-            format!("{}..{}", r.lo, r.hi),
-            // Round robin: every partition (so every worker) gets its share.
-            s("--key"),
-            s("none"),
-            s("--format"),
-            s("json"),
-        ]
+        let a = self.args;
+        children::produce_args(
+            &self.brokers,
+            &a.topic,
+            threads,
+            messages,
+            a.value_range,
+            &[s("--rate"), rate.to_string()],
+        )
     }
 
     fn add_consumer(&mut self, label: &str, args: Vec<String>) -> Result<usize> {
