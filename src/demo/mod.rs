@@ -35,7 +35,7 @@ pub const DEMO_GROUP: &str = "braid-demo";
 struct ConsumerState {
     label: String,
     workers_expected: Option<usize>,
-    /// worker → (pid, partitions, lag, consumed)
+    /// Per worker number: pid, partitions, consumed.
     workers: BTreeMap<u64, WorkerState>,
     start: BTreeMap<i32, i64>,
     consumed: BTreeMap<i32, Consumed>,
@@ -425,39 +425,33 @@ impl Demo<'_> {
             if self.signals_handled == 1 {
                 self.note("[demo] interrupt: stopping producer and consumers gracefully (Ctrl+C again to stop at once)");
             }
-            let ids: Vec<usize> = self
-                .producers
-                .keys()
-                .chain(self.consumers.keys())
-                .copied()
-                .collect();
-            for id in ids {
-                self.procs[id].signal(Signal::SIGINT);
-            }
+            self.signal_children(Signal::SIGINT);
+        }
+    }
+
+    /// The producers' and consumers' indexes in `procs` (not the broker's).
+    fn child_ids(&self) -> Vec<usize> {
+        self.producers
+            .keys()
+            .chain(self.consumers.keys())
+            .copied()
+            .collect()
+    }
+
+    fn signal_children(&mut self, sig: Signal) {
+        for id in self.child_ids() {
+            self.procs[id].signal(sig);
         }
     }
 
     /// Asks every producer and consumer to finish (SIGTERM: graceful).
     fn stop_all(&mut self) {
         self.stopping = true;
-        let ids: Vec<usize> = self
-            .producers
-            .keys()
-            .chain(self.consumers.keys())
-            .copied()
-            .collect();
-        for id in ids {
-            self.procs[id].signal(Signal::SIGTERM);
-        }
+        self.signal_children(Signal::SIGTERM);
     }
 
     fn children_done(&mut self) -> bool {
-        let ids: Vec<usize> = self
-            .producers
-            .keys()
-            .chain(self.consumers.keys())
-            .copied()
-            .collect();
+        let ids = self.child_ids();
         ids.into_iter().all(|id| {
             let closed = self
                 .consumers
