@@ -281,9 +281,9 @@ pub fn whole_messages(data: &[u8]) -> (&[u8], usize) {
 
 /// Converts whole log messages to what a fetch of `fetch_version` expects:
 /// magic 1 for v2-v3, record batches v2 for v4+ (v0-v1 take the bytes as they are).
-pub fn for_fetch(data: Vec<u8>, fetch_version: i16) -> anyhow::Result<Bytes> {
+pub fn for_fetch(data: Bytes, fetch_version: i16) -> anyhow::Result<Bytes> {
     if fetch_version < 2 {
-        return Ok(Bytes::from(data));
+        return Ok(data);
     }
     let (whole, _) = whole_messages(&data);
     let mut bytes = Bytes::copy_from_slice(whole);
@@ -413,7 +413,7 @@ mod tests {
         let records: Vec<Record> = (0..4).map(|i| record(10 + i, &format!("v{i}"))).collect();
         let stored = encode_stored(&records);
         for version in [2i16, 4, 11] {
-            let out = for_fetch(stored.clone(), version).unwrap();
+            let out = for_fetch(Bytes::from(stored.clone()), version).unwrap();
             let mut bytes = out.clone();
             let mut got = Vec::new();
             while !bytes.is_empty() {

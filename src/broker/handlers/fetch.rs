@@ -60,6 +60,13 @@ impl Handler for FetchRequest {
             }
             broker.wait_appended(generation, deadline);
         };
+        crate::broker::log::reserve_reads(
+            found
+                .iter()
+                .flatten()
+                .filter_map(|f| f.slice.as_ref().map(|s| s.len()))
+                .sum(),
+        );
         let mut resp = FetchResponse::default();
         for (t, parts) in req.topics.iter().zip(found) {
             let mut tr = FetchableTopicResponse::default();
