@@ -3,6 +3,9 @@
 //! The module map:
 //!
 //! - [`cli`]: clap derive types for every command; nothing here does work.
+//! - [`alloc`]: the global allocator: the system's, except that huge blocks
+//!   are mapped without reserving memory, so a hostile count in a request
+//!   cannot abort the broker.
 //! - [`broker`]: the embedded Kafka-compatible broker (`braid broker`): a
 //!   thread-per-connection server, the one table of supported APIs, their
 //!   handlers, the partition log on disk and the committed-offset store.
@@ -32,6 +35,7 @@
 //! - [`logging`]: `env_logger` set-up (`RUST_LOG`), with `tracing` from the
 //!   kafka crate routed to `log`.
 
+pub mod alloc;
 pub mod bench;
 pub mod broker;
 pub mod cli;
@@ -43,6 +47,9 @@ pub mod produce;
 pub mod report;
 pub mod shutdown;
 pub mod topic;
+
+#[global_allocator]
+static GLOBAL: alloc::Allocator = alloc::Allocator;
 
 /// Runs one parsed command line and returns the process exit code.
 pub fn run(cli: cli::Cli) -> i32 {

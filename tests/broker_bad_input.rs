@@ -253,3 +253,71 @@ fn connections_over_the_limit_are_closed() {
     }));
     assert_serves(&mut broker);
 }
+
+/// Counts a client claims (array lengths, record counts) are not allocations
+/// the broker makes: a 19-byte Metadata request claiming 2^31 topics once
+/// aborted the process from inside the protocol decoder.
+#[test]
+fn hostile_counts_do_not_take_the_broker_down() {
+    let mut broker = Broker::start(&[]);
+    for version in [1i16, 4, 9] {
+        let mut body = header_v1(3, version, 8);
+        if version >= 9 {
+            // Flexible versions: a compact header (tagged fields) and a compact
+            // array whose length is an unsigned varint (0xffffffff = 2^32 - 2 items).
+            body = header_v1(3, 9, 8);
+            body.push(0);
+            body.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0x0f]);
+        } else {
+            body.extend_from_slice(&i32::MAX.to_be_bytes());
+        }
+        let mut s = connect(&broker.addr());
+        s.write_all(&with_length(&body)).unwrap();
+        assert_closed_within(
+            &mut s,
+            CLOSE_DEADLINE,
+            &format!("Metadata v{version} claiming 2^31 topics"),
+        );
+        broker.assert_running();
+    }
+    assert_serves(&mut broker);
+}
+
+/// A message whose CRC is right but whose key/value lengths overrun it is
+/// refused (CORRUPT_MESSAGE), instead of landing in the log where it would
+/// break every consumer of the partition.
+#[test]
+fn a_message_whose_lengths_lie_is_refused() {
+    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    use kafka_protocol::messages::{ProduceRequest, TopicName};
+    let mut broker = Broker::start(&[]);
+    // Magic-0 message: crc, magic 0, attributes 0, key null, value "claims 1000 bytes" but has 2.
+    let mut body = vec![0u8, 0u8];
+    body.extend_from_slice(&(-1i32).to_be_bytes());
+    body.extend_from_slice(&1000i32.to_be_bytes());
+    body.extend_from_slice(b"hi");
+    let mut msg = Vec::new();
+    msg.extend_from_slice(&0i64.to_be_bytes());
+    msg.extend_from_slice(&((body.len() + 4) as i32).to_be_bytes());
+    msg.extend_from_slice(&crc32fast::hash(&body).to_be_bytes());
+    msg.extend_from_slice(&body);
+    let mut p = PartitionProduceData::default();
+    p.index = 0;
+    p.records = Some(msg.into());
+    let mut t = TopicProduceData::default();
+    t.name = TopicName("lies".into());
+    t.partition_data = vec![p];
+    let mut req = ProduceRequest::default();
+    req.acks = 1;
+    req.timeout_ms = 1000;
+    req.topic_data = vec![t];
+    let mut s = connect(&broker.addr());
+    let resp = call(&mut s, &req, 0);
+    let code = resp.responses[0].partition_responses[0].error_code;
+    assert_eq!(code, 2, "CORRUPT_MESSAGE expected, got {code}");
+    let mut client = kafka_client(&broker.addr());
+    wait_for_topic(&mut client, "lies", 6);
+    let latest = list_offsets(&mut client, "lies", kafka::client::FetchOffset::Latest);
+    assert_eq!(latest.get(&0).copied(), Some(0), "nothing stored");
+    assert_serves(&mut broker);
+}

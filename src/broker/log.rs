@@ -368,7 +368,39 @@ fn check_message(data: &[u8], expected_offset: i64) -> Result<usize, String> {
     if crc32fast::hash(&data[16..end]) != stored {
         return Err("CRC mismatch".to_string());
     }
+    check_layout(&data[..end])?;
     Ok(end)
+}
+
+/// Checks the layout of one legacy message (magic 0 or 1, with its 12-byte
+/// log header): the key and value lengths must account for exactly its size.
+/// A message whose CRC is right but whose lengths lie would break every reader.
+pub fn check_layout(msg: &[u8]) -> Result<(), String> {
+    let magic = *msg.get(16).ok_or("message too short")?;
+    let mut cursor = LOG_OVERHEAD + 4 + 1 + 1;
+    match magic {
+        0 => {}
+        1 => cursor += 8,
+        m => return Err(format!("magic {m} where a legacy message (0 or 1) belongs")),
+    }
+    for field in ["key", "value"] {
+        let len = msg
+            .get(cursor..cursor + 4)
+            .map(|b| i32::from_be_bytes(b.try_into().expect("4 bytes")))
+            .ok_or_else(|| format!("message ends before its {field} length"))?;
+        cursor += 4;
+        if len < -1 {
+            return Err(format!("{field} length {len}"));
+        }
+        cursor += len.max(0) as usize;
+        if cursor > msg.len() {
+            return Err(format!("{field} of {len} bytes overruns the message"));
+        }
+    }
+    if cursor != msg.len() {
+        return Err(format!("{} stray bytes after the value", msg.len() - cursor));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

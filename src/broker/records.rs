@@ -92,6 +92,7 @@ fn legacy_message(
     if crc32fast::hash(&msg[16..]) != crc {
         return Err(corrupt("CRC mismatch"));
     }
+    super::log::check_layout(msg).map_err(|why| corrupt(&why))?;
     let magic = msg[16];
     let attributes = msg[17];
     let compression = attributes & 0x07;
