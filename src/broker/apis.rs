@@ -137,7 +137,8 @@ pub fn write_response<M: Encodable>(
         .encode(out, hv)
         .and_then(|_| body.encode(out, version))
         .map_err(|e| ConnError::Protocol(format!("cannot encode response: {e}")))?;
-    let size = (out.len() - start - 4) as i32;
+    let size = i32::try_from(out.len() - start - 4)
+        .map_err(|_| ConnError::Protocol("response larger than 2 GiB".to_string()))?;
     out[start..start + 4].copy_from_slice(&size.to_be_bytes());
     Ok(())
 }

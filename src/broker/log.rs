@@ -398,7 +398,10 @@ pub fn check_layout(msg: &[u8]) -> Result<(), String> {
         }
     }
     if cursor != msg.len() {
-        return Err(format!("{} stray bytes after the value", msg.len() - cursor));
+        return Err(format!(
+            "{} stray bytes after the value",
+            msg.len() - cursor
+        ));
     }
     Ok(())
 }

@@ -25,6 +25,8 @@ pub enum IngestError {
     TooLarge,
     /// Bad framing, CRC or encoding (CORRUPT_MESSAGE).
     Corrupt(String),
+    /// A codec this broker does not have: lz4, zstd (UNSUPPORTED_COMPRESSION_TYPE).
+    UnsupportedCompression(String),
 }
 
 /// A produced record set flattened to the log's format, offsets still unassigned.
@@ -65,7 +67,7 @@ pub fn ingest(
         let magic = rest[16];
         match magic {
             0 | 1 => legacy_message(&rest[..end], &mut out, max_total, 0)?,
-            2 => batch(&rest[..end], &mut out)?,
+            2 => batch(&rest[..end], &mut out, max_total)?,
             m => return Err(corrupt(&format!("unknown magic byte {m}"))),
         }
         pos += end;
@@ -215,24 +217,54 @@ fn down_convert(msg: &[u8], out: &mut Ingested) -> Result<(), IngestError> {
 
 /// A record batch v2 (whole): decoded (CRC checked, decompressed), control records
 /// skipped, the rest appended as magic 0 (headers and timestamps cannot be kept there).
-fn batch(data: &[u8], out: &mut Ingested) -> Result<(), IngestError> {
+fn batch(data: &[u8], out: &mut Ingested, max_total: usize) -> Result<(), IngestError> {
+    // Record count at byte 57 of the batch header: every record takes at least
+    // 7 bytes, so a count the data (or the decompression limit) cannot hold is a lie.
+    let room = max_total.saturating_sub(out.set.len());
+    if let Some(count) = data
+        .get(57..61)
+        .map(|b| i32::from_be_bytes(b.try_into().expect("4 bytes")))
+    {
+        let compressed = data.get(22).is_some_and(|a| a & 0x07 != 0);
+        let most = if compressed { room } else { data.len() } / 7;
+        if count < 0 || count as usize > most {
+            return Err(corrupt(&format!("record batch claims {count} records")));
+        }
+    }
     let mut bytes = Bytes::copy_from_slice(data);
-    let set =
-        RecordBatchDecoder::decode_with_custom_compression(&mut bytes, Some(batch_decompress))
-            .map_err(|e| corrupt(&e.to_string()))?;
+    let decompress = |buf: &mut Bytes, c: Compression| batch_decompress(buf, c, room);
+    let set = RecordBatchDecoder::decode_with_custom_compression(&mut bytes, Some(decompress))
+        .map_err(|e| {
+            let text = e.to_string();
+            if text.contains("TooLarge") {
+                IngestError::TooLarge
+            } else if text.contains("not supported by this broker") {
+                IngestError::UnsupportedCompression(text)
+            } else {
+                corrupt(&e.to_string())
+            }
+        })?;
     let mut records: Vec<Record> = set.records.into_iter().filter(|r| !r.control).collect();
     for r in &mut records {
         r.headers.clear();
         r.transactional = false;
     }
     out.count += records.len();
-    encode_legacy(&records, 0, &mut out.set)
+    encode_legacy(&records, 0, &mut out.set)?;
+    if out.set.len() > max_total {
+        return Err(IngestError::TooLarge);
+    }
+    Ok(())
 }
 
-/// The decompressor handed to `kafka-protocol` for v2 batches: its own snappy
-/// reads only raw blocks, so xerial framing (Java clients) is handled here.
-fn batch_decompress(buf: &mut Bytes, compression: Compression) -> anyhow::Result<Bytes> {
-    let limit = 256 * 1024 * 1024;
+/// The decompressor handed to `kafka-protocol` for v2 batches, bounded by
+/// `limit` bytes of output: its own snappy reads only raw blocks, so xerial
+/// framing (Java clients) is handled here too.
+fn batch_decompress(
+    buf: &mut Bytes,
+    compression: Compression,
+    limit: usize,
+) -> anyhow::Result<Bytes> {
     let data = std::mem::take(buf);
     let out = match compression {
         Compression::None => return Ok(data),

@@ -18,6 +18,13 @@ use std::time::Duration;
 use super::{apis, lock, Broker};
 use crate::shutdown::Stop;
 
+/// How long a connection may sit idle before it is closed (Kafka's connections.max.idle.ms).
+const IDLE_TIMEOUT: Duration = Duration::from_secs(600);
+/// How long a response write may make no progress before the connection is closed.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a stopping broker waits for in-flight requests before closing connections.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
 /// Serves clients until `stop` is raised, then stops accepting, lets in-flight
 /// requests finish, and returns.
 pub fn serve(broker: Arc<Broker>, listener: TcpListener, stop: &Stop) -> Result<()> {
@@ -39,6 +46,10 @@ pub fn serve(broker: Arc<Broker>, listener: TcpListener, stop: &Stop) -> Result<
                     continue;
                 }
                 let _ = stream.set_nodelay(true);
+                // An idle client is dropped after Kafka's connections.max.idle.ms
+                // (10 min); one that stops reading cannot hold a thread forever.
+                let _ = stream.set_read_timeout(Some(IDLE_TIMEOUT));
+                let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
                 next_id += 1;
                 let id = next_id;
                 if let Ok(clone) = stream.try_clone() {
@@ -88,6 +99,15 @@ pub fn serve(broker: Arc<Broker>, listener: TcpListener, stop: &Stop) -> Result<
     // request being handled still gets its response written.
     for (_, s) in lock(&streams).iter() {
         let _ = s.shutdown(Shutdown::Read);
+    }
+    // In-flight responses get a few seconds to go out; a client that does not
+    // read them is then cut off so the broker can exit.
+    let deadline = std::time::Instant::now() + STOP_GRACE;
+    while handles.iter().any(|h| !h.is_finished()) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    for (_, s) in lock(&streams).iter() {
+        let _ = s.shutdown(Shutdown::Both);
     }
     for h in handles {
         let _ = h.join();

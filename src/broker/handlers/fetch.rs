@@ -44,18 +44,15 @@ impl Handler for FetchRequest {
             .collect();
         let found = loop {
             let generation = broker.appended_generation();
-            let found = locate(&req, &topics, version);
+            let found = locate(&req, &topics, version, broker.config.max_request_size);
             let bytes: usize = found
                 .iter()
                 .flatten()
                 .filter_map(|f| f.slice.as_ref().map(|s| s.len()))
                 .sum();
             let errors = found.iter().flatten().any(|f| f.error.is_some());
-            if bytes >= min_bytes.max(1)
-                || errors
-                || Instant::now() >= deadline
-                || broker.is_stopping()
-            {
+            // min_bytes 0 answers at once, as Kafka does; otherwise wait for data.
+            if bytes >= min_bytes || errors || Instant::now() >= deadline || broker.is_stopping() {
                 break found;
             }
             broker.wait_appended(generation, deadline);
@@ -113,11 +110,15 @@ fn locate(
     req: &FetchRequest,
     topics: &[Option<std::sync::Arc<Topic>>],
     version: i16,
+    max_response: usize,
 ) -> Vec<Vec<Found>> {
+    // Kafka bounds v3+ responses by the request's max_bytes; every version is
+    // also bounded here by the broker's frame limit, so a small request that
+    // lists a partition many times with huge limits cannot make a huge response.
     let mut budget = if version >= 3 && req.max_bytes > 0 {
-        req.max_bytes as usize
+        (req.max_bytes as usize).min(max_response)
     } else {
-        usize::MAX
+        max_response
     };
     let mut first = true;
     let mut out = Vec::with_capacity(req.topics.len());

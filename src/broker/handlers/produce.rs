@@ -80,6 +80,10 @@ fn append(
     let mut ingested =
         ingest(records, cfg.max_message_size, cfg.max_request_size).map_err(|e| match e {
             IngestError::TooLarge => ResponseError::MessageTooLarge,
+            IngestError::UnsupportedCompression(why) => {
+                ::log::warn!("produce to {topic}-{partition} refused: {why}");
+                ResponseError::UnsupportedCompressionType
+            }
             IngestError::Corrupt(why) => {
                 ::log::warn!("produce to {topic}-{partition} refused: {why}");
                 ResponseError::CorruptMessage
