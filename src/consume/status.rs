@@ -15,6 +15,10 @@ pub struct Span {
     pub min: i64,
     /// Highest offset among them.
     pub max: i64,
+    /// Times an offset came that was not above the previous one (a reset
+    /// after OFFSET_OUT_OF_RANGE): the run is then not one contiguous range.
+    #[serde(default)]
+    pub rewinds: u64,
 }
 
 impl Span {
@@ -24,6 +28,9 @@ impl Span {
             self.min = offset;
             self.max = offset;
         } else {
+            if offset <= self.max {
+                self.rewinds += 1;
+            }
             self.min = self.min.min(offset);
             self.max = self.max.max(offset);
         }

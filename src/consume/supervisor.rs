@@ -12,7 +12,9 @@ use anyhow::{Context, Result};
 use nix::errno::Errno;
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::sys::signal::{kill, sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+use nix::sys::signal::{
+    kill, sigaction, sigprocmask, SaFlags, SigAction, SigHandler, SigSet, SigmaskHow, Signal,
+};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{fork, pipe2, read, ForkResult, Pid};
 use std::collections::{BTreeMap, VecDeque};
@@ -79,6 +81,8 @@ struct Slot {
     committed: BTreeMap<i32, i64>,
     latency: Histogram,
     backoff: Duration,
+    /// When its current (or last) process was forked.
+    spawned: Instant,
     crashes: VecDeque<Instant>,
     last_error: Option<String>,
     respawns: u32,
@@ -164,6 +168,7 @@ pub fn run(args: &ConsumeArgs, plan: Vec<Vec<i32>>) -> Result<i32> {
             committed: BTreeMap::new(),
             latency: Histogram::default(),
             backoff: Duration::from_millis(args.respawn_backoff),
+            spawned: Instant::now(),
             crashes: VecDeque::new(),
             last_error: None,
             respawns: 0,
@@ -221,21 +226,41 @@ impl Supervisor<'_> {
             1,
             "the supervisor must be single-threaded to fork"
         );
+        // Signals stay blocked across the fork: a Ctrl+C arriving just then is
+        // handled by the supervisor after it, and by the child only once the
+        // child has its own handlers (never by the supervisor's handler
+        // running in the child, which would write into the supervisor's pipe).
+        let mut stop_signals = SigSet::empty();
+        for sig in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGCHLD] {
+            stop_signals.add(sig);
+        }
+        let mut old_mask = SigSet::empty();
+        sigprocmask(
+            SigmaskHow::SIG_BLOCK,
+            Some(&stop_signals),
+            Some(&mut old_mask),
+        )
+        .context("cannot block signals for fork")?;
         // SAFETY: the supervisor is single-threaded (no ctrlc, rayon or reader
         // threads; asserted above in debug builds), so the child gets a
         // consistent copy of every lock and allocator state. stdout/stderr were
         // flushed, so nothing buffered is printed twice. The child creates its
         // own threads, connections and rayon pool after this point.
-        match unsafe { fork() }.context("fork failed")? {
+        let forked = unsafe { fork() };
+        if !matches!(forked, Ok(ForkResult::Child)) {
+            let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old_mask), None);
+        }
+        match forked.context("fork failed")? {
             ForkResult::Child => {
                 drop(read_end);
                 let spec = Spec {
                     index: i,
                     partitions: self.slots[i].partitions.clone(),
                     resume,
+                    already: self.slots[i].consumed,
                     supervisor: self.me,
                 };
-                let code = self.become_worker(spec, write_end);
+                let code = self.become_worker(spec, write_end, &old_mask);
                 let _ = std::io::stdout().flush();
                 let _ = std::io::stderr().flush();
                 std::process::exit(code);
@@ -245,6 +270,7 @@ impl Supervisor<'_> {
                 let _ = fcntl(read_end.as_raw_fd(), FcntlArg::F_SETFL(OFlag::O_NONBLOCK));
                 let slot = &mut self.slots[i];
                 slot.pids.push(child.as_raw());
+                slot.spawned = Instant::now();
                 slot.busy_done += std::mem::take(&mut slot.busy_now);
                 slot.buf.clear();
                 slot.run = Run::Running {
@@ -259,12 +285,14 @@ impl Supervisor<'_> {
 
     /// In the child: own signal handling first, then close what a worker must
     /// not hold (the self-pipe, other workers' status pipes), then work.
-    fn become_worker(&mut self, spec: Spec, status: OwnedFd) -> i32 {
+    fn become_worker(&mut self, spec: Spec, status: OwnedFd, mask: &SigSet) -> i32 {
+        SIGNAL_PIPE.store(-1, Ordering::SeqCst);
         if let Err(e) = worker::install_signals(self.me) {
             log::error!("worker {}: cannot set up signals: {e}", spec.index);
             return 1;
         }
-        SIGNAL_PIPE.store(-1, Ordering::SeqCst);
+        // The worker's handlers are in place: let pending signals through.
+        let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(mask), None);
         let _ = nix::unistd::close(self.signal_read.as_raw_fd());
         let _ = nix::unistd::close(self.signal_write.as_raw_fd());
         for slot in &mut self.slots {
@@ -502,7 +530,7 @@ impl Supervisor<'_> {
                     let parts: Vec<_> = p
                         .partitions
                         .iter()
-                        .map(|(part, s)| serde_json::json!({"topic": topic, "partition": part, "count": s.count, "minOffset": s.min, "maxOffset": s.max}))
+                        .map(|(part, s)| serde_json::json!({"topic": topic, "partition": part, "count": s.count, "minOffset": s.min, "maxOffset": s.max, "rewinds": s.rewinds}))
                         .collect();
                     crate::report::emit_json(&serde_json::json!({
                         "name": "records_consumed", "timestamp": crate::report::now_ms(),
@@ -602,6 +630,10 @@ impl Supervisor<'_> {
                     slot.last_error.clone().unwrap_or_default()
                 ));
             } else {
+                // A worker that ran well for a while starts the backoff over.
+                if slot.spawned.elapsed() > CRASH_WINDOW {
+                    slot.backoff = Duration::from_millis(self.args.respawn_backoff);
+                }
                 slot.run = Run::Waiting {
                     until: now + slot.backoff,
                 };

@@ -87,6 +87,8 @@ pub struct Spec {
     pub partitions: Vec<i32>,
     /// A respawn resumes from the group's committed offsets whatever `-o` said.
     pub resume: bool,
+    /// Events this worker's earlier processes consumed (counts toward --max-messages).
+    pub already: u64,
     /// The supervisor's pid (to notice it dying).
     pub supervisor: nix::unistd::Pid,
 }
@@ -259,7 +261,7 @@ fn run(args: &ConsumeArgs, spec: &Spec, reporter: &mut Reporter) -> Result<Strin
         high_watermark: BTreeMap::new(),
         progress: Progress::default(),
         latency: Histogram::default(),
-        consumed_total: 0,
+        consumed_total: spec.already,
         invalid_logged: Instant::now() - Duration::from_secs(10),
         invalid_unlogged: 0,
         first_event: None,
@@ -476,13 +478,13 @@ fn process(
         if st
             .args
             .fault_crash_after
-            .is_some_and(|n| st.consumed_total >= n)
+            .is_some_and(|n| st.consumed_total - st.spec.already >= n)
         {
             report(st, reporter);
             reporter.send(&Status::Error {
                 message: format!(
                     "injected crash after {} events (--fault-crash-after)",
-                    st.consumed_total
+                    st.consumed_total - st.spec.already
                 ),
             });
             std::process::abort();
@@ -592,5 +594,6 @@ pub fn merge_span(into: &mut Span, s: &Span) {
         into.min = into.min.min(s.min);
         into.max = into.max.max(s.max);
         into.count += s.count;
+        into.rewinds += s.rewinds;
     }
 }

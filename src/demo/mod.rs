@@ -78,6 +78,10 @@ struct Demo<'a> {
     stopping: bool,
     interrupted: bool,
     killed_worker: Option<i64>,
+    /// The embedded broker's index in `procs`, when the demo started one.
+    broker: Option<usize>,
+    /// How the embedded broker ended, if it died during the run.
+    broker_died: Option<String>,
     last_activity: Instant,
     started: Instant,
     drawn: usize,
@@ -104,6 +108,8 @@ pub fn run(args: &DemoArgs) -> Result<i32> {
         stopping: false,
         interrupted: false,
         killed_worker: None,
+        broker: None,
+        broker_died: None,
         last_activity: Instant::now(),
         started: Instant::now(),
         drawn: 0,
@@ -175,6 +181,7 @@ impl Demo<'_> {
             args.push(d.display().to_string());
         }
         let id = self.spawn("broker", args)?;
+        self.broker = Some(id);
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             match self.rx.recv_timeout(Duration::from_millis(100)) {
@@ -270,15 +277,29 @@ impl Demo<'_> {
 
     /// Receives child output for up to `wait`, handling every line that came.
     fn pump(&mut self, wait: Duration) -> Result<()> {
-        let first = match self.rx.recv_timeout(wait) {
-            Ok(l) => l,
-            Err(_) => return Ok(()),
-        };
-        self.handle(first);
-        while let Ok(l) = self.rx.try_recv() {
-            self.handle(l);
+        if let Ok(first) = self.rx.recv_timeout(wait) {
+            self.handle(first);
+            while let Ok(l) = self.rx.try_recv() {
+                self.handle(l);
+            }
         }
+        self.watch_broker();
         Ok(())
+    }
+
+    /// The embedded broker must outlive the run: if it dies, say so and stop
+    /// the producer and consumers (nothing can be verified without it).
+    fn watch_broker(&mut self) {
+        let Some(id) = self.broker else { return };
+        if self.broker_died.is_some() {
+            return;
+        }
+        if let Some(status) = self.procs[id].poll_exit() {
+            let text = format!("the embedded broker exited during the run ({status})");
+            self.note(&format!("[demo] {text}; stopping"));
+            self.broker_died = Some(text);
+            self.stop_all();
+        }
     }
 
     fn handle(&mut self, line: Line) {
@@ -367,6 +388,7 @@ impl Demo<'_> {
                         part["minOffset"].as_i64().unwrap_or(0),
                         part["maxOffset"].as_i64().unwrap_or(-1),
                         part["count"].as_u64().unwrap_or(0),
+                        part["rewinds"].as_u64().unwrap_or(0),
                     );
                 }
                 if let (Some(n), None) = (kill_after, self.killed_worker) {
@@ -646,6 +668,9 @@ impl Demo<'_> {
         if self.interrupted {
             return self.finish_interrupted();
         }
+        if let Some(why) = &self.broker_died {
+            bail!("{why}; see its messages above");
+        }
         let end = self.end_offsets()?;
         let partitions: Vec<i32> = end.keys().copied().collect();
         let committed = self.committed(DEMO_GROUP, &partitions)?;
@@ -824,6 +849,9 @@ impl Demo<'_> {
         }
         if self.interrupted {
             return self.finish_interrupted();
+        }
+        if let Some(why) = &self.broker_died {
+            bail!("{why}; see its messages above");
         }
         for c in self.consumers.values() {
             report::line(&format!(

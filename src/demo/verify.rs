@@ -15,12 +15,13 @@ pub struct Consumed {
 }
 
 impl Consumed {
-    /// Adds one reported run: `count` events from `min` to `max`.
-    pub fn add(&mut self, min: i64, max: i64, count: u64) {
+    /// Adds one reported run: `count` events from `min` to `max`, during which
+    /// the offsets went back `rewinds` times.
+    pub fn add(&mut self, min: i64, max: i64, count: u64, rewinds: u64) {
         if count == 0 {
             return;
         }
-        if max < min || (max - min + 1) as u64 != count {
+        if rewinds > 0 || max < min || (max - min + 1) as u64 != count {
             self.broken_runs += 1;
         }
         self.runs.push((min, max));
@@ -140,8 +141,8 @@ mod tests {
     fn exact_coverage_passes() {
         let mut c = BTreeMap::new();
         let e: &mut Consumed = c.entry(0).or_default();
-        e.add(0, 49, 50);
-        e.add(50, 99, 50);
+        e.add(0, 49, 50, 0);
+        e.add(50, 99, 50, 0);
         let v = verify(
             &map(&[(0, 0)]),
             &map(&[(0, 100)]),
@@ -156,10 +157,10 @@ mod tests {
     fn finds_missing_duplicates_gaps_and_bad_commits() {
         let mut c = BTreeMap::new();
         let e: &mut Consumed = c.entry(0).or_default();
-        e.add(0, 49, 50);
-        e.add(40, 59, 20); // 10 duplicates
-        e.add(70, 79, 10);
-        c.entry(1).or_insert_with(Consumed::default).add(0, 9, 5); // not contiguous
+        e.add(0, 49, 50, 0);
+        e.add(40, 59, 20, 0); // 10 duplicates
+        e.add(70, 79, 10, 0);
+        c.entry(1).or_insert_with(Consumed::default).add(0, 9, 5, 0); // not contiguous
         let start = map(&[(0, 0), (1, 0)]);
         let end = map(&[(0, 100), (1, 10)]);
         let v = verify(&start, &end, &c, Some(&map(&[(0, 90), (1, 10)])));
@@ -172,11 +173,21 @@ mod tests {
     }
 
     #[test]
+    fn a_rewind_inside_one_report_is_not_taken_for_a_contiguous_run() {
+        // Offsets 0, 1, 1, 3: min 0, max 3, count 4 looks whole; the rewind says it is not.
+        let mut c = BTreeMap::new();
+        c.entry(0).or_insert_with(Consumed::default).add(0, 3, 4, 1);
+        let v = verify(&map(&[(0, 0)]), &map(&[(0, 4)]), &c, None);
+        assert_eq!(v.gaps, 1);
+        assert!(!v.ok());
+    }
+
+    #[test]
     fn a_resumed_group_only_owes_what_follows_its_commit() {
         let mut c = BTreeMap::new();
         c.entry(1)
             .or_insert_with(Consumed::default)
-            .add(500, 999, 500);
+            .add(500, 999, 500, 0);
         let v = verify(
             &map(&[(1, 500)]),
             &map(&[(1, 1000)]),
