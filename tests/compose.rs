@@ -15,6 +15,8 @@
 //! The second part is [`check_compose`]; `checks_report_each_mutation` feeds it
 //! broken variants of the file to prove each check can fail.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
@@ -32,11 +34,6 @@ fn compose_path() -> PathBuf {
 fn compose_text() -> String {
     let path = compose_path();
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
-}
-
-/// True when the tests run in CI (`CI=true`), where every tool must be present.
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
 }
 
 /// Runs `check-jsonschema --builtin-schema vendor.compose-spec FILE`: `None`
@@ -61,27 +58,14 @@ fn compose_schema_check(file: &Path) -> Option<(bool, String)> {
     Some((out.status.success(), text))
 }
 
-/// Whether check-jsonschema is installed; prints the `SKIPPED:` line when not
-/// (and fails under `CI=true`, since `.ci/run` installs it).
+/// Whether check-jsonschema is installed: when it is not, says the schema
+/// check was skipped (and fails under `CI=true`, since `.ci/run` installs it).
 fn schema_tool_available() -> bool {
-    let ok = Command::new("check-jsonschema")
-        .arg("--version")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        assert!(
-            !in_ci(),
-            "check-jsonschema not installed, but CI=true (.ci/run should have installed it)"
-        );
-        let line = "SKIPPED: compose schema check: check-jsonschema not installed \
-                    (pip install check-jsonschema)";
-        println!("{line}");
-        eprintln!("{line}");
-    }
-    ok
+    common::peer_available(
+        "compose schema check",
+        "check-jsonschema (pip install check-jsonschema)",
+        Command::new("check-jsonschema").arg("--version"),
+    )
 }
 
 #[test]

@@ -268,7 +268,7 @@ fn in_ci() -> bool {
 /// `SKIPPED: <test>: <what> not installed` and returns false so the test can
 /// return early; under `CI=true` a missing tool fails the test instead, since
 /// `.ci/run` installs every tool.
-fn peer_available(test: &str, what: &str, probe: &mut Command) -> bool {
+pub fn peer_available(test: &str, what: &str, probe: &mut Command) -> bool {
     let ok = probe
         .stdin(Stdio::null())
         .stdout(Stdio::null())
