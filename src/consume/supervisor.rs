@@ -305,6 +305,10 @@ impl Supervisor<'_> {
 
     fn event_loop(&mut self) -> Result<()> {
         loop {
+            // Signals are read every turn, not only when poll reports the pipe:
+            // one that came while the last turn was busy (say, blocked writing
+            // to a slow stdout) must count even if every worker has exited since.
+            self.handle_signals()?;
             if self.all_finished() {
                 return Ok(());
             }
@@ -343,6 +347,7 @@ impl Supervisor<'_> {
             if ready[0].0 {
                 self.handle_signals()?;
             }
+            // (a signal arriving after this point is read at the top of the next turn)
             for (k, &i) in running.iter().enumerate() {
                 let (readable, hup) = ready[k + 1];
                 if readable || hup {
