@@ -12,9 +12,8 @@
 pub mod children;
 pub mod verify;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, bail, Result};
 use crossbeam::channel::{unbounded, Receiver};
-use kafka::client::{FetchGroupOffset, FetchOffset, GroupOffsetStorage, KafkaClient};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde_json::Value;
@@ -484,38 +483,17 @@ impl Demo<'_> {
         })
     }
 
-    fn client(&self) -> Result<KafkaClient> {
-        let mut client = KafkaClient::new(self.brokers.split(',').map(String::from).collect());
-        client.set_client_id("braid-demo".into());
-        client.set_group_offset_storage(Some(GroupOffsetStorage::Kafka));
-        client
-            .load_metadata(&[&self.args.topic])
-            .context("cannot reach the brokers")?;
-        Ok(client)
-    }
-
-    fn end_offsets(&self) -> Result<BTreeMap<i32, i64>> {
-        let mut client = self.client()?;
-        Ok(client
-            .fetch_topic_offsets(&self.args.topic, FetchOffset::Latest)?
-            .into_iter()
-            .map(|po| (po.partition, po.offset))
-            .collect())
-    }
-
-    fn committed(&self, group: &str, partitions: &[i32]) -> Result<BTreeMap<i32, i64>> {
-        let mut client = self.client()?;
-        let wanted: Vec<_> = partitions
+    /// Per partition: the end of the log, and the demo group's committed
+    /// offset where it has one (`braid topic describe`'s query).
+    fn log_state(&self) -> Result<(BTreeMap<i32, i64>, BTreeMap<i32, i64>)> {
+        let brokers: Vec<String> = self.brokers.split(',').map(String::from).collect();
+        let parts = crate::topic::partitions(&brokers, &self.args.topic, Some(DEMO_GROUP))?;
+        let end = parts.iter().map(|p| (p.partition, p.latest)).collect();
+        let committed = parts
             .iter()
-            .map(|p| FetchGroupOffset::new(&self.args.topic, *p))
+            .filter_map(|p| p.committed.map(|c| (p.partition, c)))
             .collect();
-        Ok(client
-            .fetch_group_offsets(group, &wanted)?
-            .remove(&self.args.topic)
-            .unwrap_or_default()
-            .into_iter()
-            .map(|po| (po.partition, po.offset))
-            .collect())
+        Ok((end, committed))
     }
 
     /// Records acknowledged to the producer but not yet consumed, over all
@@ -639,7 +617,7 @@ impl Demo<'_> {
             }
             if self.producers[&pid].exited && self.procs[pid].poll_exit().is_some() && end.is_none()
             {
-                end = Some(self.end_offsets()?);
+                end = Some(self.log_state()?.0);
             }
             if let Some(end) = &end {
                 let c = &self.consumers[&cid];
@@ -671,9 +649,7 @@ impl Demo<'_> {
         if let Some(why) = &self.broker_died {
             bail!("{why}; see its messages above");
         }
-        let end = self.end_offsets()?;
-        let partitions: Vec<i32> = end.keys().copied().collect();
-        let committed = self.committed(DEMO_GROUP, &partitions)?;
+        let (end, committed) = self.log_state()?;
         let c = &self.consumers[&cid];
         let v = verify::verify(&c.start, &end, &c.consumed, Some(&committed));
         Ok(self.print_verdict(cid, pid, &v, &end, &committed))
