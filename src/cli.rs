@@ -445,6 +445,10 @@ pub struct ConsumeArgs {
     /// Test only: a worker aborts after this many events (to exercise respawn and crash loops).
     #[arg(long, hide = true)]
     pub fault_crash_after: Option<u64>,
+    /// Test only: a worker processes this many events, then its processor
+    /// never returns and it ignores SIGTERM (a truly stuck worker, for --grace).
+    #[arg(long, hide = true)]
+    pub fault_hang_after: Option<u64>,
     /// First respawn delay in milliseconds; it doubles per crash up to 30 s.
     #[arg(long, value_name = "MS", default_value_t = 1000, hide = true)]
     pub respawn_backoff: u64,

@@ -89,6 +89,8 @@ struct Slot {
     /// Busy time of earlier incarnations, and of the current one.
     busy_done: Duration,
     busy_now: Duration,
+    /// Killed because it did not stop within --grace.
+    killed: bool,
 }
 
 impl Slot {
@@ -174,6 +176,7 @@ pub fn run(args: &ConsumeArgs, plan: Vec<Vec<i32>>) -> Result<i32> {
             respawns: 0,
             busy_done: Duration::ZERO,
             busy_now: Duration::ZERO,
+            killed: false,
         })
         .collect();
     let mut sup = Supervisor {
@@ -671,8 +674,9 @@ impl Supervisor<'_> {
         let now = Instant::now();
         if let Some(deadline) = self.grace_deadline() {
             if now >= deadline {
-                for s in &self.slots {
+                for s in &mut self.slots {
                     if let Some(pid) = s.pid() {
+                        s.killed = true;
                         log::warn!(
                             "worker {} (pid {pid}) did not stop within --grace; killing it",
                             s.index
@@ -728,6 +732,7 @@ impl Supervisor<'_> {
                 elapsed: s.busy_done + s.busy_now,
                 latency: s.latency.clone(),
                 respawns: s.respawns,
+                killed: s.killed,
             })
             .collect();
         self.view

@@ -57,6 +57,49 @@ pub struct SummaryRow {
     pub latency: Histogram,
     /// Times it was respawned.
     pub respawns: u32,
+    /// Killed because it did not stop within `--grace`.
+    pub killed: bool,
+}
+
+impl SummaryRow {
+    /// Per partition, the offsets it reported processed but had not
+    /// committed when it ended: `(committed, processed up to)`, half-open.
+    /// It may have processed more after its last report.
+    pub fn uncommitted(&self) -> BTreeMap<i32, (i64, i64)> {
+        self.spans
+            .iter()
+            .filter(|(_, s)| s.count > 0)
+            .filter_map(|(p, s)| {
+                let done = s.max + 1;
+                let from = self.committed.get(p).copied().unwrap_or(s.min);
+                (done > from).then_some((*p, (from, done)))
+            })
+            .collect()
+    }
+
+    /// The line saying that this worker was killed after `--grace`, and what
+    /// it leaves to be redelivered.
+    fn killed_line(&self, grace: u64) -> String {
+        let pid = self.pids.last().copied().unwrap_or(0);
+        let lost = self.uncommitted();
+        let what = if lost.is_empty() {
+            "everything it reported processed was committed".to_string()
+        } else {
+            let parts: Vec<String> = lost
+                .iter()
+                .map(|(p, (from, to))| format!("p{p} {from}..{to}"))
+                .collect();
+            let n: i64 = lost.values().map(|(from, to)| to - from).sum();
+            format!(
+                "not committed: {} ({n} events, redelivered on the next run)",
+                parts.join(", ")
+            )
+        };
+        format!(
+            "worker {} (pid {pid}) did not stop within --grace {grace}s and was killed; {what}",
+            self.worker
+        )
+    }
 }
 
 /// The live view's state.
@@ -204,6 +247,10 @@ impl Live {
                     "worker": r.worker, "pids": r.pids, "partitions": r.partitions,
                     "consumed": r.consumed, "invalid": r.invalid, "primes": r.primes,
                     "committed": r.committed, "respawns": r.respawns,
+                    "killed": r.killed,
+                    "uncommitted": r.uncommitted().into_iter()
+                        .map(|(p, (from, to))| (p.to_string(), [from, to]))
+                        .collect::<BTreeMap<_, _>>(),
                 })).collect::<Vec<_>>(),
             }));
             return;
@@ -259,6 +306,9 @@ impl Live {
             &table_rows,
         );
         report::line(&table);
+        for r in rows.iter().filter(|r| r.killed) {
+            report::line(&r.killed_line(args.grace));
+        }
         let primes: u64 = rows.iter().map(|r| r.primes).sum();
         if args.processor == crate::cli::ProcessorKind::Prime {
             report::line(&format!("primes found: {}", report::thousands(primes)));
@@ -268,6 +318,10 @@ impl Live {
                 "consumed {} events in {:.1}s",
                 report::thousands(consumed),
                 elapsed.as_secs_f64()
+            )),
+            Outcome::Interrupted if rows.iter().any(|r| r.killed) => report::line(&format!(
+                "interrupted: consumed {} events; workers killed after --grace left work uncommitted (see above)",
+                report::thousands(consumed)
             )),
             Outcome::Interrupted => report::line(&format!(
                 "interrupted: consumed {} events, processed offsets committed",

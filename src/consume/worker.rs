@@ -16,11 +16,11 @@ use kafka::client::{
 };
 use kafka::error::{Error as KafkaError, KafkaCode};
 use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
-use rayon::prelude::*;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use super::processor::{self, Outcome};
@@ -32,10 +32,14 @@ use crate::produce::stats::Histogram;
 static STOP: AtomicBool = AtomicBool::new(false);
 static INTERRUPTS: AtomicUsize = AtomicUsize::new(0);
 
+/// How often a worker reports progress; also the longest stretch of
+/// processing between two reports and commit checks.
+const REPORT_EVERY: Duration = Duration::from_millis(250);
+
 /// Exit code of a worker that left at once on a second Ctrl+C.
 pub const EXIT_IMMEDIATE: i32 = 130;
 
-/// SIGTERM (from the supervisor, or PDEATHSIG): finish the set in hand, commit, leave.
+/// SIGTERM (from the supervisor, or PDEATHSIG): finish the event in hand, commit, leave.
 extern "C" fn on_term(_: nix::libc::c_int) {
     STOP.store(true, Ordering::SeqCst);
 }
@@ -269,11 +273,9 @@ fn run(args: &ConsumeArgs, spec: &Spec, reporter: &mut Reporter) -> Result<Strin
         first_us: 0,
         last_us: 0,
     };
-    let topic = args.topic.as_str();
     let batch = args.batch_size as usize;
     let batch_timeout = Duration::from_millis(args.batch_timeout);
     let commit_every = Duration::from_millis(args.commit_interval);
-    let report_every = Duration::from_millis(250);
     let mut pending: Vec<Pending> = Vec::new();
     let mut batch_since = Instant::now();
     let mut last_commit = Instant::now();
@@ -286,80 +288,50 @@ fn run(args: &ConsumeArgs, spec: &Spec, reporter: &mut Reporter) -> Result<Strin
         if nix::unistd::getppid() != spec.supervisor {
             break "parent";
         }
-        let reqs: Vec<FetchPartition> = st
-            .fetch_pos
-            .iter()
-            .map(|(p, o)| FetchPartition::new(topic, *p, *o).with_max_bytes(args.fetch_max_bytes))
-            .collect();
-        match client.fetch_messages(&reqs) {
-            Ok(responses) => {
-                failing_since = None;
-                for resp in &responses {
-                    for t in resp.topics() {
-                        for part in t.partitions() {
-                            let p = part.partition();
-                            match part.data() {
-                                Ok(data) => {
-                                    st.high_watermark.insert(p, data.highwatermark_offset());
-                                    let pos = st.fetch_pos.entry(p).or_insert(0);
-                                    for m in data.messages() {
-                                        if m.offset < *pos {
-                                            continue;
-                                        }
-                                        if pending.is_empty() {
-                                            batch_since = Instant::now();
-                                        }
-                                        if st.first_event.is_none() {
-                                            st.first_event = Some(batch_since);
-                                            st.first_us = now_us();
-                                        }
-                                        pending.push(Pending {
-                                            partition: p,
-                                            offset: m.offset,
-                                            value: m.value.to_vec(),
-                                        });
-                                        *pos = m.offset + 1;
-                                    }
-                                }
-                                Err(e) => fetch_error(&mut client, &mut st, reporter, p, &e)?,
-                            }
-                        }
-                    }
-                }
-            }
-            Err(e) => {
-                let since = *failing_since.get_or_insert_with(Instant::now);
-                if since.elapsed() > Duration::from_secs(30) {
-                    return Err(anyhow!("fetch keeps failing for 30 s: {e}"));
-                }
-                log::warn!("worker {}: fetch failed: {e}; retrying", spec.index);
-                std::thread::sleep(Duration::from_millis(200));
-                let _ = client.load_metadata(&[topic]);
+        // Fetch only when what is in hand cannot make a batch: a slow
+        // processor works through one fetch before asking for the next.
+        if pending.is_empty() || pending.len() < batch {
+            let before = pending.len();
+            fetch(
+                &mut client,
+                &mut st,
+                &mut pending,
+                &mut failing_since,
+                reporter,
+            )?;
+            if before == 0 && !pending.is_empty() {
+                batch_since = Instant::now();
             }
         }
-        // Process full batches (or everything, without --batch-size), or a
-        // partial one that has waited long enough.
+        // Process for one time slice (or whole batches with --batch-size,
+        // or a partial one that has waited long enough), so that commits and
+        // reports keep their pace. A stop ends processing between two
+        // events; the unprocessed rest stays in `pending`.
         if batch == 0 {
-            process(&mut st, pool.as_ref(), &mut pending, reporter);
+            let slice = Instant::now() + REPORT_EVERY;
+            process(&mut st, pool.as_ref(), &mut pending, Some(slice), reporter);
         } else {
-            while pending.len() >= batch {
+            while pending.len() >= batch && !STOP.load(Ordering::SeqCst) {
                 let rest = pending.split_off(batch);
-                process(&mut st, pool.as_ref(), &mut pending, reporter);
-                pending = rest;
+                process(&mut st, pool.as_ref(), &mut pending, None, reporter);
+                pending.extend(rest);
                 batch_since = Instant::now();
-                if STOP.load(Ordering::SeqCst) {
+                if last_report.elapsed() >= REPORT_EVERY {
                     break;
                 }
             }
-            if !pending.is_empty() && batch_since.elapsed() >= batch_timeout {
-                process(&mut st, pool.as_ref(), &mut pending, reporter);
+            if !pending.is_empty()
+                && pending.len() < batch
+                && batch_since.elapsed() >= batch_timeout
+            {
+                process(&mut st, pool.as_ref(), &mut pending, None, reporter);
             }
         }
         if last_commit.elapsed() >= commit_every {
             commit(&mut client, &mut st, reporter);
             last_commit = Instant::now();
         }
-        if last_report.elapsed() >= report_every {
+        if last_report.elapsed() >= REPORT_EVERY {
             report(&mut st, reporter);
             last_report = Instant::now();
         }
@@ -373,11 +345,77 @@ fn run(args: &ConsumeArgs, spec: &Spec, reporter: &mut Reporter) -> Result<Strin
             break "end";
         }
     };
-    // Finish what is in hand, commit it, report it.
-    process(&mut st, pool.as_ref(), &mut pending, reporter);
+    // The event in hand is finished; what is still pending was fetched but
+    // not processed: it is neither counted nor committed (the next run reads
+    // it again). Commit exactly what was processed, and report it.
     commit(&mut client, &mut st, reporter);
     report(&mut st, reporter);
     Ok(reason.to_string())
+}
+
+/// Fetches the next messages of every partition from the fetch positions
+/// into `pending`. A failing fetch is retried (with fresh metadata) for up
+/// to 30 s before the worker gives up.
+fn fetch(
+    client: &mut KafkaClient,
+    st: &mut State<'_>,
+    pending: &mut Vec<Pending>,
+    failing_since: &mut Option<Instant>,
+    reporter: &mut Reporter,
+) -> Result<()> {
+    let topic = st.args.topic.as_str();
+    let max_bytes = st.args.fetch_max_bytes;
+    let reqs: Vec<FetchPartition> = st
+        .fetch_pos
+        .iter()
+        .map(|(p, o)| FetchPartition::new(topic, *p, *o).with_max_bytes(max_bytes))
+        .collect();
+    let responses = match client.fetch_messages(&reqs) {
+        Ok(responses) => responses,
+        Err(e) => {
+            let since = *failing_since.get_or_insert_with(Instant::now);
+            if since.elapsed() > Duration::from_secs(30) {
+                return Err(anyhow!("fetch keeps failing for 30 s: {e}"));
+            }
+            log::warn!("worker {}: fetch failed: {e}; retrying", st.spec.index);
+            std::thread::sleep(Duration::from_millis(200));
+            let _ = client.load_metadata(&[topic]);
+            return Ok(());
+        }
+    };
+    *failing_since = None;
+    for resp in &responses {
+        for t in resp.topics() {
+            for part in t.partitions() {
+                let p = part.partition();
+                let data = match part.data() {
+                    Ok(data) => data,
+                    Err(e) => {
+                        fetch_error(client, st, reporter, p, &e)?;
+                        continue;
+                    }
+                };
+                st.high_watermark.insert(p, data.highwatermark_offset());
+                let pos = st.fetch_pos.entry(p).or_insert(0);
+                for m in data.messages() {
+                    if m.offset < *pos {
+                        continue;
+                    }
+                    if st.first_event.is_none() {
+                        st.first_event = Some(Instant::now());
+                        st.first_us = now_us();
+                    }
+                    pending.push(Pending {
+                        partition: p,
+                        offset: m.offset,
+                        value: m.value.to_vec(),
+                    });
+                    *pos = m.offset + 1;
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A partition-level fetch error: an offset out of range restarts from the
@@ -403,12 +441,17 @@ fn fetch_error(
     Ok(())
 }
 
-/// Processes the pending messages (on the rayon pool with --work-threads),
-/// then records results in order and advances the processed positions.
+/// Processes pending messages in order until they run out or a stop is
+/// asked for (on the rayon pool with --work-threads), records the results,
+/// advances the processed positions and removes the processed prefix from
+/// `pending`. A stop lets the event in hand finish (with a pool: the events
+/// its threads already took) and starts no new one; what is left in
+/// `pending` was not processed and is neither counted nor committed.
 fn process(
     st: &mut State<'_>,
     pool: Option<&rayon::ThreadPool>,
     pending: &mut Vec<Pending>,
+    until: Option<Instant>,
     reporter: &mut Reporter,
 ) {
     if pending.is_empty() {
@@ -417,11 +460,13 @@ fn process(
     // --max-messages: no worker goes past the total on its own; what it does
     // not process is not committed and stays for the next run.
     let cap = st.args.max_messages;
+    let mut limit = pending.len();
+    let mut capped = false;
     if cap > 0 {
         let room = cap.saturating_sub(st.consumed_total) as usize;
-        if pending.len() > room {
-            pending.truncate(room);
-            STOP.store(true, Ordering::SeqCst);
+        if limit >= room {
+            limit = room;
+            capped = true;
         }
     }
     let kind = st.args.processor;
@@ -429,70 +474,164 @@ fn process(
         Ok(e) => Processed::Valid(e, processor::process(kind, &e)),
         Err(err) => Processed::Invalid(err.to_string()),
     };
-    let results: Vec<Processed> = match pool {
-        Some(pool) => pool.install(|| pending.par_iter().map(handle).collect()),
-        None => pending.iter().map(handle).collect(),
-    };
-    let now = crate::report::now_ms();
-    let print = st.args.print || kind == ProcessorKind::Echo;
-    let pid = std::process::id();
-    for (m, r) in pending.iter().zip(results) {
-        st.progress
-            .partitions
-            .entry(m.partition)
-            .or_default()
-            .add(m.offset);
-        st.done_pos.insert(m.partition, m.offset + 1);
-        match r {
-            Processed::Valid(e, outcome) => {
-                st.latency.record(now.saturating_sub(e.ts_ms) * 1000, 1);
-                if outcome == Outcome::Prime(true) {
-                    st.progress.primes += 1;
-                }
-                if print {
-                    print_result(st, pid, m, &e, outcome);
-                }
-            }
-            Processed::Invalid(why) => {
-                st.progress.invalid += 1;
-                if st.invalid_logged.elapsed() >= Duration::from_secs(1) {
-                    log::warn!(
-                        "worker {}: partition {} offset {}: {why}{}",
-                        st.spec.index,
-                        m.partition,
-                        m.offset,
-                        if st.invalid_unlogged > 0 {
-                            format!(" ({} more invalid messages not shown)", st.invalid_unlogged)
-                        } else {
-                            String::new()
-                        }
-                    );
-                    st.invalid_logged = Instant::now();
-                    st.invalid_unlogged = 0;
-                } else {
-                    st.invalid_unlogged += 1;
-                }
-            }
+    let hang_at = st
+        .args
+        .fault_hang_after
+        .map(|n| (n + st.spec.already).saturating_sub(st.consumed_total) as usize);
+    if let Some(at) = hang_at.filter(|at| *at < limit) {
+        // Process the events before the stuck one, then hang (test only).
+        limit = at;
+        let mut n = 0;
+        while n < limit {
+            let r = handle(&pending[n]);
+            record(st, &pending[n], r, reporter);
+            n += 1;
         }
-        st.consumed_total += 1;
-        if st
-            .args
-            .fault_crash_after
-            .is_some_and(|n| st.consumed_total - st.spec.already >= n)
-        {
-            report(st, reporter);
-            reporter.send(&Status::Error {
-                message: format!(
-                    "injected crash after {} events (--fault-crash-after)",
-                    st.consumed_total - st.spec.already
-                ),
-            });
-            std::process::abort();
+        report(st, reporter);
+        hang_forever();
+    }
+    let done = match pool {
+        Some(pool) => process_on_pool(pool, &pending[..limit], &handle, until, st, reporter),
+        None => {
+            let mut n = 0;
+            while n < limit
+                && !STOP.load(Ordering::SeqCst)
+                && (n == 0 || until.is_none_or(|t| Instant::now() < t))
+            {
+                let r = handle(&pending[n]);
+                record(st, &pending[n], r, reporter);
+                n += 1;
+            }
+            n
+        }
+    };
+    if capped && done == limit {
+        STOP.store(true, Ordering::SeqCst);
+    }
+    pending.drain(..done);
+    if done > 0 {
+        st.last_event = Some(Instant::now());
+        st.last_us = now_us();
+    }
+}
+
+/// `--fault-hang-after`: a processor that never returns and a worker deaf to
+/// SIGTERM (only SIGKILL, or a second Ctrl+C, ends it).
+fn hang_forever() -> ! {
+    let ignore = SigAction::new(SigHandler::SigIgn, SaFlags::empty(), SigSet::empty());
+    // SAFETY: replacing a handler with SIG_IGN is always sound; the hang is
+    // the point of this test-only fault.
+    let _ = unsafe { sigaction(Signal::SIGTERM, &ignore) };
+    loop {
+        std::thread::sleep(Duration::from_secs(3600));
+    }
+}
+
+/// Runs `items` on the pool's threads, which take them strictly in order
+/// from a shared counter: when a stop is asked for, the events already taken
+/// finish and no new one is started, so what was processed is always a
+/// prefix. Records that prefix and returns its length.
+fn process_on_pool(
+    pool: &rayon::ThreadPool,
+    items: &[Pending],
+    handle: &(dyn Fn(&Pending) -> Processed + Sync),
+    until: Option<Instant>,
+    st: &mut State<'_>,
+    reporter: &mut Reporter,
+) -> usize {
+    // Chunks of a few events per thread: results are recorded (and
+    // printed) as they come, and the time slice is checked between chunks.
+    let chunk = pool.current_num_threads() * 16;
+    let mut done = 0;
+    while done < items.len() {
+        let part = &items[done..(done + chunk).min(items.len())];
+        let next = AtomicUsize::new(0);
+        let results: Vec<OnceLock<Processed>> = part.iter().map(|_| OnceLock::new()).collect();
+        pool.broadcast(|_| loop {
+            if STOP.load(Ordering::SeqCst) {
+                return;
+            }
+            let i = next.fetch_add(1, Ordering::SeqCst);
+            let Some(m) = part.get(i) else { return };
+            let _ = results[i].set(handle(m));
+        });
+        for (m, r) in part.iter().zip(results) {
+            // Every taken event finished before broadcast returned; the
+            // first missing one marks the end of the processed prefix.
+            let Some(r) = r.into_inner() else {
+                return done;
+            };
+            record(st, m, r, reporter);
+            done += 1;
+        }
+        if until.is_some_and(|t| Instant::now() >= t) {
+            break;
         }
     }
-    pending.clear();
-    st.last_event = Some(Instant::now());
-    st.last_us = now_us();
+    done
+}
+
+/// Records one processed message: progress, latency, primes, `--print`
+/// output, the invalid-message log, the processed position and the
+/// `--fault-crash-after` fault.
+fn record(st: &mut State<'_>, m: &Pending, r: Processed, reporter: &mut Reporter) {
+    st.progress
+        .partitions
+        .entry(m.partition)
+        .or_default()
+        .add(m.offset);
+    st.done_pos.insert(m.partition, m.offset + 1);
+    match r {
+        Processed::Valid(e, outcome) => {
+            let now = crate::report::now_ms();
+            st.latency.record(now.saturating_sub(e.ts_ms) * 1000, 1);
+            if outcome == Outcome::Prime(true) {
+                st.progress.primes += 1;
+            }
+            if st.args.print || st.args.processor == ProcessorKind::Echo {
+                print_result(st, std::process::id(), m, &e, outcome);
+            }
+        }
+        Processed::Invalid(why) => note_invalid(st, m, &why),
+    }
+    st.consumed_total += 1;
+    if st
+        .args
+        .fault_crash_after
+        .is_some_and(|n| st.consumed_total - st.spec.already >= n)
+    {
+        report(st, reporter);
+        reporter.send(&Status::Error {
+            message: format!(
+                "injected crash after {} events (--fault-crash-after)",
+                st.consumed_total - st.spec.already
+            ),
+        });
+        std::process::abort();
+    }
+}
+
+/// Counts an invalid message and logs it with its partition and offset, at
+/// most once a second (the rest are counted in the next log line).
+fn note_invalid(st: &mut State<'_>, m: &Pending, why: &str) {
+    st.progress.invalid += 1;
+    if st.invalid_logged.elapsed() >= Duration::from_secs(1) {
+        log::warn!(
+            "worker {}: partition {} offset {}: {why}{}",
+            st.spec.index,
+            m.partition,
+            m.offset,
+            if st.invalid_unlogged > 0 {
+                format!(" ({} more invalid messages not shown)", st.invalid_unlogged)
+            } else {
+                String::new()
+            }
+        );
+        st.invalid_logged = Instant::now();
+        st.invalid_unlogged = 0;
+    } else {
+        st.invalid_unlogged += 1;
+    }
 }
 
 /// Microseconds since the Unix epoch (comparable across processes).

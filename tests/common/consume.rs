@@ -1,0 +1,666 @@
+//! Support for the `braid consume` tests: the consumer in its own process
+//! group with its output collected (`Consume`), a background producer,
+//! `/proc` process checks, and readers of the consumer's `--format json`
+//! events (records, commits, assignments) with the completeness checks.
+//!
+//! The supervisor runs in its own process group (as a shell job would), so a
+//! terminal's Ctrl+C can be imitated with `killpg`, and everything it forked
+//! can be found (and killed, by the guard) through that group. Nothing here
+//! forks.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{BufRead, BufReader, Read};
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use kafka::client::{FetchGroupOffset, FetchOffset};
+use nix::sys::signal::{kill, killpg, Signal};
+use nix::unistd::Pid;
+use serde_json::Value;
+
+use super::*;
+
+/// The longest any consume run in these tests may take.
+pub const RUN_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// How long every process of a `braid consume` may take to be gone after the
+/// signal that ends it (DESIGN.md asks for well under a second; this leaves
+/// room for a loaded 2-core machine).
+pub const GONE_WITHIN: Duration = Duration::from_secs(5);
+
+pub fn braid() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_braid"));
+    cmd.env("RUST_LOG", "warn");
+    cmd
+}
+
+// ---------------------------------------------------------------------------
+// Processes
+
+/// One line of `/proc/PID/stat`: state, parent, process group, CPU ticks.
+#[derive(Debug, Clone, Copy)]
+pub struct ProcStat {
+    pub state: char,
+    pub ppid: i32,
+    pub pgrp: i32,
+    pub cpu_ticks: u64,
+}
+
+pub fn proc_stat(pid: i32) -> Option<ProcStat> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name is in parentheses and may hold spaces: split after it.
+    let rest = &text[text.rfind(')')? + 1..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    Some(ProcStat {
+        state: f.first()?.chars().next()?,
+        ppid: f.get(1)?.parse().ok()?,
+        pgrp: f.get(2)?.parse().ok()?,
+        cpu_ticks: f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?,
+    })
+}
+
+/// Every process (zombies included) in process group `pgid`, with its state.
+pub fn group_members(pgid: i32) -> Vec<(i32, char)> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter_map(|pid| proc_stat(pid).map(|s| (pid, s)))
+        .filter(|(_, s)| s.pgrp == pgid)
+        .map(|(pid, s)| (pid, s.state))
+        .collect()
+}
+
+/// Whether `pid` is gone: no such process, or (after its parent died) a
+/// zombie waiting for init. A zombie whose parent is `parent` is *not* gone:
+/// that parent failed to reap it.
+pub fn exited(pid: i32, parent: Option<i32>) -> bool {
+    match proc_stat(pid) {
+        None => true,
+        Some(s) if s.state == 'Z' || s.state == 'X' => Some(s.ppid) != parent,
+        Some(_) => false,
+    }
+}
+
+/// Waits up to `deadline` for the process group `pgid` to be empty; panics
+/// with what is left otherwise. An orphaned zombie (parent init) has exited
+/// and only waits for init, which here reaps with some delay: it does not
+/// count. A zombie whose parent is a braid process does.
+pub fn assert_group_gone(pgid: i32, deadline: Duration, what: &str) {
+    let mut left = Vec::new();
+    let ok = wait_until(deadline, || {
+        left = group_members(pgid)
+            .into_iter()
+            .filter(|(pid, state)| *state != 'Z' || proc_stat(*pid).is_some_and(|s| s.ppid != 1))
+            .collect();
+        left.is_empty()
+    });
+    assert!(
+        ok,
+        "{what}: processes of braid consume's group {pgid} still there after {deadline:?} \
+         (pid, state): {left:?}"
+    );
+}
+
+/// Collects everything read from `src` into `into`, then raises `eof`.
+pub fn collect_lines(
+    src: impl Read + Send + 'static,
+    into: Arc<Mutex<Vec<String>>>,
+    eof: Arc<AtomicBool>,
+) {
+    thread::spawn(move || {
+        let mut reader = BufReader::new(src);
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            match reader.read_until(b'\n', &mut line) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    let text = String::from_utf8_lossy(&line);
+                    into.lock()
+                        .unwrap()
+                        .push(text.trim_end_matches('\n').to_string());
+                }
+            }
+        }
+        eof.store(true, Ordering::SeqCst);
+    });
+}
+
+/// A `braid consume` supervisor in its own process group, with its stdout
+/// (as lines) and stderr collected in the background. Dropping it SIGKILLs
+/// the whole group (supervisor and every worker) and reaps the supervisor,
+/// also when a test panics.
+pub struct Consume {
+    child: Option<Child>,
+    pid: i32,
+    status: Option<ExitStatus>,
+    json: bool,
+    stdout: Arc<Mutex<Vec<String>>>,
+    stdout_eof: Arc<AtomicBool>,
+    stderr: Arc<Mutex<Vec<String>>>,
+    parsed: Vec<Value>,
+    // Working directory (a crashing worker may leave a core file there).
+    _dir: tempfile::TempDir,
+}
+
+impl Consume {
+    /// Starts `braid consume -b ADDR -t TOPIC ARGS...`; `--format json`
+    /// among `args` makes stdout parse as events.
+    pub fn spawn(addr: &str, topic: &str, args: &[&str]) -> Consume {
+        let dir = tempfile::Builder::new()
+            .prefix("braid-consume-cwd-")
+            .tempdir()
+            .expect("temporary working directory");
+        let json = args.windows(2).any(|w| w == ["--format", "json"]);
+        let mut child = braid()
+            .arg("consume")
+            .args(["-b", addr, "-t", topic])
+            .args(args)
+            .current_dir(dir.path())
+            .process_group(0)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn braid consume");
+        let stdout = Arc::new(Mutex::new(Vec::new()));
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let stdout_eof = Arc::new(AtomicBool::new(false));
+        collect_lines(
+            child.stdout.take().unwrap(),
+            Arc::clone(&stdout),
+            Arc::clone(&stdout_eof),
+        );
+        collect_lines(
+            child.stderr.take().unwrap(),
+            Arc::clone(&stderr),
+            Arc::new(AtomicBool::new(false)),
+        );
+        Consume {
+            pid: child.id() as i32,
+            child: Some(child),
+            status: None,
+            json,
+            stdout,
+            stdout_eof,
+            stderr,
+            parsed: Vec::new(),
+            _dir: dir,
+        }
+    }
+
+    /// The supervisor's pid, which is also its process group id.
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    pub fn stdout_lines(&self) -> Vec<String> {
+        self.stdout.lock().unwrap().clone()
+    }
+
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().join("\n")
+    }
+
+    /// Output for failure messages: stderr and stdout without the
+    /// per-record lines (which can be thousands).
+    pub fn diagnostics(&self) -> String {
+        let out = self.stdout.lock().unwrap();
+        let kept: Vec<&String> = out
+            .iter()
+            .filter(|l| !l.contains("\"record_processed\"") && !l.starts_with("[worker "))
+            .collect();
+        let skipped = out.len() - kept.len();
+        format!(
+            "--- braid consume (pid {}) stdout ({skipped} record lines left out) ---\n{}\n\
+             --- stderr ---\n{}\n--- end ---",
+            self.pid,
+            kept.iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join("\n"),
+            self.stderr()
+        )
+    }
+
+    /// Parses the stdout lines not parsed yet (json mode: each must be an event).
+    pub fn parse_new(&mut self) {
+        assert!(self.json, "events of a run without --format json");
+        let lines: Vec<String> = {
+            let out = self.stdout.lock().unwrap();
+            out[self.parsed.len()..].to_vec()
+        };
+        for line in lines {
+            match serde_json::from_str::<Value>(&line) {
+                Ok(v) if v.get("name").and_then(Value::as_str).is_some() => self.parsed.push(v),
+                _ => panic!(
+                    "a stdout line of --format json is not a named JSON event: {line:?}\n{}",
+                    self.diagnostics()
+                ),
+            }
+        }
+    }
+
+    /// Every event so far.
+    pub fn events(&mut self) -> Vec<Value> {
+        self.parse_new();
+        self.parsed.clone()
+    }
+
+    /// Events named `name` so far.
+    pub fn named(&mut self, name: &str) -> Vec<Value> {
+        self.parse_new();
+        self.parsed
+            .iter()
+            .filter(|v| v["name"] == name)
+            .cloned()
+            .collect()
+    }
+
+    /// Whether the supervisor has exited (reaping it if so).
+    pub fn has_exited(&mut self) -> bool {
+        if self.status.is_some() {
+            return true;
+        }
+        let child = self.child.as_mut().expect("spawned");
+        if let Some(st) = child.try_wait().expect("try_wait") {
+            self.status = Some(st);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Waits until `ok` holds for the events so far; panics (with the output)
+    /// after `deadline` or when the run ends without it.
+    pub fn wait_events(
+        &mut self,
+        deadline: Duration,
+        what: &str,
+        mut ok: impl FnMut(&[Value]) -> bool,
+    ) {
+        let start = Instant::now();
+        loop {
+            self.parse_new();
+            if ok(&self.parsed) {
+                return;
+            }
+            let ended = self.has_exited() && self.stdout_eof.load(Ordering::SeqCst);
+            if ended || start.elapsed() > deadline {
+                panic!(
+                    "waiting for {what}: {} after {:?}\n{}",
+                    if ended {
+                        format!("braid consume ended ({:?})", self.status)
+                    } else {
+                        "timed out".to_string()
+                    },
+                    start.elapsed(),
+                    self.diagnostics()
+                );
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Waits for the first event satisfying `pred` and returns it.
+    pub fn wait_event(
+        &mut self,
+        deadline: Duration,
+        what: &str,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let mut found = None;
+        self.wait_events(deadline, what, |evs| {
+            found = evs.iter().find(|v| pred(v)).cloned();
+            found.is_some()
+        });
+        found.unwrap()
+    }
+
+    /// Waits for the supervisor to exit, then (briefly) for its stdout to be
+    /// closed by every process holding it; panics with the output after
+    /// `deadline`.
+    pub fn wait_exit(&mut self, deadline: Duration) -> ExitStatus {
+        let start = Instant::now();
+        while !self.has_exited() {
+            if start.elapsed() > deadline {
+                panic!(
+                    "braid consume did not exit within {deadline:?}\n{}",
+                    self.diagnostics()
+                );
+            }
+            thread::sleep(Duration::from_millis(5));
+        }
+        // Workers write records to the same stdout; once every process is
+        // gone the reader sees EOF. (A worker left behind would keep it open:
+        // the process checks of the tests report that.)
+        wait_until(Duration::from_secs(5), || {
+            self.stdout_eof.load(Ordering::SeqCst)
+        });
+        self.status.unwrap()
+    }
+
+    /// Like `kill -SIG <supervisor>`.
+    pub fn signal(&self, sig: Signal) {
+        kill(Pid::from_raw(self.pid), sig).expect("signal the supervisor");
+    }
+
+    /// Like Ctrl+C on a terminal: SIGINT to the whole process group.
+    pub fn signal_group(&self, sig: Signal) {
+        killpg(Pid::from_raw(self.pid), sig).expect("signal the process group");
+    }
+
+    /// Exit code of a finished run, with the output on mismatch.
+    pub fn assert_code(&self, status: ExitStatus, code: i32, what: &str) {
+        assert_eq!(
+            status.code(),
+            Some(code),
+            "{what}: braid consume exited with {status}, expected {code}\n{}",
+            self.diagnostics()
+        );
+    }
+}
+
+impl Drop for Consume {
+    fn drop(&mut self) {
+        // The group outlives its leader while any worker lives.
+        let _ = killpg(Pid::from_raw(self.pid), Signal::SIGKILL);
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        if thread::panicking() {
+            eprintln!("{}", self.diagnostics());
+        }
+    }
+}
+
+/// A background child (a streaming producer) killed and reaped on drop.
+pub struct Background {
+    child: Option<Child>,
+    stderr: Arc<Mutex<Vec<String>>>,
+}
+
+impl Background {
+    pub fn produce(args: &[&str]) -> Background {
+        let mut child = braid()
+            .arg("produce")
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn braid produce");
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        collect_lines(
+            child.stderr.take().unwrap(),
+            Arc::clone(&stderr),
+            Arc::new(AtomicBool::new(false)),
+        );
+        Background {
+            child: Some(child),
+            stderr,
+        }
+    }
+
+    /// Ctrl+C, then waits for the exit.
+    pub fn stop(&mut self) {
+        let mut child = self.child.take().expect("running");
+        kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).expect("SIGINT the producer");
+        let ok = wait_until(Duration::from_secs(30), || {
+            child.try_wait().expect("try_wait").is_some()
+        });
+        if !ok {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "the producer did not stop within 30 s of SIGINT; stderr:\n{}",
+                self.stderr.lock().unwrap().join("\n")
+            );
+        }
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Data
+
+/// `braid produce -b ADDR -t TOPIC ARGS...`, which must succeed.
+pub fn produce(addr: &str, topic: &str, args: &[&str]) {
+    let out = run_with_timeout(
+        braid()
+            .args(["produce", "-b", addr, "-t", topic])
+            .args(args),
+        None,
+        RUN_TIMEOUT,
+    );
+    assert!(
+        out.status.success(),
+        "braid produce {args:?} failed with {}: {}",
+        out.status,
+        out.stderr
+    );
+}
+
+/// High watermark per partition.
+pub fn high_watermarks(addr: &str, topic: &str) -> BTreeMap<i32, i64> {
+    let mut client = kafka_client(addr);
+    client.load_metadata(&[topic]).expect("metadata");
+    list_offsets(&mut client, topic, FetchOffset::Latest)
+}
+
+/// The group's committed offset per partition, as the broker has it (only
+/// partitions with a commit).
+pub fn group_offsets(addr: &str, group: &str, topic: &str) -> BTreeMap<i32, i64> {
+    let mut client = kafka_client(addr);
+    client.load_metadata(&[topic]).expect("metadata");
+    let parts: Vec<i32> = client
+        .topics()
+        .partitions(topic)
+        .expect("topic known")
+        .iter()
+        .map(|p| p.id())
+        .collect();
+    let wanted: Vec<FetchGroupOffset> = parts
+        .iter()
+        .map(|p| FetchGroupOffset::new(topic, *p))
+        .collect();
+    client
+        .fetch_group_offsets(group, &wanted)
+        .expect("OffsetFetch")
+        .remove(topic)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|po| po.offset >= 0)
+        .map(|po| (po.partition, po.offset))
+        .collect()
+}
+
+/// One processed event, from a `record_processed` event or a human echo line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rec {
+    pub worker: u64,
+    pub pid: i64,
+    pub partition: i32,
+    pub offset: i64,
+    pub sender: u64,
+    pub seq: u64,
+}
+
+pub fn records(events: &[Value]) -> Vec<Rec> {
+    events
+        .iter()
+        .filter(|v| v["name"] == "record_processed")
+        .map(|v| Rec {
+            worker: v["worker"].as_u64().expect("worker"),
+            pid: v["pid"].as_i64().expect("pid"),
+            partition: v["partition"].as_i64().expect("partition") as i32,
+            offset: v["offset"].as_i64().expect("offset"),
+            sender: v["sender"].as_u64().expect("sender"),
+            seq: v["seq"].as_u64().expect("seq"),
+        })
+        .collect()
+}
+
+/// Parses `[worker W pid P] pPART@OFFSET sender=S seq=Q value=V ts_ms=T`.
+pub fn human_record(line: &str) -> Option<Rec> {
+    let rest = line.strip_prefix("[worker ")?;
+    let (worker, rest) = rest.split_once(" pid ")?;
+    let (pid, rest) = rest.split_once("] p")?;
+    let (partition, rest) = rest.split_once('@')?;
+    let (offset, rest) = rest.split_once(' ')?;
+    let mut fields = HashMap::new();
+    for kv in rest.split_whitespace() {
+        let (k, v) = kv.split_once('=')?;
+        fields.insert(k, v.parse::<u64>().ok()?);
+    }
+    for k in ["value", "ts_ms"] {
+        fields.get(k)?;
+    }
+    Some(Rec {
+        worker: worker.parse().ok()?,
+        pid: pid.parse().ok()?,
+        partition: partition.parse().ok()?,
+        offset: offset.parse().ok()?,
+        sender: *fields.get("sender")?,
+        seq: *fields.get("seq")?,
+    })
+}
+
+/// The one `shutdown_complete` event.
+pub fn shutdown(events: &[Value]) -> Value {
+    let list: Vec<&Value> = events
+        .iter()
+        .filter(|v| v["name"] == "shutdown_complete")
+        .collect();
+    assert_eq!(list.len(), 1, "exactly one shutdown_complete: {list:?}");
+    list[0].clone()
+}
+
+/// `{"0": 10, ...}` → map.
+pub fn offset_map(v: &Value) -> BTreeMap<i32, i64> {
+    v.as_object()
+        .unwrap_or_else(|| panic!("not an object of offsets: {v}"))
+        .iter()
+        .map(|(k, o)| {
+            (
+                k.parse().expect("partition key"),
+                o.as_i64().expect("offset"),
+            )
+        })
+        .collect()
+}
+
+/// The sum of the counts of `records_consumed` events.
+pub fn reported_count(events: &[Value]) -> u64 {
+    events
+        .iter()
+        .filter(|v| v["name"] == "records_consumed")
+        .map(|v| v["count"].as_u64().expect("count"))
+        .sum()
+}
+
+/// The offsets of an `offsets_committed` event.
+pub fn commit_offsets(v: &Value) -> BTreeMap<i32, i64> {
+    v["offsets"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no offsets in {v}"))
+        .iter()
+        .map(|o| {
+            (
+                o["partition"].as_i64().expect("partition") as i32,
+                o["offset"].as_i64().expect("offset"),
+            )
+        })
+        .collect()
+}
+
+/// Worker index → partitions, from `partitions_assigned` events (the first
+/// assignment of each worker).
+pub fn assigned(events: &[Value]) -> BTreeMap<u64, Vec<i32>> {
+    let mut out = BTreeMap::new();
+    for v in events.iter().filter(|v| v["name"] == "partitions_assigned") {
+        let parts: Vec<i32> = v["partitions"]
+            .as_array()
+            .expect("partitions")
+            .iter()
+            .map(|p| p.as_i64().unwrap() as i32)
+            .collect();
+        out.entry(v["worker"].as_u64().unwrap()).or_insert(parts);
+    }
+    out
+}
+
+/// The pids of `partitions_assigned` events.
+pub fn worker_pids(events: &[Value]) -> Vec<i32> {
+    events
+        .iter()
+        .filter(|v| v["name"] == "partitions_assigned")
+        .map(|v| v["pid"].as_i64().unwrap() as i32)
+        .collect()
+}
+
+/// Asserts that per partition the offsets of `recs` come in order, without
+/// gaps or rewinds, from `from[p]` (0 when absent) up to `to[p]`, and
+/// returns the number consumed per partition.
+pub fn assert_contiguous(
+    recs: &[Rec],
+    from: &BTreeMap<i32, i64>,
+    to: Option<&BTreeMap<i32, i64>>,
+    what: &str,
+) -> BTreeMap<i32, i64> {
+    let mut next: BTreeMap<i32, i64> = BTreeMap::new();
+    for r in recs {
+        let want = next
+            .entry(r.partition)
+            .or_insert_with(|| from.get(&r.partition).copied().unwrap_or(0));
+        assert_eq!(
+            r.offset, *want,
+            "{what}: partition {} gave offset {} where {} was next ({r:?})",
+            r.partition, r.offset, want
+        );
+        *want += 1;
+    }
+    if let Some(to) = to {
+        for (p, end) in to {
+            let got = next
+                .get(p)
+                .copied()
+                .unwrap_or_else(|| from.get(p).copied().unwrap_or(0));
+            assert_eq!(
+                got, *end,
+                "{what}: partition {p} consumed up to {got}, its end is {end}"
+            );
+        }
+    }
+    recs.iter().fold(BTreeMap::new(), |mut m, r| {
+        *m.entry(r.partition).or_default() += 1;
+        m
+    })
+}
+
+/// Asserts that every `(sender, seq)` occurs once.
+pub fn assert_distinct_events(recs: &[Rec], what: &str) {
+    let mut seen = HashMap::new();
+    for r in recs {
+        if let Some(first) = seen.insert((r.sender, r.seq), *r) {
+            panic!(
+                "{what}: event sender={} seq={} consumed twice: {first:?} and {r:?}",
+                r.sender, r.seq
+            );
+        }
+    }
+}
