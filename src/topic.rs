@@ -483,9 +483,10 @@ fn describe(args: &TopicArgs, topic: &str, group: Option<&str>) -> Result<()> {
         total.to_string(),
     ];
     if group.is_some() {
-        let lag: i64 = parts.iter().filter_map(|p| p.lag).sum();
+        // Unknown (`-`) when no partition has a commit, as in the rows.
+        let lags: Vec<i64> = parts.iter().filter_map(|p| p.lag).collect();
         last.push(String::new());
-        last.push(lag.to_string());
+        last.push(dash((!lags.is_empty()).then(|| lags.iter().sum())));
     }
     rows.push(last);
     let title = match group {

@@ -1,28 +1,26 @@
 //! `braid bench` through the built binary: a tiny grid against a test broker
 //! (port 0) gives a well-formed table, JSON with one record per cell and run,
-//! CSV with the same rows and an SVG chart; the in-process transport alone;
-//! bad flags; and Ctrl+C keeping the finished cells (exit 130).
+//! CSV with the same rows and an SVG chart, and a fresh topic for every run;
+//! the in-process transport alone; bad flags; and Ctrl+C keeping the
+//! finished cells, kafka ones included (exit 130), with none of bench's
+//! children left.
 
 mod common;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
+use common::process::{braid, Tracker};
 use common::*;
+use kafka::client::FetchOffset;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde_json::Value;
 
 /// The longest a tiny bench may take.
 const TIMEOUT: Duration = Duration::from_secs(180);
-
-fn braid() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_braid"));
-    cmd.env("RUST_LOG", "warn");
-    cmd
-}
 
 fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
@@ -106,7 +104,7 @@ fn tiny_grid_table_json_csv_svg() {
                 "--processes",
                 "1,2",
             ])
-            .args(["--runs", "1", "--warmup", "0", "-b", &broker.addr()])
+            .args(["--runs", "1", "--warmup", "1", "-b", &broker.addr()])
             .arg("--export-json")
             .arg(&json)
             .arg("--export-csv")
@@ -195,6 +193,34 @@ fn tiny_grid_table_json_csv_svg() {
         "{md}"
     );
     assert_svg(&read(&svg));
+
+    // Every run, warmups included, had a fresh topic of its cell's partition
+    // count holding exactly its own events: 4 kafka cells x (1 warmup + 1 run).
+    let mut client = kafka_client(&broker.addr());
+    client.load_metadata_all().expect("metadata");
+    let topics: Vec<(String, usize)> = client
+        .topics()
+        .iter()
+        .map(|t| (t.name().to_string(), t.partitions().len()))
+        .collect();
+    assert_eq!(topics.len(), 8, "one topic per run: {topics:?}");
+    let mut per_cell: BTreeMap<(usize, u64), usize> = BTreeMap::new();
+    for (name, partitions) in &topics {
+        // braid-bench-PID-pP-wW-RUN
+        let words: Vec<&str> = name.split('-').collect();
+        assert!(name.starts_with("braid-bench-"), "{name}");
+        let p: usize = words[3].strip_prefix('p').unwrap().parse().unwrap();
+        let w: u64 = words[4].strip_prefix('w').unwrap().parse().unwrap();
+        assert_eq!(*partitions, p, "{name}");
+        *per_cell.entry((p, w)).or_default() += 1;
+        let ends = list_offsets(&mut client, name, FetchOffset::Latest);
+        assert_eq!(ends.values().sum::<i64>(), 2000, "{name}: {ends:?}");
+    }
+    assert_eq!(
+        per_cell,
+        BTreeMap::from([((1, 1), 2), ((1, 2), 2), ((2, 1), 2), ((2, 2), 2)]),
+        "{topics:?}"
+    );
 }
 
 #[test]
@@ -239,24 +265,41 @@ fn inproc_alone_needs_no_broker() {
 
 #[test]
 fn bad_flags_are_usage_errors() {
-    for args in [
-        vec!["bench", "--size", "10"],
-        vec!["bench", "--partitions", "0"],
-        vec!["bench", "--processes", "1,x"],
-        vec!["bench", "--processor", "echo"],
-        vec!["bench", "--transport", "inproc", "-b", "127.0.0.1:9"],
+    for (args, says) in [
+        (
+            vec!["bench", "--size", "10"],
+            "--size 10 is smaller than an event with these flags: use --size ",
+        ),
+        (
+            vec!["bench", "--partitions", "0"],
+            "'--partitions <PARTITIONS>': 0 is not in 1..=1000",
+        ),
+        (
+            vec!["bench", "--processes", "1,x"],
+            "invalid value 'x' for '--processes <PROCESSES>'",
+        ),
+        (
+            vec!["bench", "--processor", "echo"],
+            "--processor echo prints every event",
+        ),
+        (
+            vec!["bench", "--transport", "inproc", "-b", "127.0.0.1:9"],
+            "--transport inproc uses no broker: drop -b",
+        ),
     ] {
         let out = run_with_timeout(braid().args(&args), None, Duration::from_secs(30));
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", out.stderr);
+        assert!(out.stderr.contains(says), "{args:?}: {}", out.stderr);
+        assert!(out.stdout.is_empty(), "{args:?}");
     }
 }
 
 #[test]
 fn ctrl_c_keeps_finished_cells_and_exits_130() {
     let dir = tempfile::tempdir().unwrap();
-    let json = dir.path().join("bench.json");
+    let (json, csv) = (dir.path().join("bench.json"), dir.path().join("bench.csv"));
     // The embedded broker, started by bench itself; long enough to interrupt.
-    let child = braid()
+    let mut child = braid()
         .args([
             "bench",
             "-n",
@@ -266,18 +309,22 @@ fn ctrl_c_keeps_finished_cells_and_exits_130() {
             "--processes",
             "1,2",
             "--runs",
-            "3",
+            "2",
             "--warmup",
             "0",
         ])
         .arg("--export-json")
         .arg(&json)
+        .arg("--export-csv")
+        .arg(&csv)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn braid bench");
     let pid = Pid::from_raw(child.id() as i32);
+    let stdout = read_all_in_background(child.stdout.take().unwrap());
+    let stderr = read_all_in_background(child.stderr.take().unwrap());
     struct Guard(std::process::Child);
     impl Drop for Guard {
         fn drop(&mut self) {
@@ -286,24 +333,86 @@ fn ctrl_c_keeps_finished_cells_and_exits_130() {
         }
     }
     let mut child = Guard(child);
-    // Wait until a kafka run has started (after the fast inproc cells).
-    let started = wait_until(Duration::from_secs(120), || {
+    // Declared after the guard: dropped first, it kills what bench left.
+    let tracker = Tracker::new(pid.as_raw());
+    let exports = || {
         std::fs::read_to_string(&json)
             .ok()
             .and_then(|t| serde_json::from_str::<Value>(&t).ok())
-            .is_some_and(|v| v["runs"].as_array().is_some_and(|r| r.len() >= 12))
+    };
+    // The first kafka cell (1 partition, 1 process) is finished and exported...
+    let first_kafka = BTreeSet::from([
+        ("kafka".to_string(), 1, 1, 1),
+        ("kafka".to_string(), 1, 1, 2),
+    ]);
+    let done = wait_until(Duration::from_secs(150), || {
+        exports().is_some_and(|v| json_keys(&v).is_superset(&first_kafka))
     });
-    assert!(started, "the inproc cells did not finish");
-    std::thread::sleep(Duration::from_millis(300));
+    assert!(done, "the first kafka cell was not exported within 150 s");
+    // ...and a run of the next one is under way: its producer or consumer runs.
+    let mut running = Vec::new();
+    let next_started = wait_until(Duration::from_secs(60), || {
+        running = tracker
+            .still_running()
+            .into_iter()
+            .filter(|(_, line)| line.contains("-p1-w2-"))
+            .collect();
+        !running.is_empty()
+    });
+    assert!(
+        next_started,
+        "no run of the second kafka cell started: {:?}",
+        tracker.seen()
+    );
+    tracker.scan_now();
     kill(pid, Signal::SIGINT).expect("SIGINT");
     let mut status = None;
-    let gone = wait_until(Duration::from_secs(30), || {
+    let gone = wait_until(Duration::from_secs(60), || {
         status = child.0.try_wait().unwrap();
         status.is_some()
     });
-    assert!(gone, "bench did not exit within 30 s of Ctrl+C");
-    assert_eq!(status.unwrap().code(), Some(130));
-    let v: Value = serde_json::from_str(&read(&json)).expect("JSON parses");
-    assert!(v["runs"].as_array().unwrap().len() >= 12);
-    assert_eq!(v["status"], "interrupted");
+    assert!(gone, "bench did not exit within 60 s of Ctrl+C");
+    let err = stderr
+        .recv_timeout(PIPE_CLOSE_TIMEOUT)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_else(|_| "(stderr still open: a child of bench holds it)".into());
+    let out = stdout
+        .recv_timeout(PIPE_CLOSE_TIMEOUT)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    let context = format!("--- stdout\n{out}\n--- stderr\n{err}");
+    assert_eq!(status.unwrap().code(), Some(130), "{context}");
+    // Its broker, the interrupted run's producer or consumer and its workers.
+    tracker.assert_all_gone(Duration::from_secs(10), &context);
+    let seen = tracker.seen();
+    assert!(
+        seen.values().any(|t| t.cmdline.contains(" broker "))
+            && seen.values().any(|t| t.cmdline.contains(" consume ")),
+        "bench's broker and consumers were not seen: {seen:?}"
+    );
+
+    // The exports keep the finished cells, the finished kafka cell included,
+    // and say the bench was interrupted.
+    let v = exports().expect("the JSON export parses");
+    assert_eq!(v["status"], "interrupted", "{v}");
+    let keys = json_keys(&v);
+    assert!(keys.is_superset(&first_kafka), "{keys:?}");
+    assert_eq!(
+        keys.iter().filter(|k| k.0 == "inproc").count(),
+        8,
+        "4 inproc cells x 2 runs: {keys:?}"
+    );
+    assert!(
+        !keys.iter().any(|k| k.0 == "kafka" && k.1 == 2),
+        "cells after the interrupted one: {keys:?}"
+    );
+    assert_eq!(csv_keys(&read(&csv)), keys, "the CSV has the JSON's runs");
+    assert!(
+        v["cells"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["transport"] == "kafka" && c["partitions"] == 1 && c["processes"] == 1),
+        "no kafka cell in {v}"
+    );
 }

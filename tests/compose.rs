@@ -94,6 +94,12 @@ fn compose_schema_check_rejects_an_invalid_file() {
         !ok,
         "check-jsonschema accepted an unknown service key:\n{output}"
     );
+    // Refused for the key that is wrong (jsonschema's additionalProperties
+    // message names it), not for some other reason such as a missing schema.
+    assert!(
+        output.contains("'portz' was unexpected"),
+        "check-jsonschema failed, but not naming the unknown key 'portz':\n{output}"
+    );
 }
 
 #[test]

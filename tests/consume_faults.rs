@@ -322,7 +322,7 @@ fn a_worker_that_always_crashes_ends_in_a_crash_loop_with_no_process_left() {
     c.wait_events(Duration::from_secs(60), "the crash loop", |evs| {
         for v in evs.iter().filter(|v| v["name"] == "worker_exited") {
             let pid = v["pid"].as_i64().unwrap() as i32;
-            if proc_stat(pid).is_some_and(|s| s.state == 'Z' && s.ppid == sup) {
+            if common::process::proc_info(pid).is_some_and(|s| s.state == 'Z' && s.ppid == sup) {
                 zombies.push(pid);
             }
         }
@@ -358,9 +358,9 @@ fn a_worker_that_always_crashes_ends_in_a_crash_loop_with_no_process_left() {
     assert_group_gone(sup, GONE_WITHIN, "crash loop (json)");
     for pid in &all_pids {
         assert!(
-            proc_stat(*pid).is_none(),
+            common::process::proc_info(*pid).is_none(),
             "worker {pid} left behind: {:?}",
-            proc_stat(*pid)
+            common::process::proc_info(*pid)
         );
     }
 

@@ -7,9 +7,9 @@ mod common;
 
 use std::collections::{BTreeMap, HashSet};
 use std::io::{BufRead, BufReader, Read};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ExitStatus, Stdio};
+use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -17,16 +17,12 @@ use std::time::{Duration, Instant};
 use braid::event::{self, Event};
 use braid::produce::events::{SendSuccess, ShutdownComplete};
 use braid::produce::partitioner::{murmur2, partition_for_key};
+use common::process::braid;
 use common::*;
 use kafka::client::{FetchOffset, KafkaClient};
+use nix::sys::signal::Signal;
 
 const RUN_TIMEOUT: Duration = Duration::from_secs(120);
-
-fn braid() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_braid"));
-    cmd.env("RUST_LOG", "warn");
-    cmd
-}
 
 /// A `braid produce` child whose stdout and stderr are collected in the
 /// background; killed and reaped on drop (also when a test panics).
@@ -34,6 +30,8 @@ struct Produce {
     child: Option<Child>,
     stdout: Arc<Mutex<Vec<u8>>>,
     stderr: Arc<Mutex<Vec<u8>>>,
+    /// One message from each reader when its stream closed.
+    closed: mpsc::Receiver<()>,
 }
 
 impl Produce {
@@ -48,13 +46,26 @@ impl Produce {
             .expect("spawn braid produce");
         let stdout = Arc::new(Mutex::new(Vec::new()));
         let stderr = Arc::new(Mutex::new(Vec::new()));
-        collect(child.stdout.take().unwrap(), Arc::clone(&stdout));
-        collect(child.stderr.take().unwrap(), Arc::clone(&stderr));
+        let (tx, closed) = mpsc::channel();
+        collect(
+            child.stdout.take().unwrap(),
+            Arc::clone(&stdout),
+            tx.clone(),
+        );
+        collect(child.stderr.take().unwrap(), Arc::clone(&stderr), tx);
         Produce {
             child: Some(child),
             stdout,
             stderr,
+            closed,
         }
+    }
+
+    /// Whether the producer still runs.
+    fn running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| c.try_wait().expect("check braid produce").is_none())
     }
 
     fn stdout(&self) -> String {
@@ -65,25 +76,38 @@ impl Produce {
         String::from_utf8_lossy(&self.stderr.lock().unwrap()).into_owned()
     }
 
-    fn sigint(&self) {
-        let pid = self.child.as_ref().expect("running").id() as i32;
-        nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(pid),
-            nix::sys::signal::Signal::SIGINT,
-        )
-        .expect("send SIGINT");
+    fn pid(&self) -> i32 {
+        self.child.as_ref().expect("running").id() as i32
     }
 
-    /// Waits for the exit (and for the output to be collected); panics with
-    /// the output after `timeout`.
+    fn signal(&self, sig: Signal) {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid()), sig)
+            .unwrap_or_else(|e| panic!("send {sig}: {e}"));
+    }
+
+    fn sigint(&self) {
+        self.signal(Signal::SIGINT);
+    }
+
+    /// Waits for the exit, then for both output streams to close (so the
+    /// output is complete); panics with the output after `timeout`, or if a
+    /// stream stays open after the exit.
     fn wait(&mut self, timeout: Duration) -> ExitStatus {
         let child = self.child.as_mut().expect("running");
         let start = Instant::now();
         loop {
             if let Some(status) = child.try_wait().expect("wait for braid produce") {
                 self.child = None;
-                // The pipes close at exit; give the readers a moment to finish.
-                thread::sleep(Duration::from_millis(50));
+                for _ in 0..2 {
+                    if self.closed.recv_timeout(PIPE_CLOSE_TIMEOUT).is_err() {
+                        panic!(
+                            "braid produce exited ({status}) but its output was still open \
+                             {PIPE_CLOSE_TIMEOUT:?} later\nstdout:\n{}\nstderr:\n{}",
+                            self.stdout(),
+                            self.stderr()
+                        );
+                    }
+                }
                 return status;
             }
             if start.elapsed() > timeout {
@@ -114,7 +138,13 @@ impl Drop for Produce {
     }
 }
 
-fn collect(mut src: impl Read + Send + 'static, into: Arc<Mutex<Vec<u8>>>) {
+/// Appends everything read from `src` to `into` on a thread; sends on
+/// `closed` when the stream ends.
+fn collect(
+    mut src: impl Read + Send + 'static,
+    into: Arc<Mutex<Vec<u8>>>,
+    closed: mpsc::Sender<()>,
+) {
     thread::spawn(move || {
         let mut buf = [0u8; 8192];
         loop {
@@ -123,6 +153,7 @@ fn collect(mut src: impl Read + Send + 'static, into: Arc<Mutex<Vec<u8>>>) {
                 Ok(n) => into.lock().unwrap().extend_from_slice(&buf[..n]),
             }
         }
+        let _ = closed.send(());
     });
 }
 
@@ -294,11 +325,23 @@ fn seq_keys_follow_murmur2_and_no_key_spreads_round_robin() {
 
 #[test]
 fn sigint_stops_cleanly_and_the_log_holds_exactly_what_was_acked() {
+    stops_cleanly_on(Signal::SIGINT);
+}
+
+#[test]
+fn sigterm_stops_cleanly_and_the_log_holds_exactly_what_was_acked() {
+    stops_cleanly_on(Signal::SIGTERM);
+}
+
+/// The first SIGINT or SIGTERM: exit 130, the summary printed, the producer
+/// gone, and the log holds exactly what the summary says was acked.
+fn stops_cleanly_on(sig: Signal) {
     let broker = Broker::start(&["--topic", "int:6"]);
     let addr = broker.addr();
     let mut p = Produce::spawn(&[
         "-b", &addr, "-t", "int", "-j", "3", "-n", "0", "--rate", "20000",
     ]);
+    let pid = p.pid();
     let mut client = kafka_client(&addr);
     client.load_metadata(&["int"]).unwrap();
     assert!(
@@ -308,9 +351,13 @@ fn sigint_stops_cleanly_and_the_log_holds_exactly_what_was_acked() {
         )) > 2000),
         "nothing produced within 30 s"
     );
-    p.sigint();
+    p.signal(sig);
     let status = p.wait(Duration::from_secs(20));
-    assert_eq!(status.code(), Some(130), "stderr: {}", p.stderr());
+    assert_eq!(status.code(), Some(130), "{sig}: stderr: {}", p.stderr());
+    assert!(
+        common::process::proc_info(pid).is_none(),
+        "braid produce (pid {pid}) is still there after its exit was reaped"
+    );
     let stdout = p.stdout();
     assert!(stdout.contains("interrupted"), "{stdout}");
     // "N records sent (A acked, F failed)"
@@ -326,6 +373,11 @@ fn sigint_stops_cleanly_and_the_log_holds_exactly_what_was_acked() {
         .collect();
     let (sent, acked, failed) = (nums[0], nums[1], nums[2]);
     assert_eq!(failed, 0, "{line}");
+    // The summary table's last row covers every sender.
+    assert!(
+        stdout.lines().any(|l| l.starts_with("all ")),
+        "no per-sender summary table:\n{stdout}"
+    );
     assert_eq!(sent, acked + failed, "{line}");
     assert!(acked > 2000, "{line}");
     assert_eq!(total(&latest(&mut client, "int")) as u64, acked, "{line}");
@@ -414,8 +466,9 @@ fn json_events_parse_line_by_line_and_agree_with_the_log() {
     }
 }
 
-/// A broker on a fixed port, so that it can come back where the producer
-/// looks for it after `kill -9` (the shared guard restarts on a new port).
+/// A broker that comes back on the port it first got, so that the producer
+/// finds it again after `kill -9` (the shared guard restarts on a new port).
+/// The first start is on port 0, so the port was free when the test took it.
 struct FixedBroker {
     child: Option<Child>,
     port: u16,
@@ -425,14 +478,9 @@ struct FixedBroker {
 
 impl FixedBroker {
     fn start(data: &Path, topic: &str) -> FixedBroker {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
         let mut b = FixedBroker {
             child: None,
-            port,
+            port: 0,
             data: data.to_path_buf(),
             log: Arc::new(Mutex::new(Vec::new())),
         };
@@ -444,10 +492,13 @@ impl FixedBroker {
         format!("127.0.0.1:{}", self.port)
     }
 
+    /// Starts the broker on its port (port 0 the first time) and waits for
+    /// its `listening on` line; retries a restart whose port is not free again
+    /// yet until a deadline.
     fn spawn(&mut self, topic: &str) {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            let mut child = Command::new(env!("CARGO_BIN_EXE_braid"))
+            let mut child = braid()
                 .args([
                     "broker",
                     "--listen",
@@ -462,24 +513,34 @@ impl FixedBroker {
                 .stderr(Stdio::piped())
                 .spawn()
                 .expect("spawn braid broker");
-            collect(child.stderr.take().unwrap(), Arc::clone(&self.log));
-            let mut first = String::new();
-            let mut out = BufReader::new(child.stdout.take().unwrap());
-            let _ = out.read_line(&mut first);
-            collect(out, Arc::clone(&self.log));
-            if first.starts_with("listening on") {
+            let (tx, _closed) = mpsc::channel();
+            collect(
+                child.stderr.take().unwrap(),
+                Arc::clone(&self.log),
+                tx.clone(),
+            );
+            let first = first_line(child.stdout.take().unwrap(), Arc::clone(&self.log), tx);
+            let line = first.recv_timeout(START_TIMEOUT).unwrap_or_default();
+            if let Some(addr) = line.trim_end().strip_prefix("listening on ") {
+                let port = addr.rsplit_once(':').and_then(|(_, p)| p.parse().ok());
+                assert!(
+                    self.port == 0 || port == Some(self.port),
+                    "broker restarted on {addr}, not on port {}",
+                    self.port
+                );
+                self.port = port.unwrap_or_else(|| panic!("no port in {line:?}"));
                 self.child = Some(child);
                 return;
             }
-            // Port not free again yet (or a failed start): retry until the deadline.
             let _ = child.kill();
             let _ = child.wait();
             assert!(
-                Instant::now() < deadline,
-                "broker did not start on {}: {}",
+                self.port != 0 && Instant::now() < deadline,
+                "broker did not start on {} (first line {line:?}): {}",
                 self.addr(),
                 String::from_utf8_lossy(&self.log.lock().unwrap())
             );
+            // The port is not free again yet (a failed start): try again.
             thread::sleep(Duration::from_millis(100));
         }
     }
@@ -490,6 +551,24 @@ impl FixedBroker {
             let _ = c.wait();
         }
     }
+}
+
+/// Sends the first line of `stdout` (empty if it closes first) over the
+/// returned channel, then appends the rest to `log`.
+fn first_line(
+    stdout: std::process::ChildStdout,
+    log: Arc<Mutex<Vec<u8>>>,
+    closed: mpsc::Sender<()>,
+) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let mut out = BufReader::new(stdout);
+        let mut first = String::new();
+        let _ = out.read_line(&mut first);
+        let _ = tx.send(first);
+        collect(out, log, closed);
+    });
+    rx
 }
 
 impl Drop for FixedBroker {
@@ -660,20 +739,73 @@ fn broker_gone_for_good_fails_after_timeout_and_counts_every_record() {
 }
 
 #[test]
-fn unreachable_brokers_fail_fast_with_one_line_of_advice() {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr = format!("127.0.0.1:{port}");
-    let start = Instant::now();
-    let out = produce(&["-b", &addr, "-t", "x", "-n", "10"]);
+fn a_second_sigint_exits_at_once_while_the_first_is_still_flushing() {
+    let mut broker = Broker::start(&["--topic", "twice:2"]);
+    let addr = broker.addr();
+    let mut p = Produce::spawn(&[
+        "-b",
+        &addr,
+        "-t",
+        "twice",
+        "-n",
+        "0",
+        "--rate",
+        "2000",
+        "--timeout",
+        "300",
+        "--format",
+        "json",
+    ]);
+    let mut client = kafka_client(&addr);
+    client.load_metadata(&["twice"]).unwrap();
     assert!(
-        start.elapsed() < Duration::from_secs(10),
-        "{:?}",
-        start.elapsed()
+        wait_until(Duration::from_secs(30), || total(&latest(
+            &mut client,
+            "twice"
+        )) > 500),
+        "nothing produced within 30 s"
     );
+    // With the broker gone, the batch in flight cannot be flushed: the
+    // first SIGINT's graceful stop keeps retrying (up to --timeout 300 s).
+    broker.kill9();
+    let retries = |p: &Produce| p.stdout().matches("producer_send_retry").count();
+    assert!(
+        wait_until(Duration::from_secs(30), || retries(&p) > 0),
+        "no retry reported after the broker was killed"
+    );
+    p.sigint();
+    let after_first = retries(&p);
+    assert!(
+        wait_until(Duration::from_secs(60), || retries(&p) > after_first),
+        "no retry after the first SIGINT: the graceful stop should keep flushing"
+    );
+    assert!(p.running(), "braid produce exited on the first SIGINT");
+    // At once: long before --timeout gives up on the batch (a generous
+    // bound for a loaded machine).
+    p.sigint();
+    let status = p.wait(Duration::from_secs(30));
+    assert_eq!(status.code(), Some(130), "stderr: {}", p.stderr());
+}
+
+#[test]
+fn unreachable_brokers_fail_fast_with_one_line_of_advice() {
+    let refused = RefusedPort::new();
+    let addr = refused.addr();
+    // Failing fast means not retrying for the 300 s of --timeout: a run that
+    // waits for it fails in run_with_timeout.
+    let mut cmd = braid();
+    cmd.args([
+        "produce",
+        "-b",
+        &addr,
+        "-t",
+        "x",
+        "-n",
+        "10",
+        "--timeout",
+        "300",
+    ]);
+    let out = run_with_timeout(&mut cmd, None, Duration::from_secs(60));
     assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
     let err = out.stderr.trim_end();
     assert_eq!(err.lines().count(), 1, "{err}");

@@ -152,6 +152,28 @@ fn create_list_describe_round_trip() {
     let d = describe(&addr, &topic, &group);
     assert_eq!(d.iter().map(|p| p.0).sum::<i64>(), 300, "{d:?}");
     assert!(d.iter().all(|p| p.1.is_none() && p.2.is_none()), "{d:?}");
+    // The human table shows the unknown as `-`: committed and lag of every
+    // partition row, and the total's lag (no partition has a known lag).
+    let out = ok(
+        braid(&["topic", "describe", &topic, "-g", &group, "-b", &addr]),
+        "describe human",
+    );
+    let rows = human_rows(&out);
+    assert_eq!(rows.len(), 3 + 1, "3 partitions and a total:\n{out}");
+    for row in &rows[..3] {
+        assert_eq!(
+            row[row.len() - 2..],
+            ["-", "-"],
+            "no commit: committed and lag are `-`\n{out}"
+        );
+    }
+    let total = rows.last().unwrap();
+    assert_eq!(total[0], "total", "{out}");
+    assert_eq!(
+        total[total.len() - 2..],
+        ["300", "-"],
+        "total: 300 messages, lag unknown\n{out}"
+    );
 
     // The group consumes everything: lag 0 everywhere.
     assert_eq!(consume(&addr, &topic, &group), 300);
@@ -175,14 +197,62 @@ fn create_list_describe_round_trip() {
         braid(&["topic", "describe", &topic, "-g", &group, "-b", &addr]),
         "describe human",
     );
-    assert!(out.contains("committed") && out.contains("lag"), "{out}");
-    let total = out.lines().last().expect("total row");
-    assert!(total.starts_with("total") && total.contains("500"), "{out}");
+    let rows = human_rows(&out);
+    assert_eq!(
+        rows.len(),
+        3 + 1,
+        "3 partitions and a total row, under a header with the group's columns:\n{out}"
+    );
+    for (row, p) in rows[..3].iter().zip(&d) {
+        let cols = &row[row.len() - 4..];
+        assert_eq!(
+            cols,
+            [
+                p.0.to_string(),
+                p.0.to_string(),
+                p.1.unwrap().to_string(),
+                "0".to_string()
+            ],
+            "latest, messages, committed, lag of partition {}\n{out}",
+            row[0]
+        );
+    }
+    assert_eq!(rows[3], ["total", "500", "0"], "{out}");
+}
+
+/// The data rows of `braid topic describe`'s human table (after its title
+/// and the header, which must name the group's columns), split into words.
+fn human_rows(out: &str) -> Vec<Vec<String>> {
+    let mut lines = out.lines();
+    let title = lines.next().unwrap_or_default();
+    assert!(title.starts_with("topic '"), "title: {out}");
+    let header: Vec<&str> = lines
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        header,
+        [
+            "partition",
+            "leader",
+            "earliest",
+            "latest",
+            "messages",
+            "committed",
+            "lag"
+        ],
+        "{out}"
+    );
+    lines
+        .map(|l| l.split_whitespace().map(String::from).collect())
+        .collect()
 }
 
 #[test]
 fn errors_are_one_line_with_the_right_exit_code() {
-    let broker = Broker::start(&["--no-auto-create"]);
+    // Auto-create on, so that asking about an unknown topic could create it.
+    let broker = Broker::start(&[]);
     let addr = broker.addr();
     let topic = unique("topic-err");
     ok(
@@ -197,6 +267,12 @@ fn errors_are_one_line_with_the_right_exit_code() {
 
     let out = braid(&["topic", "create", "other", "--partitions", "0", "-b", &addr]);
     assert_eq!(out.status.code(), Some(2), "--partitions 0: {}", out.stderr);
+    assert!(
+        out.stderr.contains("'--partitions <PARTITIONS>'")
+            && out.stderr.contains("0 is not in 1..=10000"),
+        "{}",
+        out.stderr
+    );
 
     let out = braid(&[
         "topic",
@@ -226,18 +302,19 @@ fn errors_are_one_line_with_the_right_exit_code() {
         &addr,
     ]);
     assert_eq!(out.status.code(), Some(2), "bad name: {}", out.stderr);
+    assert!(
+        out.stderr.contains("topic name 'bad/name' has '/'"),
+        "{}",
+        out.stderr
+    );
 
     let out = braid(&["topic", "describe", "no-such-topic", "-b", &addr]);
     assert_eq!(out.status.code(), Some(1), "unknown topic: {}", out.stderr);
     assert!(out.stderr.contains("does not exist"), "{}", out.stderr);
 
-    // A port nobody listens on.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let dead = format!("127.0.0.1:{port}");
+    // A port where connections are refused.
+    let refused = RefusedPort::new();
+    let dead = refused.addr();
     for args in [
         vec!["topic", "list", "-b", &dead],
         vec!["topic", "create", "x", "--partitions", "1", "-b", &dead],
@@ -247,10 +324,18 @@ fn errors_are_one_line_with_the_right_exit_code() {
         assert!(out.stderr.contains("cannot reach"), "{}", out.stderr);
         assert_eq!(out.stderr.trim().lines().count(), 1, "{}", out.stderr);
     }
-    // Nothing was auto-created by asking.
+    // The broker creates topics on first use, yet asking about one that does
+    // not exist created nothing: the list holds only the topic created above.
     let out = ok(
         braid(&["topic", "list", "-b", &addr, "--format", "json"]),
         "list",
     );
-    assert_eq!(out.lines().count(), 1, "{out}");
+    let listed: Vec<String> = out
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).expect("one JSON object per line");
+            v["topic"].as_str().expect("topic").to_string()
+        })
+        .collect();
+    assert_eq!(listed, [topic], "{out}");
 }

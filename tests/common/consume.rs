@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::CommandExt;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -22,6 +22,8 @@ use nix::sys::signal::{kill, killpg, Signal};
 use nix::unistd::Pid;
 use serde_json::Value;
 
+pub use super::process::braid;
+use super::process::{all_processes, proc_info};
 use super::*;
 
 /// The longest any consume run in these tests may take.
@@ -32,46 +34,15 @@ pub const RUN_TIMEOUT: Duration = Duration::from_secs(120);
 /// room for a loaded 2-core machine).
 pub const GONE_WITHIN: Duration = Duration::from_secs(5);
 
-pub fn braid() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_braid"));
-    cmd.env("RUST_LOG", "warn");
-    cmd
-}
-
 // ---------------------------------------------------------------------------
 // Processes
 
-/// One line of `/proc/PID/stat`: state, parent, process group, CPU ticks.
-#[derive(Debug, Clone, Copy)]
-pub struct ProcStat {
-    pub state: char,
-    pub ppid: i32,
-    pub pgrp: i32,
-    pub cpu_ticks: u64,
-}
-
-pub fn proc_stat(pid: i32) -> Option<ProcStat> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name is in parentheses and may hold spaces: split after it.
-    let rest = &text[text.rfind(')')? + 1..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    Some(ProcStat {
-        state: f.first()?.chars().next()?,
-        ppid: f.get(1)?.parse().ok()?,
-        pgrp: f.get(2)?.parse().ok()?,
-        cpu_ticks: f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?,
-    })
-}
-
 /// Every process (zombies included) in process group `pgid`, with its state.
-pub fn group_members(pgid: i32) -> Vec<(i32, char)> {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
-        .filter_map(|pid| proc_stat(pid).map(|s| (pid, s)))
-        .filter(|(_, s)| s.pgrp == pgid)
-        .map(|(pid, s)| (pid, s.state))
+pub fn group_with_zombies(pgid: i32) -> Vec<(i32, char)> {
+    all_processes()
+        .into_iter()
+        .filter(|(_, info)| info.pgrp == pgid)
+        .map(|(pid, info)| (pid, info.state))
         .collect()
 }
 
@@ -79,7 +50,7 @@ pub fn group_members(pgid: i32) -> Vec<(i32, char)> {
 /// zombie waiting for init. A zombie whose parent is `parent` is *not* gone:
 /// that parent failed to reap it.
 pub fn exited(pid: i32, parent: Option<i32>) -> bool {
-    match proc_stat(pid) {
+    match proc_info(pid) {
         None => true,
         Some(s) if s.state == 'Z' || s.state == 'X' => Some(s.ppid) != parent,
         Some(_) => false,
@@ -93,9 +64,9 @@ pub fn exited(pid: i32, parent: Option<i32>) -> bool {
 pub fn assert_group_gone(pgid: i32, deadline: Duration, what: &str) {
     let mut left = Vec::new();
     let ok = wait_until(deadline, || {
-        left = group_members(pgid)
+        left = group_with_zombies(pgid)
             .into_iter()
-            .filter(|(pid, state)| *state != 'Z' || proc_stat(*pid).is_some_and(|s| s.ppid != 1))
+            .filter(|(pid, state)| *state != 'Z' || proc_info(*pid).is_some_and(|s| s.ppid != 1))
             .collect();
         left.is_empty()
     });

@@ -10,6 +10,7 @@
 #![allow(dead_code)]
 
 pub mod consume;
+pub mod process;
 pub mod raw;
 
 use std::collections::BTreeMap;
@@ -293,12 +294,19 @@ pub fn kcat_available(test: &str) -> bool {
     peer_available(test, "kcat", Command::new("kcat").arg("-V"))
 }
 
-/// Whether `python3` with kafka-python is installed.
+/// The kafka-python version the peer tests target (and `.ci/run` installs).
+pub const KAFKA_PYTHON_VERSION: &str = "3.0.12";
+
+/// Whether `python3` with kafka-python [`KAFKA_PYTHON_VERSION`] is installed
+/// (another version counts as missing: the tests target that one).
 pub fn python_kafka_available(test: &str) -> bool {
     peer_available(
         test,
-        "python3 with kafka-python",
-        Command::new("python3").args(["-c", "import kafka"]),
+        &format!("python3 with kafka-python {KAFKA_PYTHON_VERSION}"),
+        Command::new("python3").args([
+            "-c",
+            &format!("import sys, kafka; sys.exit(kafka.__version__ != {KAFKA_PYTHON_VERSION:?})"),
+        ]),
     )
 }
 
@@ -344,18 +352,8 @@ pub fn run_with_timeout(cmd: &mut Command, stdin: Option<Vec<u8>>, timeout: Dura
         })),
         _ => None,
     };
-    let mut out_pipe = child.0.stdout.take().expect("piped stdout");
-    let mut err_pipe = child.0.stderr.take().expect("piped stderr");
-    let out = thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = out_pipe.read_to_end(&mut buf);
-        buf
-    });
-    let err = thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = err_pipe.read_to_end(&mut buf);
-        buf
-    });
+    let out = read_all_in_background(child.0.stdout.take().expect("piped stdout"));
+    let err = read_all_in_background(child.0.stderr.take().expect("piped stderr"));
     let start = Instant::now();
     let status = loop {
         if let Some(status) = child.0.try_wait().expect("wait for child") {
@@ -364,7 +362,10 @@ pub fn run_with_timeout(cmd: &mut Command, stdin: Option<Vec<u8>>, timeout: Dura
         if start.elapsed() > timeout {
             let _ = child.0.kill();
             let _ = child.0.wait();
-            let stderr = String::from_utf8_lossy(&err.join().unwrap_or_default()).into_owned();
+            let stderr = err
+                .recv_timeout(PIPE_CLOSE_TIMEOUT)
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .unwrap_or_else(|_| "(still open: a process it started holds it)".into());
             panic!("{description} did not exit within {timeout:?}; its stderr:\n{stderr}");
         }
         thread::sleep(Duration::from_millis(10));
@@ -372,10 +373,81 @@ pub fn run_with_timeout(cmd: &mut Command, stdin: Option<Vec<u8>>, timeout: Dura
     if let Some(w) = writer {
         let _ = w.join();
     }
+    // A process the command started and left running holds its pipes open:
+    // that is a failure to report, not a reason to wait forever.
+    let stderr = err.recv_timeout(PIPE_CLOSE_TIMEOUT).unwrap_or_else(|_| {
+        panic!(
+            "{description} exited ({status}) but its stderr was still open {PIPE_CLOSE_TIMEOUT:?} \
+             later: a process it started is still running"
+        )
+    });
+    let stderr = String::from_utf8_lossy(&stderr).into_owned();
+    let stdout = out.recv_timeout(PIPE_CLOSE_TIMEOUT).unwrap_or_else(|_| {
+        panic!(
+            "{description} exited ({status}) but its stdout was still open {PIPE_CLOSE_TIMEOUT:?} \
+             later: a process it started is still running; its stderr:\n{stderr}"
+        )
+    });
     RunOutput {
         status,
-        stdout: out.join().unwrap_or_default(),
-        stderr: String::from_utf8_lossy(&err.join().unwrap_or_default()).into_owned(),
+        stdout,
+        stderr,
+    }
+}
+
+/// How long a child's pipes may stay open after it exited (the reader
+/// threads need a moment to see the end of them).
+pub const PIPE_CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Reads `src` to its end on a thread; the returned channel yields
+/// everything read once the stream closes (a read error ends it early).
+pub fn read_all_in_background(mut src: impl Read + Send + 'static) -> mpsc::Receiver<Vec<u8>> {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = src.read_to_end(&mut buf);
+        let _ = tx.send(buf);
+    });
+    rx
+}
+
+/// A TCP port on 127.0.0.1 where connections are refused, for as long as the
+/// guard lives: the port is held by one end of a connection the guard keeps
+/// open (so nothing else can listen on it), while nothing listens there.
+pub struct RefusedPort {
+    addr: String,
+    // Held, not used: they keep the port taken.
+    _client: std::net::TcpStream,
+    _server: std::net::TcpStream,
+}
+
+impl RefusedPort {
+    /// Takes a port: connects to a listener on port 0, keeps the connection
+    /// and closes the listener; the connection's client end holds a port
+    /// that nothing listens on.
+    pub fn new() -> RefusedPort {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).expect("connect");
+        let (server, _) = listener.accept().expect("accept");
+        drop(listener);
+        let addr = client.local_addr().expect("local address").to_string();
+        // The point of the guard: a connection there is refused.
+        let probe =
+            std::net::TcpStream::connect_timeout(&addr.parse().unwrap(), Duration::from_secs(5));
+        assert!(
+            probe.is_err(),
+            "a connection to {addr} was accepted: it cannot stand for a dead broker"
+        );
+        RefusedPort {
+            addr,
+            _client: client,
+            _server: server,
+        }
+    }
+
+    /// `127.0.0.1:PORT`.
+    pub fn addr(&self) -> String {
+        self.addr.clone()
     }
 }
 
