@@ -8,6 +8,7 @@
 //! the live view and the summary.
 
 pub mod assignment;
+pub mod events;
 pub mod processor;
 pub mod status;
 pub mod supervisor;
@@ -90,11 +91,14 @@ pub fn run(args: &ConsumeArgs) -> Result<i32> {
         ));
     }
     if args.format == crate::cli::Format::Json {
-        report::emit_json(&serde_json::json!({
-            "name": "startup_complete", "timestamp": report::now_ms(),
-            "topic": args.topic, "group": args.group, "partitions": partitions,
-            "workers": plan.len(), "plan": plan,
-        }));
+        report::emit_json(&events::ConsumeEvent::StartupComplete {
+            timestamp: report::now_ms(),
+            topic: args.topic.clone(),
+            group: args.group.clone(),
+            partitions: partitions.clone(),
+            workers: plan.len(),
+            plan: plan.clone(),
+        });
     } else {
         report::line_err(&format!(
             "consuming '{}' ({} partitions) with {} worker processes, group '{}', processor {:?}",

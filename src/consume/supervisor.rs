@@ -24,6 +24,7 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::{Duration, Instant};
 
+use super::events::{ConsumeEvent, PartitionSpan, TopicOffset};
 use super::status::{Span, Status};
 use super::view::{self, WorkerView};
 use super::worker::{self, Reporter, Spec, EXIT_IMMEDIATE};
@@ -508,11 +509,14 @@ impl Supervisor<'_> {
         match status {
             Status::Assigned { start } => {
                 if json {
-                    crate::report::emit_json(&serde_json::json!({
-                        "name": "partitions_assigned", "timestamp": crate::report::now_ms(),
-                        "worker": i, "pid": pid, "topic": topic,
-                        "partitions": slot.partitions, "start_offsets": start,
-                    }));
+                    crate::report::emit_json(&ConsumeEvent::PartitionsAssigned {
+                        timestamp: crate::report::now_ms(),
+                        worker: i,
+                        pid,
+                        topic,
+                        partitions: slot.partitions.clone(),
+                        start_offsets: start,
+                    });
                 }
             }
             Status::Progress(p) => {
@@ -535,16 +539,27 @@ impl Supervisor<'_> {
                     worker::merge_span(slot.spans.entry(*part).or_default(), s);
                 }
                 if json && count > 0 {
-                    let parts: Vec<_> = p
+                    let partitions = p
                         .partitions
                         .iter()
-                        .map(|(part, s)| serde_json::json!({"topic": topic, "partition": part, "count": s.count, "minOffset": s.min, "maxOffset": s.max, "rewinds": s.rewinds}))
+                        .map(|(part, s)| PartitionSpan {
+                            topic: topic.clone(),
+                            partition: *part,
+                            count: s.count,
+                            min_offset: s.min,
+                            max_offset: s.max,
+                            rewinds: s.rewinds,
+                        })
                         .collect();
-                    crate::report::emit_json(&serde_json::json!({
-                        "name": "records_consumed", "timestamp": crate::report::now_ms(),
-                        "worker": i, "pid": pid, "count": count, "invalid": p.invalid, "lag": p.lag,
-                        "partitions": parts,
-                    }));
+                    crate::report::emit_json(&ConsumeEvent::RecordsConsumed {
+                        timestamp: crate::report::now_ms(),
+                        worker: i,
+                        pid,
+                        count,
+                        invalid: p.invalid,
+                        lag: p.lag,
+                        partitions,
+                    });
                 }
                 let total: u64 = self.slots.iter().map(|s| s.consumed).sum();
                 if self.args.max_messages > 0 && total >= self.args.max_messages {
@@ -560,14 +575,22 @@ impl Supervisor<'_> {
                     slot.committed.extend(offsets.iter().map(|(p, o)| (*p, *o)));
                 }
                 if json {
-                    let list: Vec<_> = offsets
+                    let offsets = offsets
                         .iter()
-                        .map(|(p, o)| serde_json::json!({"topic": topic, "partition": p, "offset": o}))
+                        .map(|(p, o)| TopicOffset {
+                            topic: topic.clone(),
+                            partition: *p,
+                            offset: *o,
+                        })
                         .collect();
-                    crate::report::emit_json(&serde_json::json!({
-                        "name": "offsets_committed", "timestamp": crate::report::now_ms(),
-                        "worker": i, "pid": pid, "offsets": list, "success": success, "error": error,
-                    }));
+                    crate::report::emit_json(&ConsumeEvent::OffsetsCommitted {
+                        timestamp: crate::report::now_ms(),
+                        worker: i,
+                        pid,
+                        offsets,
+                        success,
+                        error,
+                    });
                 }
             }
             Status::Error { message } => {
@@ -654,10 +677,13 @@ impl Supervisor<'_> {
         }
         let respawned = matches!(slot.run, Run::Waiting { .. });
         if self.args.format == crate::cli::Format::Json {
-            crate::report::emit_json(&serde_json::json!({
-                "name": "worker_exited", "timestamp": crate::report::now_ms(),
-                "worker": i, "pid": pid, "status": status, "respawned": respawned,
-            }));
+            crate::report::emit_json(&ConsumeEvent::WorkerExited {
+                timestamp: crate::report::now_ms(),
+                worker: i,
+                pid,
+                status: status.clone(),
+                respawned,
+            });
         } else if !clean {
             self.view.note(&format!(
                 "worker {i} (pid {pid}) {status}{}",

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use super::assignment::describe;
+use super::events::{ConsumeEvent, Shutdown, WorkerSummary};
 use super::status::Span;
 use super::supervisor::Outcome;
 use crate::cli::{ConsumeArgs, Format};
@@ -233,26 +234,40 @@ impl Live {
             report::error_line(&anyhow::anyhow!("{m}"));
         }
         if self.format == Format::Json {
-            report::emit_json(&serde_json::json!({
-                "name": "shutdown_complete", "timestamp": report::now_ms(),
-                "status": status, "error": message,
-                "topic": args.topic, "group": args.group,
-                "consumed": consumed, "invalid": invalid,
-                "committed": committed,
-                "elapsed_ms": elapsed.as_millis() as u64,
-                "events_per_sec": rate(consumed, busy),
-                "latency_p50_ms": latency.quantile(0.50) as f64 / 1000.0,
-                "latency_p99_ms": latency.quantile(0.99) as f64 / 1000.0,
-                "workers": rows.iter().map(|r| serde_json::json!({
-                    "worker": r.worker, "pids": r.pids, "partitions": r.partitions,
-                    "consumed": r.consumed, "invalid": r.invalid, "primes": r.primes,
-                    "committed": r.committed, "respawns": r.respawns,
-                    "killed": r.killed,
-                    "uncommitted": r.uncommitted().into_iter()
-                        .map(|(p, (from, to))| (p.to_string(), [from, to]))
-                        .collect::<BTreeMap<_, _>>(),
-                })).collect::<Vec<_>>(),
-            }));
+            let workers = rows
+                .iter()
+                .map(|r| WorkerSummary {
+                    worker: r.worker,
+                    pids: r.pids.clone(),
+                    partitions: r.partitions.clone(),
+                    consumed: r.consumed,
+                    invalid: r.invalid,
+                    primes: r.primes,
+                    committed: r.committed.clone(),
+                    respawns: r.respawns,
+                    killed: r.killed,
+                    uncommitted: r
+                        .uncommitted()
+                        .into_iter()
+                        .map(|(p, (from, to))| (p, [from, to]))
+                        .collect(),
+                })
+                .collect();
+            report::emit_json(&ConsumeEvent::ShutdownComplete(Box::new(Shutdown {
+                timestamp: report::now_ms(),
+                status: status.to_string(),
+                error: message,
+                topic: args.topic.clone(),
+                group: args.group.clone(),
+                consumed,
+                invalid,
+                committed,
+                elapsed_ms: elapsed.as_millis() as u64,
+                events_per_sec: rate(consumed, busy),
+                latency_p50_ms: latency.quantile(0.50) as f64 / 1000.0,
+                latency_p99_ms: latency.quantile(0.99) as f64 / 1000.0,
+                workers,
+            })));
             return;
         }
         let ms = |h: &Histogram, q: f64| format!("{:.1}", h.quantile(q) as f64 / 1000.0);

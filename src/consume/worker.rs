@@ -644,17 +644,16 @@ fn now_us() -> u64 {
 fn print_result(st: &State<'_>, pid: u32, m: &Pending, e: &Event, outcome: Outcome) {
     let kind = st.args.processor;
     if st.args.format == Format::Json {
-        crate::report::emit_json(&serde_json::json!({
-            "name": "record_processed",
-            "worker": st.spec.index,
-            "pid": pid,
-            "partition": m.partition,
-            "offset": m.offset,
-            "sender": e.sender,
-            "seq": e.seq,
-            "value": e.value,
-            "result": processor::describe(kind, e, outcome),
-        }));
+        crate::report::emit_json(&super::events::ConsumeEvent::RecordProcessed {
+            worker: st.spec.index,
+            pid,
+            partition: m.partition,
+            offset: m.offset,
+            sender: e.sender,
+            seq: e.seq,
+            value: e.value,
+            result: processor::describe(kind, e, outcome),
+        });
     } else {
         crate::report::line(&format!(
             "[worker {} pid {pid}] p{}@{} {}",

@@ -17,6 +17,8 @@ use crossbeam::channel::{unbounded, Receiver};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde_json::Value;
+
+use crate::consume::events::{ConsumeEvent, Shutdown};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -41,7 +43,7 @@ struct ConsumerState {
     total: u64,
     invalid: u64,
     respawns: u64,
-    shutdown: Option<Value>,
+    shutdown: Option<Shutdown>,
     exited: bool,
 }
 
@@ -313,16 +315,22 @@ impl Demo<'_> {
                 }
             }
             Line::Text(id, text) => {
-                let Ok(v) = serde_json::from_str::<Value>(&text) else {
+                if !text.trim_start().starts_with('{') {
                     if !text.trim().is_empty() {
                         self.note(&format!("[{}] {text}", self.procs[id].label));
                     }
                     return;
+                }
+                if self.consumers.contains_key(&id) {
+                    self.on_consumer_event(id, &text);
+                    return;
+                }
+                let Ok(v) = serde_json::from_str::<Value>(&text) else {
+                    self.note(&format!("[{}] {text}", self.procs[id].label));
+                    return;
                 };
                 let name = v["name"].as_str().unwrap_or("").to_string();
-                if self.consumers.contains_key(&id) {
-                    self.on_consumer_event(id, &name, v);
-                } else if let Some(p) = self.producers.get_mut(&id) {
+                if let Some(p) = self.producers.get_mut(&id) {
                     match name.as_str() {
                         "producer_send_success" => {
                             let count = v["count"].as_u64().unwrap_or(0);
@@ -343,89 +351,99 @@ impl Demo<'_> {
         }
     }
 
-    fn on_consumer_event(&mut self, id: usize, name: &str, v: Value) {
-        let kill_after = self.args.kill_worker_after;
+    fn on_consumer_event(&mut self, id: usize, text: &str) {
+        let event = match ConsumeEvent::parse(text) {
+            Ok(event) => event,
+            Err(e) => {
+                let label = self.consumers[&id].label.clone();
+                self.note(&format!("[{label}] unreadable event ({e}): {text}"));
+                return;
+            }
+        };
         let label = self.consumers[&id].label.clone();
         let c = self.consumers.get_mut(&id).expect("known consumer");
-        match name {
-            "startup_complete" => c.workers_expected = v["workers"].as_u64().map(|n| n as usize),
-            "partitions_assigned" => {
-                let w = c
-                    .workers
-                    .entry(v["worker"].as_u64().unwrap_or(0))
-                    .or_default();
-                w.pid = v["pid"].as_i64().unwrap_or(0);
-                w.partitions = v["partitions"]
-                    .as_array()
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(|p| p.as_i64())
-                            .map(|p| p as i32)
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                if let Some(start) = v["start_offsets"].as_object() {
-                    for (p, o) in start {
-                        if let (Ok(p), Some(o)) = (p.parse::<i32>(), o.as_i64()) {
-                            c.start.entry(p).or_insert(o);
-                        }
-                    }
+        match event {
+            ConsumeEvent::StartupComplete { workers, .. } => c.workers_expected = Some(workers),
+            ConsumeEvent::PartitionsAssigned {
+                worker,
+                pid,
+                partitions,
+                start_offsets,
+                ..
+            } => {
+                let w = c.workers.entry(worker as u64).or_default();
+                w.pid = pid as i64;
+                w.partitions = partitions;
+                for (p, o) in start_offsets {
+                    c.start.entry(p).or_insert(o);
                 }
             }
-            "records_consumed" => {
-                let count = v["count"].as_u64().unwrap_or(0);
+            ConsumeEvent::RecordsConsumed {
+                worker,
+                count,
+                invalid,
+                partitions,
+                ..
+            } => {
                 c.total += count;
-                c.invalid += v["invalid"].as_u64().unwrap_or(0);
-                let w = c
-                    .workers
-                    .entry(v["worker"].as_u64().unwrap_or(0))
-                    .or_default();
-                w.consumed += count;
-                for part in v["partitions"].as_array().into_iter().flatten() {
-                    let p = part["partition"].as_i64().unwrap_or(-1) as i32;
-                    c.consumed.entry(p).or_default().add(
-                        part["minOffset"].as_i64().unwrap_or(0),
-                        part["maxOffset"].as_i64().unwrap_or(-1),
-                        part["count"].as_u64().unwrap_or(0),
-                        part["rewinds"].as_u64().unwrap_or(0),
+                c.invalid += invalid;
+                c.workers.entry(worker as u64).or_default().consumed += count;
+                for s in &partitions {
+                    c.consumed.entry(s.partition).or_default().add(
+                        s.min_offset,
+                        s.max_offset,
+                        s.count,
+                        s.rewinds,
                     );
                 }
-                if let (Some(n), None) = (kill_after, self.killed_worker) {
-                    if c.total >= n {
-                        if let Some(w) = c.workers.values().find(|w| w.pid > 0) {
-                            let pid = w.pid;
-                            let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
-                            self.killed_worker = Some(pid);
-                            self.note(&format!(
-                                "[demo] killed worker pid {pid} with SIGKILL after {n} events: the supervisor respawns it"
-                            ));
-                        }
-                    }
-                }
+                self.maybe_kill_a_worker(id);
             }
-            "worker_exited" if v["respawned"].as_bool() == Some(true) => {
+            ConsumeEvent::WorkerExited {
+                worker,
+                pid,
+                status,
+                respawned: true,
+                ..
+            } => {
                 c.respawns += 1;
-                let text = format!(
-                    "[{label}] worker {} (pid {}) {}; respawning with the same partitions",
-                    v["worker"],
-                    v["pid"],
-                    v["status"].as_str().unwrap_or("")
-                );
-                self.note(&text);
+                self.note(&format!(
+                    "[{label}] worker {worker} (pid {pid}) {status}; respawning with the same partitions"
+                ));
             }
-            "record_processed" => {
-                let text = format!(
-                    "[{label:<9}] worker {} pid {} p{}@{} {}",
-                    v["worker"],
-                    v["pid"],
-                    v["partition"],
-                    v["offset"],
-                    v["result"].as_str().unwrap_or("")
-                );
-                self.note(&text);
+            ConsumeEvent::RecordProcessed {
+                worker,
+                pid,
+                partition,
+                offset,
+                result,
+                ..
+            } => {
+                self.note(&format!(
+                    "[{label:<9}] worker {worker} pid {pid} p{partition}@{offset} {result}"
+                ));
             }
-            "shutdown_complete" => c.shutdown = Some(v),
-            _ => {}
+            ConsumeEvent::ShutdownComplete(s) => c.shutdown = Some(*s),
+            ConsumeEvent::WorkerExited { .. } | ConsumeEvent::OffsetsCommitted { .. } => {}
+        }
+    }
+
+    /// `--kill-worker-after N`: once N events are consumed, SIGKILL one
+    /// worker of consumer `id` (once per demo) to show the respawn.
+    fn maybe_kill_a_worker(&mut self, id: usize) {
+        let (Some(n), None) = (self.args.kill_worker_after, self.killed_worker) else {
+            return;
+        };
+        let c = &self.consumers[&id];
+        if c.total < n {
+            return;
+        }
+        if let Some(w) = c.workers.values().find(|w| w.pid > 0) {
+            let pid = w.pid;
+            let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
+            self.killed_worker = Some(pid);
+            self.note(&format!(
+                "[demo] killed worker pid {pid} with SIGKILL after {n} events: the supervisor respawns it"
+            ));
         }
     }
 
@@ -666,7 +684,9 @@ impl Demo<'_> {
         let p = &self.producers[&pid];
         let c = &self.consumers[&cid];
         let ps = p.shutdown.clone().unwrap_or(Value::Null);
-        let cs = c.shutdown.clone().unwrap_or(Value::Null);
+        let (c_rate, c_p50, c_p99) = c.shutdown.as_ref().map_or((0.0, 0.0, 0.0), |s| {
+            (s.events_per_sec, s.latency_p50_ms, s.latency_p99_ms)
+        });
         let num = |v: &Value| v.as_f64().unwrap_or(0.0);
         let rows = vec![
             vec![
@@ -695,9 +715,7 @@ impl Demo<'_> {
                 ),
                 format!(
                     "{:.0} events/s, end-to-end p50 {:.1} ms p99 {:.1} ms",
-                    num(&cs["events_per_sec"]),
-                    num(&cs["latency_p50_ms"]),
-                    num(&cs["latency_p99_ms"])
+                    c_rate, c_p50, c_p99
                 ),
             ],
             vec![
@@ -779,8 +797,7 @@ impl Demo<'_> {
             .consumers
             .values()
             .filter_map(|c| c.shutdown.as_ref())
-            .filter_map(|s| s["committed"].as_object())
-            .flat_map(|m| m.values().filter_map(|o| o.as_i64()))
+            .flat_map(|s| s.committed.values())
             .sum();
         report::line(&format!(
             "interrupted after {:.1}s: produced (acked) {}, consumed {}, committed offsets sum {}; {}",
