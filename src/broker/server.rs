@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use super::wire::{self, ConnError};
 use super::{apis, lock, Broker};
 use crate::shutdown::Stop;
 
@@ -38,7 +39,7 @@ pub fn serve(broker: Arc<Broker>, listener: TcpListener, stop: &Stop) -> Result<
             Ok((stream, peer)) => {
                 let _ = stream.set_nonblocking(false);
                 if active.load(Ordering::SeqCst) >= broker.config.max_connections {
-                    ::log::warn!(
+                    log::warn!(
                         "refusing connection from {peer}: {} connections already (--max-connections)",
                         broker.config.max_connections
                     );
@@ -62,15 +63,15 @@ pub fn serve(broker: Arc<Broker>, listener: TcpListener, stop: &Stop) -> Result<
                 let spawned = std::thread::Builder::new()
                     .name(format!("conn-{id}"))
                     .spawn(move || {
-                        ::log::debug!("connection {id} from {peer}");
+                        log::debug!("connection {id} from {peer}");
                         let outcome =
                             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                                 connection(&broker, stream)
                             }));
                         match outcome {
-                            Ok(Ok(())) => ::log::debug!("connection {id} from {peer} closed"),
-                            Ok(Err(e)) => ::log::info!("connection {id} from {peer} closed: {e}"),
-                            Err(_) => ::log::error!(
+                            Ok(Ok(())) => log::debug!("connection {id} from {peer} closed"),
+                            Ok(Err(e)) => log::info!("connection {id} from {peer} closed: {e}"),
+                            Err(_) => log::error!(
                                 "connection {id} from {peer}: handler panicked; connection closed"
                             ),
                         }
@@ -79,7 +80,7 @@ pub fn serve(broker: Arc<Broker>, listener: TcpListener, stop: &Stop) -> Result<
                     });
                 match spawned {
                     Ok(h) => handles.push(h),
-                    Err(e) => ::log::error!("cannot start a connection thread: {e}"),
+                    Err(e) => log::error!("cannot start a connection thread: {e}"),
                 }
                 handles.retain(|h| !h.is_finished());
             }
@@ -87,12 +88,12 @@ pub fn serve(broker: Arc<Broker>, listener: TcpListener, stop: &Stop) -> Result<
                 stop.wait_timeout(Duration::from_millis(20));
             }
             Err(e) => {
-                ::log::warn!("accept failed: {e}");
+                log::warn!("accept failed: {e}");
                 stop.wait_timeout(Duration::from_millis(20));
             }
         }
     }
-    ::log::info!("stopping: no new connections; finishing requests in flight");
+    log::info!("stopping: no new connections; finishing requests in flight");
     drop(listener);
     broker.begin_stop();
     // Connections idle in a read are woken by shutting their read side; a
@@ -115,17 +116,6 @@ pub fn serve(broker: Arc<Broker>, listener: TcpListener, stop: &Stop) -> Result<
     Ok(())
 }
 
-/// Why a connection ends.
-#[derive(Debug, thiserror::Error)]
-pub enum ConnError {
-    /// The socket failed or the peer went away.
-    #[error("i/o: {0}")]
-    Io(#[from] io::Error),
-    /// The client sent something the broker will not serve.
-    #[error("{0}")]
-    Protocol(String),
-}
-
 /// Serves one connection until the client leaves, misbehaves, or the broker stops.
 fn connection(broker: &Broker, mut stream: TcpStream) -> Result<(), ConnError> {
     let max = broker.config.max_request_size;
@@ -138,13 +128,7 @@ fn connection(broker: &Broker, mut stream: TcpStream) -> Result<(), ConnError> {
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(()),
             Err(e) => return Err(e.into()),
         }
-        let len = i32::from_be_bytes(len);
-        if len < 0 || len as usize > max {
-            return Err(ConnError::Protocol(format!(
-                "frame length {len} is outside 0..={max} (--max-request-size)"
-            )));
-        }
-        let mut frame = vec![0u8; len as usize];
+        let mut frame = vec![0u8; wire::frame_len(len, max)?];
         reader.read_exact(&mut frame)?;
         out.clear();
         if apis::handle(broker, Bytes::from(frame), &mut out)? {
