@@ -4,7 +4,8 @@
 //! kafka-python use it as they would Apache Kafka.
 //!
 //! - `options`: the [`Config`] `braid broker` runs with (built from the CLI).
-//! - `server`: accepts connections (one thread each) and stops them on Ctrl+C.
+//! - `server`: accepts connections (one thread each) and stops them on Ctrl+C;
+//!   `connection`: one connection's request loop, and how it ends at a stop.
 //! - `wire`: size-prefixed frames, the frame limit, why a connection ends.
 //! - `apis`: the one table of supported API keys, version ranges and
 //!   handlers; it drives dispatch and the ApiVersions answer.
@@ -20,6 +21,7 @@
 //! wait on.
 
 pub mod apis;
+pub mod connection;
 pub mod handlers;
 pub mod message;
 pub mod offsets;
@@ -33,8 +35,7 @@ use anyhow::{Context, Result};
 use kafka_protocol::error::ResponseError;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, RwLock};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 use offsets::OffsetStore;
@@ -76,7 +77,7 @@ pub struct Broker {
     pub offsets: Mutex<OffsetStore>,
     appended: Mutex<u64>,
     appended_cv: Condvar,
-    stopping: AtomicBool,
+    stopped_at: OnceLock<Instant>,
 }
 
 /// Kafka's rule for topic names: 1-249 of `[a-zA-Z0-9._-]`, not `.` or `..`.
@@ -147,7 +148,7 @@ impl Broker {
             offsets: Mutex::new(offsets),
             appended: Mutex::new(0),
             appended_cv: Condvar::new(),
-            stopping: AtomicBool::new(false),
+            stopped_at: OnceLock::new(),
         })
     }
 
@@ -265,13 +266,18 @@ impl Broker {
 
     /// Marks the broker as stopping and wakes every waiting fetch.
     pub fn begin_stop(&self) {
-        self.stopping.store(true, Ordering::SeqCst);
+        let _ = self.stopped_at.set(Instant::now());
         self.notify_appended();
     }
 
     /// Whether the broker is shutting down.
     pub fn is_stopping(&self) -> bool {
-        self.stopping.load(Ordering::SeqCst)
+        self.stopped_at.get().is_some()
+    }
+
+    /// How long ago the stop began, once it has.
+    pub fn stopping_for(&self) -> Option<Duration> {
+        self.stopped_at.get().map(Instant::elapsed)
     }
 }
 
