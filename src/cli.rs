@@ -66,6 +66,23 @@ pub struct BrokerArgs {
     pub segment_bytes: u64,
 }
 
+impl From<BrokerArgs> for crate::broker::Config {
+    /// The broker's settings from its flags (auto-creation off with `--no-auto-create`).
+    fn from(args: BrokerArgs) -> Self {
+        crate::broker::Config {
+            listen: args.listen,
+            advertise: args.advertise,
+            data: args.data,
+            topics: args.topics,
+            auto_create_partitions: (!args.no_auto_create).then_some(args.auto_create_partitions),
+            max_connections: args.max_connections as usize,
+            max_request_size: args.max_request_size as usize,
+            max_message_size: args.max_message_size as usize,
+            segment_bytes: args.segment_bytes,
+        }
+    }
+}
+
 /// Parses `HOST:PORT` into its parts.
 pub fn parse_host_port(s: &str) -> Result<(String, u16), String> {
     let (host, port) = s

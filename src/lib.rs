@@ -54,7 +54,7 @@ static GLOBAL: alloc::Allocator = alloc::Allocator;
 /// Runs one parsed command line and returns the process exit code.
 pub fn run(cli: cli::Cli) -> i32 {
     let result = match cli.command {
-        cli::Command::Broker(args) => broker::run(args),
+        cli::Command::Broker(args) => broker::run(args.into()),
         cli::Command::Produce(args) => produce::run(&args),
         cli::Command::Consume(args) => consume::run(&args),
         cli::Command::Demo(args) => demo::run(&args),

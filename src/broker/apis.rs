@@ -2,16 +2,16 @@
 //! both dispatch and the ApiVersions answer, so what is advertised is exactly
 //! what is served. Header and body versions come from `kafka-protocol`.
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
+use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, CreateTopicsRequest, FetchRequest, FindCoordinatorRequest,
-    ListOffsetsRequest, MetadataRequest, OffsetCommitRequest, OffsetFetchRequest, ProduceRequest,
-    RequestHeader, ResponseHeader,
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, CreateTopicsRequest, FetchRequest,
+    FindCoordinatorRequest, ListOffsetsRequest, MetadataRequest, OffsetCommitRequest,
+    OffsetFetchRequest, ProduceRequest, RequestHeader,
 };
-use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request};
+use kafka_protocol::protocol::{Decodable, HeaderVersion, Request};
 
-use super::handlers;
-use super::server::ConnError;
+use super::wire::{write_response, ConnError};
 use super::Broker;
 
 /// A request type the broker serves: its handler returns the response, or
@@ -97,6 +97,29 @@ pub const APIS: &[Api] = &[
     },
 ];
 
+/// The ApiVersions answer: every API of the table with its range, and `error_code`.
+pub fn api_versions_response(error_code: i16) -> ApiVersionsResponse {
+    let mut resp = ApiVersionsResponse::default();
+    resp.error_code = error_code;
+    resp.api_keys = APIS
+        .iter()
+        .map(|a| {
+            let mut v = ApiVersion::default();
+            v.api_key = a.key as i16;
+            v.min_version = a.min;
+            v.max_version = a.max;
+            v
+        })
+        .collect();
+    resp
+}
+
+impl Handler for ApiVersionsRequest {
+    fn handle(_: &Broker, _: &RequestHeader, _: Self, _: i16) -> Option<ApiVersionsResponse> {
+        Some(api_versions_response(0))
+    }
+}
+
 /// Decodes a request of type `R`, runs its handler, encodes the response into `out`.
 fn serve<R: Handler>(
     broker: &Broker,
@@ -121,28 +144,6 @@ fn serve<R: Handler>(
     }
 }
 
-/// Writes a size-prefixed response frame: header of version `hv`, body of `version`.
-pub fn write_response<M: Encodable>(
-    out: &mut BytesMut,
-    correlation_id: i32,
-    body: &M,
-    version: i16,
-    hv: i16,
-) -> Result<(), ConnError> {
-    let start = out.len();
-    out.put_i32(0);
-    let mut header = ResponseHeader::default();
-    header.correlation_id = correlation_id;
-    header
-        .encode(out, hv)
-        .and_then(|_| body.encode(out, version))
-        .map_err(|e| ConnError::Protocol(format!("cannot encode response: {e}")))?;
-    let size = i32::try_from(out.len() - start - 4)
-        .map_err(|_| ConnError::Protocol("response larger than 2 GiB".to_string()))?;
-    out[start..start + 4].copy_from_slice(&size.to_be_bytes());
-    Ok(())
-}
-
 /// Handles one request frame, writing the response (if any) to `out`.
 /// Returns whether a response was written; an error closes the connection.
 pub fn handle(broker: &Broker, mut frame: Bytes, out: &mut BytesMut) -> Result<bool, ConnError> {
@@ -162,7 +163,7 @@ pub fn handle(broker: &Broker, mut frame: Bytes, out: &mut BytesMut) -> Result<b
         if api.key == ApiKey::ApiVersions {
             // Kafka answers with a v0 response carrying UNSUPPORTED_VERSION and
             // the version list, so the client can retry with one it shares.
-            let resp = handlers::admin::api_versions_response(35);
+            let resp = api_versions_response(35);
             write_response(out, correlation_id, &resp, 0, 0)?;
             return Ok(true);
         }
@@ -176,7 +177,7 @@ pub fn handle(broker: &Broker, mut frame: Bytes, out: &mut BytesMut) -> Result<b
         .map_err(|e| ConnError::Protocol(format!("bad request header: {e}")))?;
     let written = (api.serve)(broker, &header, &mut frame, version, out)?;
     if frame.has_remaining() {
-        ::log::debug!(
+        log::debug!(
             "{:?} v{version}: {} trailing bytes ignored",
             api.key,
             frame.remaining()
@@ -197,26 +198,30 @@ mod tests {
     };
     use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
     use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    use kafka_protocol::messages::ResponseHeader;
     use kafka_protocol::messages::{
         ApiVersionsResponse, CreateTopicsResponse, FetchResponse, FindCoordinatorResponse, GroupId,
         ListOffsetsResponse, MetadataResponse, OffsetCommitResponse, OffsetFetchResponse,
         ProduceResponse, TopicName,
     };
+    use kafka_protocol::protocol::Encodable;
     use kafka_protocol::records::{
         Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
     };
 
     fn broker(dir: &std::path::Path) -> Broker {
         let config = crate::broker::Config {
-            advertised_host: "127.0.0.1".into(),
-            advertised_port: 9092,
+            listen: "127.0.0.1:0".parse().unwrap(),
+            advertise: None,
+            data: None,
+            topics: Vec::new(),
             auto_create_partitions: Some(3),
             max_connections: 10,
             max_request_size: 1 << 20,
             max_message_size: 1 << 20,
             segment_bytes: 1 << 20,
         };
-        Broker::open(config, dir).unwrap()
+        Broker::open(config, ("127.0.0.1".into(), 9092), dir).unwrap()
     }
 
     fn records(version: i8) -> Bytes {
@@ -243,35 +248,39 @@ mod tests {
         buf.freeze()
     }
 
+    fn produce_request(version: i16) -> ProduceRequest {
+        let mut p = PartitionProduceData::default();
+        p.records = Some(records(if version >= 3 { 2 } else { 0 }));
+        let mut t = TopicProduceData::default();
+        t.name = TopicName("t".into());
+        t.partition_data = vec![p];
+        let mut r = ProduceRequest::default();
+        r.acks = 1;
+        r.timeout_ms = 1000;
+        r.topic_data = vec![t];
+        r
+    }
+
+    fn fetch_request() -> FetchRequest {
+        let mut p = FetchPartition::default();
+        p.partition_max_bytes = 1 << 16;
+        let mut t = FetchTopic::default();
+        t.topic = TopicName("t".into());
+        t.partitions = vec![p];
+        let mut r = FetchRequest::default();
+        r.max_wait_ms = 10;
+        r.min_bytes = 1;
+        r.max_bytes = 1 << 20;
+        r.topics = vec![t];
+        r
+    }
+
     fn request(key: ApiKey, version: i16) -> BytesMut {
         let name = || TopicName("t".into());
         let mut body = BytesMut::new();
         match key {
-            ApiKey::Produce => {
-                let mut p = PartitionProduceData::default();
-                p.records = Some(records(if version >= 3 { 2 } else { 0 }));
-                let mut t = TopicProduceData::default();
-                t.name = name();
-                t.partition_data = vec![p];
-                let mut r = ProduceRequest::default();
-                r.acks = 1;
-                r.timeout_ms = 1000;
-                r.topic_data = vec![t];
-                r.encode(&mut body, version).unwrap();
-            }
-            ApiKey::Fetch => {
-                let mut p = FetchPartition::default();
-                p.partition_max_bytes = 1 << 16;
-                let mut t = FetchTopic::default();
-                t.topic = name();
-                t.partitions = vec![p];
-                let mut r = FetchRequest::default();
-                r.max_wait_ms = 10;
-                r.min_bytes = 1;
-                r.max_bytes = 1 << 20;
-                r.topics = vec![t];
-                r.encode(&mut body, version).unwrap();
-            }
+            ApiKey::Produce => produce_request(version).encode(&mut body, version).unwrap(),
+            ApiKey::Fetch => fetch_request().encode(&mut body, version).unwrap(),
             ApiKey::ListOffsets => {
                 let mut p = ListOffsetsPartition::default();
                 p.timestamp = -1;

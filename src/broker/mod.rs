@@ -1,56 +1,51 @@
 //! The embedded Kafka-compatible broker (`braid broker`).
 //!
 //! A real server, not a mock: the `kafka` crate, kcat (librdkafka) and
-//! kafka-python use it as they would Apache Kafka. `server` accepts
-//! connections (one thread each); `apis` is the one table of supported API
-//! keys, version ranges and handlers (it drives dispatch and the ApiVersions
-//! answer); `handlers` hold the request logic; `log` is the partition log on
-//! disk; `records` converts record formats; `offsets` stores committed
-//! offsets. This module holds the broker's shared state: topics, logs, the
-//! offset store, and the "data appended" signal fetches wait on.
+//! kafka-python use it as they would Apache Kafka.
+//!
+//! - `options`: the [`Config`] `braid broker` runs with (built from the CLI).
+//! - `server`: accepts connections (one thread each) and stops them on Ctrl+C;
+//!   `connection`: one connection's request loop, and how it ends at a stop.
+//! - `wire`: size-prefixed frames, the frame limit, why a connection ends.
+//! - `apis`: the one table of supported API keys, version ranges and
+//!   handlers; it drives dispatch and the ApiVersions answer.
+//! - `handlers`: the request logic, one module per API family.
+//! - `partition_log`: the partition log on disk; `message`: the stored
+//!   message's layout and checks; `records`: conversions between record formats.
+//! - `offsets`: committed offsets of consumer groups.
+//!
+//! A request flows `server` → `wire` (a frame) → `apis` (decoded, dispatched)
+//! → a handler (which reads or appends through [`Broker`]) → `wire` (the
+//! response frame) → `server`. This module holds the broker's shared state:
+//! topics, logs, the offset store, and the "data appended" signal fetches
+//! wait on.
 
 pub mod apis;
+pub mod connection;
 pub mod handlers;
-pub mod log;
+pub mod message;
 pub mod offsets;
+pub mod options;
+pub mod partition_log;
 pub mod records;
 pub mod server;
+pub mod wire;
 
 use anyhow::{Context, Result};
 use kafka_protocol::error::ResponseError;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, RwLock};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
-use crate::cli::BrokerArgs;
-use log::{PartitionLog, SharedLog};
 use offsets::OffsetStore;
+pub use options::Config;
+use partition_log::{PartitionLog, SharedLog};
 
 /// The node id this broker gives itself in metadata.
 pub const NODE_ID: i32 = 0;
 /// The cluster id it reports.
 pub const CLUSTER_ID: &str = "braid-embedded";
-
-/// Settings of a running broker (from `BrokerArgs`, with the advertised address resolved).
-#[derive(Debug, Clone)]
-pub struct Config {
-    /// Host clients are told to connect to.
-    pub advertised_host: String,
-    /// Port clients are told to connect to.
-    pub advertised_port: u16,
-    /// Partitions of auto-created topics; `None` = no auto-creation.
-    pub auto_create_partitions: Option<i32>,
-    /// Most connections served at once.
-    pub max_connections: usize,
-    /// Largest request frame accepted.
-    pub max_request_size: usize,
-    /// Largest single message or batch accepted in a produce.
-    pub max_message_size: usize,
-    /// Segment roll size.
-    pub segment_bytes: u64,
-}
 
 /// One topic: its partition logs.
 pub struct Topic {
@@ -73,6 +68,8 @@ impl Topic {
 pub struct Broker {
     /// Settings.
     pub config: Config,
+    /// Host and port clients are told to connect to (metadata, coordinator).
+    pub advertised: (String, u16),
     data_dir: PathBuf,
     topics: RwLock<BTreeMap<String, Arc<Topic>>>,
     create_lock: Mutex<()>,
@@ -80,7 +77,7 @@ pub struct Broker {
     pub offsets: Mutex<OffsetStore>,
     appended: Mutex<u64>,
     appended_cv: Condvar,
-    stopping: AtomicBool,
+    stopped_at: OnceLock<Instant>,
 }
 
 /// Kafka's rule for topic names: 1-249 of `[a-zA-Z0-9._-]`, not `.` or `..`.
@@ -110,7 +107,7 @@ pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl Broker {
     /// Opens the broker's state in `data_dir`: recovers every partition log and the offsets.
-    pub fn open(config: Config, data_dir: &Path) -> Result<Self> {
+    pub fn open(config: Config, advertised: (String, u16), data_dir: &Path) -> Result<Self> {
         std::fs::create_dir_all(data_dir)
             .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
         let mut found: BTreeMap<String, Vec<i32>> = BTreeMap::new();
@@ -135,7 +132,7 @@ impl Broker {
             parts.sort_unstable();
             let count = parts.len() as i32;
             if parts.iter().copied().ne(0..count) {
-                ::log::warn!("topic {name}: partition directories {parts:?} are not 0..{count}; using them as found");
+                log::warn!("topic {name}: partition directories {parts:?} are not 0..{count}; using them as found");
             }
             let n = parts.last().map_or(0, |p| p + 1);
             let topic = Self::open_topic(data_dir, &name, n, config.segment_bytes)?;
@@ -144,13 +141,14 @@ impl Broker {
         let offsets = OffsetStore::open(data_dir)?;
         Ok(Broker {
             config,
+            advertised,
             data_dir: data_dir.to_path_buf(),
             topics: RwLock::new(topics),
             create_lock: Mutex::new(()),
             offsets: Mutex::new(offsets),
             appended: Mutex::new(0),
             appended_cv: Condvar::new(),
-            stopping: AtomicBool::new(false),
+            stopped_at: OnceLock::new(),
         })
     }
 
@@ -193,12 +191,12 @@ impl Broker {
         }
         match self.create_topic(name, partitions) {
             Ok(t) => {
-                ::log::info!("auto-created topic {name} with {partitions} partitions");
+                log::info!("auto-created topic {name} with {partitions} partitions");
                 Some(t)
             }
             Err(ResponseError::TopicAlreadyExists) => self.topic(name),
             Err(e) => {
-                ::log::warn!("cannot auto-create topic {name}: {e}");
+                log::warn!("cannot auto-create topic {name}: {e}");
                 None
             }
         }
@@ -216,7 +214,7 @@ impl Broker {
         }
         let topic = Self::open_topic(&self.data_dir, name, partitions, self.config.segment_bytes)
             .map_err(|e| {
-            ::log::error!("cannot create topic {name}: {e:#}");
+            log::error!("cannot create topic {name}: {e:#}");
             ResponseError::KafkaStorageError
         })?;
         let topic = Arc::new(topic);
@@ -268,21 +266,26 @@ impl Broker {
 
     /// Marks the broker as stopping and wakes every waiting fetch.
     pub fn begin_stop(&self) {
-        self.stopping.store(true, Ordering::SeqCst);
+        let _ = self.stopped_at.set(Instant::now());
         self.notify_appended();
     }
 
     /// Whether the broker is shutting down.
     pub fn is_stopping(&self) -> bool {
-        self.stopping.load(Ordering::SeqCst)
+        self.stopped_at.get().is_some()
+    }
+
+    /// How long ago the stop began, once it has.
+    pub fn stopping_for(&self) -> Option<Duration> {
+        self.stopped_at.get().map(Instant::elapsed)
     }
 }
 
 /// `braid broker`: runs the broker until Ctrl+C / SIGTERM; returns the exit code.
-pub fn run(args: BrokerArgs) -> Result<i32> {
+pub fn run(config: Config) -> Result<i32> {
     let stop = crate::shutdown::Stop::new();
     crate::shutdown::install_ctrlc(&stop)?;
-    let (data_dir, _temp) = match &args.data {
+    let (data_dir, _temp) = match &config.data {
         Some(dir) => (dir.clone(), None),
         None => {
             let t = tempfile::Builder::new()
@@ -292,41 +295,38 @@ pub fn run(args: BrokerArgs) -> Result<i32> {
             (t.path().to_path_buf(), Some(t))
         }
     };
-    let listener = std::net::TcpListener::bind(args.listen).with_context(|| {
+    let listener = std::net::TcpListener::bind(config.listen).with_context(|| {
         format!(
             "cannot listen on {} (is another broker running there? pick another with --listen HOST:PORT, or port 0 for any free one)",
-            args.listen
+            config.listen
         )
     })?;
     let bound = listener.local_addr()?;
-    let (advertised_host, advertised_port) = match &args.advertise {
-        Some((h, p)) => (h.clone(), *p),
-        None => (bound.ip().to_string(), bound.port()),
-    };
-    let config = Config {
-        advertised_host,
-        advertised_port,
-        auto_create_partitions: (!args.no_auto_create).then_some(args.auto_create_partitions),
-        max_connections: args.max_connections as usize,
-        max_request_size: args.max_request_size as usize,
-        max_message_size: args.max_message_size as usize,
-        segment_bytes: args.segment_bytes,
-    };
-    let broker = Arc::new(Broker::open(config, &data_dir)?);
-    for (name, partitions) in &args.topics {
+    let advertised = config
+        .advertise
+        .clone()
+        .unwrap_or_else(|| (bound.ip().to_string(), bound.port()));
+    let broker = Arc::new(Broker::open(config, advertised, &data_dir)?);
+    create_start_topics(&broker)?;
+    crate::report::line(&format!("listening on {bound}"));
+    log::info!("data in {}", data_dir.display());
+    server::serve(broker, listener, &stop)?;
+    Ok(0)
+}
+
+/// Creates the topics asked for with `--topic`; one that exists already is kept as it is.
+fn create_start_topics(broker: &Broker) -> Result<()> {
+    for (name, partitions) in &broker.config.topics {
         match broker.create_topic(name, *partitions) {
             Ok(_) => {}
             Err(ResponseError::TopicAlreadyExists) => {
                 let have = broker.topic(name).map_or(0, |t| t.partitions.len());
                 if have as i32 != *partitions {
-                    ::log::warn!("topic {name} already exists with {have} partitions (asked for {partitions})");
+                    log::warn!("topic {name} already exists with {have} partitions (asked for {partitions})");
                 }
             }
             Err(e) => anyhow::bail!("cannot create topic {name}: {e}"),
         }
     }
-    crate::report::line(&format!("listening on {bound}"));
-    ::log::info!("data in {}", data_dir.display());
-    server::serve(broker, listener, &stop)?;
-    Ok(0)
+    Ok(())
 }

@@ -1,5 +1,5 @@
 //! Conversions between what clients send or expect and the log's format
-//! (uncompressed magic-0 message sets, see `log`).
+//! (uncompressed magic-0 message sets, see `partition_log`).
 //!
 //! In: legacy message sets (magic 0 and 1, uncompressed or gzip/snappy
 //! wrappers) and record batches v2, validated (CRC, framing, sizes) and
@@ -16,16 +16,19 @@ use kafka_protocol::records::{
 };
 use std::io::Read;
 
-use super::log::{LOG_OVERHEAD, MIN_MESSAGE_SIZE};
+use super::message::{self, LOG_OVERHEAD, MIN_MESSAGE_SIZE};
 
 /// Why a produced record set was refused (mapped to Kafka error codes).
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum IngestError {
     /// A message or batch is larger than the broker's limit (MESSAGE_TOO_LARGE).
+    #[error("message too large")]
     TooLarge,
     /// Bad framing, CRC or encoding (CORRUPT_MESSAGE).
+    #[error("corrupt message: {0}")]
     Corrupt(String),
     /// A codec this broker does not have: lz4, zstd (UNSUPPORTED_COMPRESSION_TYPE).
+    #[error("{0}")]
     UnsupportedCompression(String),
 }
 
@@ -94,7 +97,7 @@ fn legacy_message(
     if crc32fast::hash(&msg[16..]) != crc {
         return Err(corrupt("CRC mismatch"));
     }
-    super::log::check_layout(msg).map_err(|why| corrupt(&why))?;
+    message::check_layout(msg).map_err(|why| corrupt(&why))?;
     let magic = msg[16];
     let attributes = msg[17];
     let compression = attributes & 0x07;
@@ -234,16 +237,7 @@ fn batch(data: &[u8], out: &mut Ingested, max_total: usize) -> Result<(), Ingest
     let mut bytes = Bytes::copy_from_slice(data);
     let decompress = |buf: &mut Bytes, c: Compression| batch_decompress(buf, c, room);
     let set = RecordBatchDecoder::decode_with_custom_compression(&mut bytes, Some(decompress))
-        .map_err(|e| {
-            let text = e.to_string();
-            if text.contains("TooLarge") {
-                IngestError::TooLarge
-            } else if text.contains("not supported by this broker") {
-                IngestError::UnsupportedCompression(text)
-            } else {
-                corrupt(&e.to_string())
-            }
-        })?;
+        .map_err(classify)?;
     let mut records: Vec<Record> = set.records.into_iter().filter(|r| !r.control).collect();
     for r in &mut records {
         r.headers.clear();
@@ -255,6 +249,13 @@ fn batch(data: &[u8], out: &mut Ingested, max_total: usize) -> Result<(), Ingest
         return Err(IngestError::TooLarge);
     }
     Ok(())
+}
+
+/// Why the crate refused a batch: our decompressor's own errors come back
+/// through it as they were raised; anything else is a corrupt batch.
+fn classify(e: anyhow::Error) -> IngestError {
+    e.downcast::<IngestError>()
+        .unwrap_or_else(|e| corrupt(&e.to_string()))
 }
 
 /// The decompressor handed to `kafka-protocol` for v2 batches, bounded by
@@ -270,10 +271,11 @@ fn batch_decompress(
         Compression::None => return Ok(data),
         Compression::Gzip => decompress(&data, 1, limit),
         Compression::Snappy => snappy_decompress(&data, limit),
-        c => anyhow::bail!("compression {c:?} is not supported by this broker"),
+        c => Err(IngestError::UnsupportedCompression(format!(
+            "compression {c:?} is not supported by this broker"
+        ))),
     };
-    out.map(Bytes::from)
-        .map_err(|e| anyhow::anyhow!("decompression failed: {e:?}"))
+    Ok(Bytes::from(out?))
 }
 
 /// Encodes records as an uncompressed legacy message set of `magic`, then writes
@@ -327,7 +329,7 @@ pub fn for_fetch(data: Bytes, fetch_version: i16) -> anyhow::Result<Bytes> {
     let magic: i8 = if fetch_version < 4 { 1 } else { 2 };
     if magic == 1 {
         let mut out = Vec::new();
-        encode_legacy(&records, 1, &mut out).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        encode_legacy(&records, 1, &mut out)?;
         return Ok(Bytes::from(out));
     }
     // One batch for the whole slice: the crate splits batches where
@@ -439,6 +441,26 @@ mod tests {
             Some(IngestError::TooLarge)
         );
         assert!(ingest(&[1, 2, 3], 1 << 20, 1 << 24).is_err());
+    }
+
+    #[test]
+    fn decompression_errors_keep_their_kind() {
+        let big: Vec<Record> = (0..5).map(|i| record(i, &"x".repeat(100))).collect();
+        let input = encode(&big, 2, Compression::Gzip);
+        assert_eq!(
+            ingest(&input, 1 << 20, 200).err(),
+            Some(IngestError::TooLarge),
+            "a batch that inflates past the limit"
+        );
+        let unsupported = batch_decompress(&mut Bytes::new(), Compression::Zstd, 100);
+        assert!(matches!(
+            classify(unsupported.unwrap_err()),
+            IngestError::UnsupportedCompression(_)
+        ));
+        assert!(matches!(
+            classify(anyhow::anyhow!("Cyclic redundancy check failed")),
+            IngestError::Corrupt(_)
+        ));
     }
 
     #[test]

@@ -1,38 +1,11 @@
-//! ApiVersions (from the API table) and CreateTopics.
+//! CreateTopics (ApiVersions is answered beside the API table, in `apis`).
 
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
-use kafka_protocol::messages::{
-    ApiVersionsRequest, ApiVersionsResponse, CreateTopicsRequest, CreateTopicsResponse,
-    RequestHeader,
-};
+use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse, RequestHeader};
 
-use crate::broker::apis::{Handler, APIS};
+use crate::broker::apis::Handler;
 use crate::broker::Broker;
-
-/// The ApiVersions answer: every API of the table with its range, and `error_code`.
-pub fn api_versions_response(error_code: i16) -> ApiVersionsResponse {
-    let mut resp = ApiVersionsResponse::default();
-    resp.error_code = error_code;
-    resp.api_keys = APIS
-        .iter()
-        .map(|a| {
-            let mut v = ApiVersion::default();
-            v.api_key = a.key as i16;
-            v.min_version = a.min;
-            v.max_version = a.max;
-            v
-        })
-        .collect();
-    resp
-}
-
-impl Handler for ApiVersionsRequest {
-    fn handle(_: &Broker, _: &RequestHeader, _: Self, _: i16) -> Option<ApiVersionsResponse> {
-        Some(api_versions_response(0))
-    }
-}
 
 impl Handler for CreateTopicsRequest {
     fn handle(
@@ -82,7 +55,7 @@ impl Handler for CreateTopicsRequest {
             } else {
                 match broker.create_topic(&name, partitions) {
                     Ok(_) => {
-                        ::log::info!("created topic {name} with {partitions} partitions");
+                        log::info!("created topic {name} with {partitions} partitions");
                         None
                     }
                     Err(e) => Some((e, message_for(e, &name, partitions))),

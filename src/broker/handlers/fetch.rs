@@ -11,7 +11,7 @@ use kafka_protocol::messages::{FetchRequest, FetchResponse, RequestHeader};
 use std::time::{Duration, Instant};
 
 use crate::broker::apis::Handler;
-use crate::broker::log::ReadSlice;
+use crate::broker::partition_log::ReadSlice;
 use crate::broker::records::for_fetch;
 use crate::broker::{lock, Broker, Topic};
 
@@ -57,7 +57,7 @@ impl Handler for FetchRequest {
             }
             broker.wait_appended(generation, deadline);
         };
-        crate::broker::log::reserve_reads(
+        crate::broker::partition_log::reserve_reads(
             found
                 .iter()
                 .flatten()
@@ -87,7 +87,7 @@ impl Handler for FetchRequest {
                     {
                         Ok(b) => b,
                         Err(e) => {
-                            ::log::error!("fetch {}-{}: {e:#}", t.topic.0, f.partition);
+                            log::error!("fetch {}-{}: {e:#}", t.topic.0, f.partition);
                             error = Some(ResponseError::KafkaStorageError);
                             Bytes::new()
                         }

@@ -38,8 +38,8 @@ impl Handler for FindCoordinatorRequest {
             return Some(resp);
         }
         resp.node_id = BrokerId(NODE_ID);
-        resp.host = broker.config.advertised_host.clone().into();
-        resp.port = broker.config.advertised_port as i32;
+        resp.host = broker.advertised.0.clone().into();
+        resp.port = i32::from(broker.advertised.1);
         Some(resp)
     }
 }
@@ -105,7 +105,7 @@ impl Handler for OffsetCommitRequest {
         }
         if !entries.is_empty() {
             if let Err(e) = lock(&broker.offsets).commit(&group, &entries) {
-                ::log::error!("commit for group {group} failed: {e:#}");
+                log::error!("commit for group {group} failed: {e:#}");
                 for (ti, pi) in slots {
                     resp.topics[ti].partitions[pi].error_code =
                         ResponseError::KafkaStorageError.code();

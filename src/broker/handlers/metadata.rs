@@ -22,8 +22,8 @@ impl Handler for MetadataRequest {
         let mut resp = MetadataResponse::default();
         let mut b = MetadataResponseBroker::default();
         b.node_id = BrokerId(NODE_ID);
-        b.host = broker.config.advertised_host.clone().into();
-        b.port = broker.config.advertised_port as i32;
+        b.host = broker.advertised.0.clone().into();
+        b.port = i32::from(broker.advertised.1);
         resp.brokers.push(b);
         if version >= 2 {
             resp.cluster_id = Some(CLUSTER_ID.into());

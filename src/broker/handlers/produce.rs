@@ -73,7 +73,7 @@ fn append(
     broker: &Broker,
     topic: &str,
     partition: i32,
-    log: &crate::broker::log::SharedLog,
+    log: &crate::broker::partition_log::SharedLog,
     records: &[u8],
 ) -> Result<(i64, i64), ResponseError> {
     let cfg = &broker.config;
@@ -81,11 +81,11 @@ fn append(
         ingest(records, cfg.max_message_size, cfg.max_request_size).map_err(|e| match e {
             IngestError::TooLarge => ResponseError::MessageTooLarge,
             IngestError::UnsupportedCompression(why) => {
-                ::log::warn!("produce to {topic}-{partition} refused: {why}");
+                log::warn!("produce to {topic}-{partition} refused: {why}");
                 ResponseError::UnsupportedCompressionType
             }
             IngestError::Corrupt(why) => {
-                ::log::warn!("produce to {topic}-{partition} refused: {why}");
+                log::warn!("produce to {topic}-{partition} refused: {why}");
                 ResponseError::CorruptMessage
             }
         })?;
@@ -94,7 +94,7 @@ fn append(
         return Ok((log.next_offset(), log.start_offset()));
     }
     let base = log.append(&mut ingested.set, ingested.count).map_err(|e| {
-        ::log::error!("{topic}-{partition}: {e:#}");
+        log::error!("{topic}-{partition}: {e:#}");
         ResponseError::KafkaStorageError
     })?;
     Ok((base, log.start_offset()))

@@ -1,0 +1,167 @@
+//! One client connection: read a request frame, handle it, write the
+//! response, in order, with blocking I/O on the connection's own thread.
+//!
+//! Reads and writes wait at most [`POLL`] at a time, so the thread notices a
+//! stopping broker on its own:
+//!
+//! - between requests (nothing of the next frame received), it closes at once;
+//! - a request already arriving is read to its end, handled (a produce is
+//!   appended to the log) and answered: what a client was told is acknowledged
+//!   is on disk, and nothing it was not told about is half-done;
+//! - a frame still incomplete, or a response the client does not read, gets
+//!   [`STOP_BOUND`] after the stop began; then the connection is cut, so a
+//!   client that stopped reading cannot hold the broker up.
+//!
+//! Outside a stop, an idle connection is closed after [`IDLE_TIMEOUT`] and a
+//! write that makes no progress for [`WRITE_TIMEOUT`] closes the connection.
+
+use bytes::{Bytes, BytesMut};
+use std::io::{self, BufReader, ErrorKind, Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use super::wire::{self, ConnError};
+use super::{apis, Broker};
+
+/// How long one blocking read or write waits before the thread looks at the stop flag.
+pub const POLL: Duration = Duration::from_millis(100);
+/// How long after a stop an arriving frame or an unread response may take before the cut.
+pub const STOP_BOUND: Duration = Duration::from_millis(300);
+/// How long a connection may sit idle before it is closed (Kafka's connections.max.idle.ms).
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(600);
+/// How long a response write may make no progress before the connection is closed.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Where in a frame a read is: before its first byte, the connection is idle.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Place {
+    /// Waiting for the first byte of the next request.
+    Between,
+    /// Part of the frame has arrived.
+    Inside,
+}
+
+/// Serves one connection until the client leaves, misbehaves, or the broker stops.
+pub fn serve(broker: &Broker, stream: TcpStream) -> Result<(), ConnError> {
+    stream.set_read_timeout(Some(POLL))?;
+    stream.set_write_timeout(Some(POLL))?;
+    let max = broker.config.max_request_size;
+    let mut writer = stream.try_clone()?;
+    let mut reader = BufReader::with_capacity(64 * 1024, stream);
+    let mut out = BytesMut::with_capacity(64 * 1024);
+    while let Some(frame) = read_frame(broker, &mut reader, max)? {
+        out.clear();
+        if apis::handle(broker, frame, &mut out)? {
+            write_all(broker, &mut writer, &out)?;
+        }
+        if out.capacity() > 16 * 1024 * 1024 {
+            out = BytesMut::with_capacity(64 * 1024);
+        }
+    }
+    Ok(())
+}
+
+/// Reads the next request frame; `None` when the client closed the connection
+/// or the broker stops, between two requests.
+fn read_frame(
+    broker: &Broker,
+    reader: &mut BufReader<TcpStream>,
+    max: usize,
+) -> Result<Option<Bytes>, ConnError> {
+    let mut prefix = [0u8; wire::PREFIX];
+    if !fill(broker, reader, &mut prefix, Place::Between)? {
+        return Ok(None);
+    }
+    let mut frame = vec![0u8; wire::frame_len(prefix, max)?];
+    fill(broker, reader, &mut frame, Place::Inside)?;
+    Ok(Some(Bytes::from(frame)))
+}
+
+/// Fills `buf` from the reader, starting at `start`. Returns false, having
+/// read nothing, when between two requests the client closed the connection or
+/// the broker stops.
+fn fill(
+    broker: &Broker,
+    reader: &mut BufReader<TcpStream>,
+    buf: &mut [u8],
+    start: Place,
+) -> Result<bool, ConnError> {
+    let mut filled = 0;
+    let mut last_progress = Instant::now();
+    while filled < buf.len() {
+        let place = if filled == 0 { start } else { Place::Inside };
+        if place == Place::Between && broker.is_stopping() && !data_waiting(broker, reader) {
+            return Ok(false);
+        }
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) if place == Place::Between => return Ok(false),
+            Ok(0) => return Err(io::Error::from(ErrorKind::UnexpectedEof).into()),
+            Ok(n) => {
+                filled += n;
+                last_progress = Instant::now();
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                if broker.stopping_for().is_some_and(|t| t > STOP_BOUND) {
+                    return Err(ConnError::Protocol(format!(
+                        "broker stopping: a request still incomplete {STOP_BOUND:?} after the stop"
+                    )));
+                }
+                if last_progress.elapsed() > IDLE_TIMEOUT {
+                    return Err(e.into());
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(true)
+}
+
+/// Whether bytes of a next request have already arrived, and the stop is recent
+/// enough to still serve them (a request sent just before the stop is answered).
+fn data_waiting(broker: &Broker, reader: &mut BufReader<TcpStream>) -> bool {
+    if broker.stopping_for().is_some_and(|t| t > STOP_BOUND) {
+        return false;
+    }
+    if !reader.buffer().is_empty() {
+        return true;
+    }
+    let stream = reader.get_ref();
+    if stream.set_nonblocking(true).is_err() {
+        return false;
+    }
+    let waiting = matches!(stream.peek(&mut [0u8; 1]), Ok(n) if n > 0);
+    // A socket left non-blocking would turn every later wait into a busy loop.
+    if stream.set_nonblocking(false).is_err() {
+        return false;
+    }
+    waiting
+}
+
+/// Writes a whole response; a client that reads nothing for [`WRITE_TIMEOUT`],
+/// or until [`STOP_BOUND`] after a stop, is cut off.
+fn write_all(broker: &Broker, stream: &mut TcpStream, mut data: &[u8]) -> Result<(), ConnError> {
+    let mut last_progress = Instant::now();
+    while !data.is_empty() {
+        match stream.write(data) {
+            Ok(0) => return Err(io::Error::from(ErrorKind::WriteZero).into()),
+            Ok(n) => {
+                data = &data[n..];
+                last_progress = Instant::now();
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                if broker.stopping_for().is_some_and(|t| t > STOP_BOUND) {
+                    return Err(ConnError::Protocol(format!(
+                        "broker stopping: the client read no response for {STOP_BOUND:?} after the stop"
+                    )));
+                }
+                if last_progress.elapsed() > WRITE_TIMEOUT {
+                    return Err(e.into());
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
