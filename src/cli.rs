@@ -469,6 +469,11 @@ pub struct ConsumeArgs {
     /// First respawn delay in milliseconds; it doubles per crash up to 30 s.
     #[arg(long, value_name = "MS", default_value_t = 1000, hide = true)]
     pub respawn_backoff: u64,
+    /// Test only: the crash window in milliseconds (default 60 s). More than 5
+    /// crashes of one worker within it end the run; a worker that ran longer
+    /// than it before crashing starts its backoff over.
+    #[arg(long, value_name = "MS", default_value_t = 60_000, hide = true, value_parser = clap::value_parser!(u64).range(1..))]
+    pub crash_window: u64,
 }
 
 /// Which classic Kafka demo `braid demo` replays.

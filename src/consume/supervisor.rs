@@ -50,9 +50,9 @@ extern "C" fn on_signal(sig: nix::libc::c_int) {
     }
 }
 
-/// Crashes allowed in `CRASH_WINDOW` before the supervisor gives up.
+/// Crashes of one worker allowed in the crash window (`--crash-window`,
+/// hidden, 60 s by default) before the supervisor gives up.
 const MAX_CRASHES: usize = 5;
-const CRASH_WINDOW: Duration = Duration::from_secs(60);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 enum Run {
@@ -204,6 +204,15 @@ pub fn run(args: &ConsumeArgs, plan: Vec<Vec<i32>>) -> Result<i32> {
         Outcome::Interrupted => EXIT_INTERRUPTED,
         Outcome::CrashLoop(_) => 1,
     })
+}
+
+/// "60 s" for whole seconds, "1500 ms" otherwise.
+fn describe_window(window: Duration) -> String {
+    if window.subsec_millis() == 0 {
+        format!("{} s", window.as_secs())
+    } else {
+        format!("{} ms", window.as_millis())
+    }
 }
 
 /// Number of threads of this process (fork is only sound with one).
@@ -641,6 +650,7 @@ impl Supervisor<'_> {
             let why = slot.last_error.clone().unwrap_or_else(|| status.clone());
             slot.last_error = Some(why);
         }
+        let window = Duration::from_millis(self.args.crash_window);
         let mut crash_loop = None;
         if respawn {
             let now = Instant::now();
@@ -648,21 +658,21 @@ impl Supervisor<'_> {
             while slot
                 .crashes
                 .front()
-                .is_some_and(|t| now.duration_since(*t) > CRASH_WINDOW)
+                .is_some_and(|t| now.duration_since(*t) > window)
             {
                 slot.crashes.pop_front();
             }
             if slot.crashes.len() > MAX_CRASHES {
                 crash_loop = Some(format!(
-                    "worker {i} (partitions {}) crashed {} times in {} s; last error: {}",
+                    "worker {i} (partitions {}) crashed {} times in {}; last error: {}",
                     super::assignment::describe(&slot.partitions),
                     slot.crashes.len(),
-                    CRASH_WINDOW.as_secs(),
+                    describe_window(window),
                     slot.last_error.clone().unwrap_or_default()
                 ));
             } else {
                 // A worker that ran well for a while starts the backoff over.
-                if slot.spawned.elapsed() > CRASH_WINDOW {
+                if slot.spawned.elapsed() > window {
                     slot.backoff = Duration::from_millis(self.args.respawn_backoff);
                 }
                 slot.run = Run::Waiting {

@@ -29,10 +29,12 @@ use super::*;
 /// The longest any consume run in these tests may take.
 pub const RUN_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// How long every process of a `braid consume` may take to be gone after the
-/// signal that ends it (DESIGN.md asks for well under a second; this leaves
-/// room for a loaded 2-core machine).
-pub const GONE_WITHIN: Duration = Duration::from_secs(5);
+/// How long a test waits for every process of a `braid consume` to be gone
+/// after the signal (or the end of work) that ends it. A deadline for a
+/// failure message, not a speed check: DESIGN.md's "well under a second" is
+/// measured by `benches/ctrl_c_latency.py`, not asserted on a loaded 2-core
+/// machine.
+pub const GONE_WITHIN: Duration = Duration::from_secs(30);
 
 // ---------------------------------------------------------------------------
 // Processes
@@ -64,10 +66,7 @@ pub fn exited(pid: i32, parent: Option<i32>) -> bool {
 pub fn assert_group_gone(pgid: i32, deadline: Duration, what: &str) {
     let mut left = Vec::new();
     let ok = wait_until(deadline, || {
-        left = group_with_zombies(pgid)
-            .into_iter()
-            .filter(|(pid, state)| *state != 'Z' || proc_info(*pid).is_some_and(|s| s.ppid != 1))
-            .collect();
+        left = group_left(pgid);
         left.is_empty()
     });
     assert!(
@@ -75,6 +74,15 @@ pub fn assert_group_gone(pgid: i32, deadline: Duration, what: &str) {
         "{what}: processes of braid consume's group {pgid} still there after {deadline:?} \
          (pid, state): {left:?}"
     );
+}
+
+/// The processes of group `pgid` that are not gone: alive, or a zombie its
+/// braid parent did not reap (an orphaned zombie waiting for init has exited).
+pub fn group_left(pgid: i32) -> Vec<(i32, char)> {
+    group_with_zombies(pgid)
+        .into_iter()
+        .filter(|(pid, state)| *state != 'Z' || proc_info(*pid).is_some_and(|s| s.ppid != 1))
+        .collect()
 }
 
 /// Collects everything read from `src` into `into`, then raises `eof`.
@@ -105,7 +113,10 @@ pub fn collect_lines(
 /// A `braid consume` supervisor in its own process group, with its stdout
 /// (as lines) and stderr collected in the background. Dropping it SIGKILLs
 /// the whole group (supervisor and every worker) and reaps the supervisor,
-/// also when a test panics.
+/// also when a test panics. A test that did not panic must have ended the
+/// run: a process of the group still there at drop (after up to
+/// [`GONE_WITHIN`] to settle) is a leftover, reported as a failure (the
+/// guard panics naming it) rather than silently killed.
 pub struct Consume {
     child: Option<Child>,
     pid: i32,
@@ -339,14 +350,40 @@ impl Consume {
 
 impl Drop for Consume {
     fn drop(&mut self) {
+        let panicking = thread::panicking();
+        // A test that passed so far must have ended the run: whatever of the
+        // group is still there once the supervisor is reaped is a leftover.
+        // (Reaping first: an unreaped supervisor would count as one.)
+        let mut left = Vec::new();
+        if !panicking {
+            let ended = wait_until(GONE_WITHIN, || self.has_exited());
+            let gone = ended
+                && wait_until(GONE_WITHIN, || {
+                    left = group_left(self.pid);
+                    left.is_empty()
+                });
+            if !ended {
+                left = group_left(self.pid);
+            }
+            if gone {
+                left.clear();
+            }
+        }
         // The group outlives its leader while any worker lives.
         let _ = killpg(Pid::from_raw(self.pid), Signal::SIGKILL);
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
         }
-        if thread::panicking() {
+        if panicking {
             eprintln!("{}", self.diagnostics());
+        } else if !left.is_empty() {
+            eprintln!("{}", self.diagnostics());
+            panic!(
+                "braid consume (pid {}) left processes of its group behind at the end of the \
+                 test (pid, state): {left:?}; killed now",
+                self.pid
+            );
         }
     }
 }
