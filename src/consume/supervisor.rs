@@ -682,7 +682,7 @@ impl Supervisor<'_> {
                     "worker {i} (pid {pid}) {status}; respawning in {:?}",
                     slot.backoff
                 );
-                slot.backoff = (slot.backoff * 2).min(MAX_BACKOFF);
+                slot.backoff = next_backoff(slot.backoff);
             }
         }
         let respawned = matches!(slot.run, Run::Waiting { .. });
@@ -774,5 +774,26 @@ impl Supervisor<'_> {
         self.view
             .summary(self.args, &rows, &outcome, self.started.elapsed(), span);
         Summary { outcome, consumed }
+    }
+}
+
+/// The respawn delay after `current`: doubled, at most `MAX_BACKOFF` (30 s).
+fn next_backoff(current: Duration) -> Duration {
+    (current * 2).min(MAX_BACKOFF)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_from_one_second_up_to_thirty() {
+        let mut d = Duration::from_secs(1);
+        let mut seen = vec![d.as_secs()];
+        for _ in 0..7 {
+            d = next_backoff(d);
+            seen.push(d.as_secs());
+        }
+        assert_eq!(seen, vec![1, 2, 4, 8, 16, 30, 30, 30]);
     }
 }
