@@ -194,6 +194,16 @@ impl Conn {
         bail!("cannot reach any broker of {}{why}", brokers.join(","))
     }
 
+    /// Wraps an open connection to `addr` (its timeouts already set).
+    pub fn from_stream(stream: TcpStream, addr: &str) -> Conn {
+        let _ = stream.set_nodelay(true);
+        Conn {
+            stream,
+            addr: addr.to_string(),
+            correlation: 0,
+        }
+    }
+
     /// Connects to `addr` (HOST:PORT) with timeouts.
     pub fn connect(addr: &str) -> Result<Conn> {
         let sock = addr
