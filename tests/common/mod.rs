@@ -9,6 +9,7 @@
 // Each test binary uses only part of this module.
 #![allow(dead_code)]
 
+pub mod kafka_cluster;
 pub mod raw;
 
 use std::collections::BTreeMap;
