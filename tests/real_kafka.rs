@@ -1,28 +1,183 @@
 //! braid against a real Apache Kafka 3.9 cluster (issue 10, items 1-3): the
-//! three KRaft nodes of `docker-compose.yml`, started once for this file by
-//! `common::kafka_cluster` and shared by its tests.
+//! three KRaft nodes of `docker-compose.yml`, with its settings (replication
+//! 3, `min.insync.replicas` 2, offsets topic replication 3), started once for
+//! this file by `common::kafka_cluster` and shared by its tests.
+//!
+//! - `braid topic create/list/describe` with replication 3, and the one-line
+//!   errors for an existing topic and bad counts;
+//! - `braid produce -j 4 --acks all` then `braid consume --processes 3
+//!   --exit-at-end`: every acknowledged (sender, seq) consumed exactly once,
+//!   per-partition order of each sender kept (`--key sender`), committed ==
+//!   end of log;
+//! - `braid demo -b <cluster>`: verified, and the offsets and processors
+//!   scenarios.
+//!
+//! Without Java or the jars every test prints `SKIPPED: ...` and passes
+//! (under `CI=true` it fails instead).
 
 mod common;
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::Command;
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use common::kafka_cluster::{kafka_available, KafkaCluster, KAFKA_3};
+use common::*;
+use serde_json::Value;
 
-/// The file's cluster; `None` when Java or the jars are missing.
+/// The longest any one braid command here may take.
+const TIMEOUT: Duration = Duration::from_secs(180);
+
+/// The file's cluster (started by the first test that asks); `None` when Java
+/// or the jars are missing. The JVMs die with the test process (see
+/// `common::kafka_cluster`), since a `static` is never dropped.
 fn cluster(test: &str) -> Option<&'static KafkaCluster> {
-    static CLUSTER: OnceLock<Option<KafkaCluster>> = OnceLock::new();
+    static CLUSTER: OnceLock<KafkaCluster> = OnceLock::new();
     if !kafka_available(test, KAFKA_3) {
         return None;
     }
-    CLUSTER
-        .get_or_init(|| Some(KafkaCluster::compose()))
-        .as_ref()
+    Some(CLUSTER.get_or_init(KafkaCluster::compose))
+}
+
+fn braid(args: &[&str]) -> RunOutput {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_braid"));
+    cmd.env("RUST_LOG", "warn").args(args);
+    run_with_timeout(&mut cmd, None, TIMEOUT)
+}
+
+/// Stdout of a run that must succeed.
+fn ok(out: RunOutput, what: &str) -> String {
+    assert!(
+        out.status.success(),
+        "{what}: {}; stderr:\n{}",
+        out.status,
+        out.stderr
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Asserts a run failed with `code` and exactly one stderr line holding `text`.
+fn fails_with(out: RunOutput, code: i32, text: &str) {
+    assert_eq!(out.status.code(), Some(code), "stderr:\n{}", out.stderr);
+    assert_eq!(out.stderr.trim().lines().count(), 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains(text),
+        "want {text:?} in:\n{}",
+        out.stderr
+    );
+}
+
+fn json_lines(text: &str) -> Vec<Value> {
+    text.lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+/// `braid topic describe --format json`: partition → (leader, latest, committed).
+fn describe(b: &str, topic: &str, group: &str) -> BTreeMap<i64, (i64, i64, Option<i64>)> {
+    let text = ok(
+        braid(&[
+            "topic", "describe", topic, "-g", group, "-b", b, "--format", "json",
+        ]),
+        "describe",
+    );
+    let v: Value = serde_json::from_str(text.trim()).expect("one JSON object");
+    v["partitions"]
+        .as_array()
+        .expect("partitions")
+        .iter()
+        .map(|p| {
+            assert_eq!(p["earliest"], 0, "{p}");
+            (
+                p["partition"].as_i64().expect("partition"),
+                (
+                    p["leader"].as_i64().expect("a leader"),
+                    p["latest"].as_i64().expect("latest"),
+                    p["committed"].as_i64(),
+                ),
+            )
+        })
+        .collect()
+}
+
+fn create(b: &str, topic: &str, partitions: u32) {
+    let out = ok(
+        braid(&[
+            "topic",
+            "create",
+            topic,
+            "--partitions",
+            &partitions.to_string(),
+            "--replication",
+            "3",
+            "-b",
+            b,
+        ]),
+        "create",
+    );
+    assert!(
+        out.contains(&format!(
+            "created topic '{topic}' with {partitions} partitions (replication factor 3)"
+        )),
+        "{out}"
+    );
 }
 
 #[test]
-fn cluster_starts() {
-    let Some(c) = cluster("cluster_starts") else {
+fn topic_create_list_describe_and_errors() {
+    let Some(c) = cluster("topic_create_list_describe_and_errors") else {
         return;
     };
-    eprintln!("bootstrap {}", c.bootstrap());
+    let b = c.bootstrap();
+    let topic = unique("rk-topic");
+    create(&b, &topic, 6);
+
+    let out = ok(braid(&["topic", "list", "-b", &b]), "list");
+    assert!(
+        out.lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>() == [topic.as_str(), "6"]),
+        "{out}"
+    );
+    let d = describe(&b, &topic, "nobody");
+    assert_eq!(
+        d.keys().copied().collect::<Vec<_>>(),
+        (0..6).collect::<Vec<_>>()
+    );
+    let leaders: BTreeSet<i64> = d.values().map(|p| p.0).collect();
+    let ids: BTreeSet<i64> = (0..3).map(|i| c.node_id(i) as i64).collect();
+    assert!(
+        leaders.is_subset(&ids),
+        "leaders {leaders:?}, nodes {ids:?}"
+    );
+    assert!(d.values().all(|p| p.1 == 0 && p.2.is_none()), "{d:?}");
+
+    let args = ["topic", "create", &topic, "--partitions", "6", "-b", &b];
+    fails_with(braid(&args), 1, &format!("topic '{topic}' already exists"));
+    let other = unique("rk-other");
+    let args = [
+        "topic",
+        "create",
+        &other,
+        "--partitions",
+        "1",
+        "--replication",
+        "4",
+        "-b",
+        &b,
+    ];
+    fails_with(
+        braid(&args),
+        1,
+        &format!("cannot create '{other}' with replication factor 4"),
+    );
+    let args = ["topic", "create", &other, "--partitions", "0", "-b", &b];
+    let out = braid(&args);
+    assert_eq!(out.status.code(), Some(2), "--partitions 0: {}", out.stderr);
+    fails_with(
+        braid(&["topic", "describe", &other, "-b", &b]),
+        1,
+        "does not exist",
+    );
 }
