@@ -181,3 +181,139 @@ fn topic_create_list_describe_and_errors() {
         "does not exist",
     );
 }
+
+/// (sender, seq) of every record a `producer_send_success` event acknowledges.
+fn acked(events: &[Value]) -> BTreeSet<(u64, u64)> {
+    let mut out = BTreeSet::new();
+    for e in events
+        .iter()
+        .filter(|e| e["name"] == "producer_send_success")
+    {
+        let sender = e["thread"].as_u64().expect("thread");
+        let (first, last) = (
+            e["first_seq"].as_u64().unwrap(),
+            e["last_seq"].as_u64().unwrap(),
+        );
+        assert_eq!(last - first + 1, e["count"].as_u64().unwrap(), "{e}");
+        out.extend((first..=last).map(|seq| (sender, seq)));
+    }
+    out
+}
+
+#[test]
+fn produce_acks_all_then_consume_with_three_processes() {
+    let Some(c) = cluster("produce_acks_all_then_consume_with_three_processes") else {
+        return;
+    };
+    const N: u64 = 20_000;
+    let b = c.bootstrap();
+    let topic = unique("rk-pc");
+    let group = unique("rk-pc-group");
+    create(&b, &topic, 6);
+
+    let n = N.to_string();
+    let out = ok(
+        braid(&[
+            "produce",
+            "-b",
+            &b,
+            "-t",
+            &topic,
+            "-n",
+            &n,
+            "-j",
+            "4",
+            "--acks",
+            "all",
+            "--key",
+            "sender",
+            "--batch-size",
+            "500",
+            "--format",
+            "json",
+        ]),
+        "produce",
+    );
+    let events = json_lines(&out);
+    assert!(
+        !events.iter().any(|e| e["name"] == "producer_send_error"),
+        "send errors:\n{out}"
+    );
+    let acked = acked(&events);
+    assert_eq!(acked.len() as u64, N, "acknowledged records");
+
+    let out = ok(
+        braid(&[
+            "consume",
+            "-b",
+            &b,
+            "-t",
+            &topic,
+            "-g",
+            &group,
+            "--processes",
+            "3",
+            "-o",
+            "committed",
+            "--exit-at-end",
+            "--print",
+            "--format",
+            "json",
+        ]),
+        "consume",
+    );
+    let events = json_lines(&out);
+    let mut seen: BTreeMap<(u64, u64), u32> = BTreeMap::new();
+    // partition → (offset, sender, seq) in the order processed.
+    let mut by_partition: BTreeMap<i64, Vec<(i64, u64, u64)>> = BTreeMap::new();
+    for e in events.iter().filter(|e| e["name"] == "record_processed") {
+        let (sender, seq) = (e["sender"].as_u64().unwrap(), e["seq"].as_u64().unwrap());
+        *seen.entry((sender, seq)).or_default() += 1;
+        by_partition
+            .entry(e["partition"].as_i64().unwrap())
+            .or_default()
+            .push((e["offset"].as_i64().unwrap(), sender, seq));
+    }
+    let dups: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).take(5).collect();
+    assert!(dups.is_empty(), "consumed more than once: {dups:?}");
+    let consumed: BTreeSet<(u64, u64)> = seen.keys().copied().collect();
+    let missing: Vec<_> = acked.difference(&consumed).take(5).collect();
+    assert!(
+        missing.is_empty(),
+        "acknowledged but not consumed: {missing:?}"
+    );
+    assert_eq!(consumed.len() as u64, N, "consumed");
+
+    // --key sender: each sender's events sit in one partition, in seq order,
+    // at contiguous offsets from 0.
+    let mut home: BTreeMap<u64, i64> = BTreeMap::new();
+    for (p, recs) in &mut by_partition {
+        recs.sort();
+        let offsets: Vec<i64> = recs.iter().map(|r| r.0).collect();
+        assert_eq!(offsets, (0..recs.len() as i64).collect::<Vec<_>>(), "p{p}");
+        let mut last: BTreeMap<u64, u64> = BTreeMap::new();
+        for &(off, sender, seq) in recs.iter() {
+            assert_eq!(
+                *home.entry(sender).or_insert(*p),
+                *p,
+                "sender {sender} in two partitions"
+            );
+            if let Some(prev) = last.insert(sender, seq) {
+                assert!(
+                    prev < seq,
+                    "p{p}@{off}: sender {sender} seq {seq} after {prev}"
+                );
+            }
+        }
+    }
+
+    // Committed == end of log, as describe reports it.
+    let d = describe(&b, &topic, &group);
+    assert_eq!(d.values().map(|p| p.1).sum::<i64>(), N as i64, "{d:?}");
+    assert!(
+        d.values().all(|p| p.2 == Some(p.1)),
+        "committed != end of log: {d:?}"
+    );
+    let last = events.last().expect("events");
+    assert_eq!(last["name"], "shutdown_complete", "{last}");
+}
