@@ -18,12 +18,17 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::Command;
+use std::io::Read;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
+use std::thread;
 use std::time::Duration;
 
 use common::kafka_cluster::{kafka_available, KafkaCluster, KAFKA_3};
 use common::*;
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
 use serde_json::Value;
 
 /// The longest any one braid command here may take.
@@ -316,4 +321,93 @@ fn produce_acks_all_then_consume_with_three_processes() {
     );
     let last = events.last().expect("events");
     assert_eq!(last["name"], "shutdown_complete", "{last}");
+}
+
+/// Runs `braid demo ARGS... -b <cluster>` in its own process group (as a
+/// shell would) on a fresh 6-partition topic with replication 3 (as the
+/// compose file's one-shot service makes `events`). Returns its exit code and
+/// output; the whole group is killed afterwards, also when the run fails.
+fn demo(c: &KafkaCluster, args: &[&str]) -> (Option<i32>, String, String) {
+    /// Kills a process group when dropped.
+    struct Group(i32);
+    impl Drop for Group {
+        fn drop(&mut self) {
+            let _ = killpg(Pid::from_raw(self.0), Signal::SIGKILL);
+        }
+    }
+    let b = c.bootstrap();
+    let topic = unique("rk-demo");
+    create(&b, &topic, 6);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_braid"))
+        .env_remove("RUST_LOG")
+        .arg("demo")
+        .args(args)
+        .args(["-b", &b, "-t", &topic])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .expect("start braid demo");
+    let _group = Group(child.id() as i32);
+    let read = |mut pipe: Box<dyn Read + Send>| {
+        thread::spawn(move || {
+            let mut text = String::new();
+            let _ = pipe.read_to_string(&mut text);
+            text
+        })
+    };
+    let out = read(Box::new(child.stdout.take().unwrap()));
+    let err = read(Box::new(child.stderr.take().unwrap()));
+    let mut status = None;
+    let finished = wait_until(TIMEOUT, || {
+        status = child.try_wait().expect("wait for the demo");
+        status.is_some()
+    });
+    if !finished {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let (out, err) = (out.join().unwrap(), err.join().unwrap());
+    assert!(
+        finished,
+        "demo {args:?} did not finish in {TIMEOUT:?}\n{out}\n{err}"
+    );
+    (status.and_then(|s| s.code()), out, err)
+}
+
+#[test]
+fn demo_parallel_is_verified() {
+    let Some(c) = cluster("demo_parallel_is_verified") else {
+        return;
+    };
+    let (code, out, err) = demo(c, &["--messages", "20000"]);
+    assert_eq!(code, Some(0), "demo not verified\n{out}\n{err}");
+    assert!(
+        out.lines().any(|l| l.starts_with("verified: missing 0")),
+        "no `verified: missing 0` line\n{out}\n{err}"
+    );
+    assert!(out.contains("20,000 acked, 0 failed"), "{out}\n{err}");
+}
+
+#[test]
+fn demo_offsets_and_processors_scenarios_run() {
+    let Some(c) = cluster("demo_offsets_and_processors_scenarios_run") else {
+        return;
+    };
+    let scenarios: [(&str, &[&str]); 2] = [
+        ("offsets", &["[oldest", "[newest", "[batch"]),
+        ("processors", &["[prime", "[sqrt", "[square"]),
+    ];
+    for (scenario, labels) in scenarios {
+        let args = ["--scenario", scenario, "--duration", "6", "--rate", "20"];
+        let (code, out, err) = demo(c, &args);
+        assert_eq!(code, Some(0), "{scenario}\n{out}\n{err}");
+        for label in labels {
+            assert!(
+                out.contains(label),
+                "{scenario}: no `{label}` lines\n{out}\n{err}"
+            );
+        }
+    }
 }
