@@ -449,6 +449,11 @@ impl KafkaCluster {
         }
     }
 
+    /// The JVM's process id of node `i`, while it runs.
+    pub fn pid(&self, i: usize) -> Option<i32> {
+        self.nodes[i].jvm.as_ref().map(|j| j.pid)
+    }
+
     /// Whether node `i` runs.
     pub fn is_running(&self, i: usize) -> bool {
         self.nodes[i].jvm.as_ref().is_some_and(|j| alive(j.pid))
