@@ -46,7 +46,8 @@ const START_ATTEMPTS: usize = 3;
 /// The wrapper around each JVM: `$1` is the node directory, the rest is the
 /// java command line. It prints the JVM's pid, then waits on its stdin: a
 /// line `keep` makes it wait for the JVM (signalled by the test) and keep the
-/// directory; end of input kills the JVM and removes the directory.
+/// directory; end of input kills the JVM and removes the directory (kept
+/// when the environment has `BRAID_KAFKA_KEEP` set, for a look at the logs).
 const WRAPPER: &str = r#"trap '' INT HUP
 dir="$1"; shift
 "$@" >>"$dir/java.out" 2>&1 </dev/null &
@@ -56,7 +57,7 @@ IFS= read -r cmd || cmd=
 if [ "$cmd" = keep ]; then wait "$pid"; exit $?; fi
 kill -9 "$pid" 2>/dev/null
 wait "$pid"
-rm -rf "$dir"
+[ -n "$BRAID_KAFKA_KEEP" ] || rm -rf "$dir"
 "#;
 
 /// Where `fetch.sh` puts the jars of Kafka `version`.
