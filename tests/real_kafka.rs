@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
 use std::time::Duration;
 
@@ -323,57 +323,150 @@ fn produce_acks_all_then_consume_with_three_processes() {
     assert_eq!(last["name"], "shutdown_complete", "{last}");
 }
 
-/// Runs `braid demo ARGS... -b <cluster>` in its own process group (as a
-/// shell would) on a fresh 6-partition topic with replication 3 (as the
-/// compose file's one-shot service makes `events`). Returns its exit code and
-/// output; the whole group is killed afterwards, also when the run fails.
-fn demo(c: &KafkaCluster, args: &[&str]) -> (Option<i32>, String, String) {
-    /// Kills a process group when dropped.
-    struct Group(i32);
-    impl Drop for Group {
-        fn drop(&mut self) {
-            let _ = killpg(Pid::from_raw(self.0), Signal::SIGKILL);
+/// Kills a process group when dropped.
+struct Group(i32);
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        let _ = killpg(Pid::from_raw(self.0), Signal::SIGKILL);
+    }
+}
+
+/// A `braid demo ... -b <cluster> -t TOPIC` running in its own process group
+/// (as a shell would run it), its output collected as it comes.
+struct DemoRun {
+    child: std::process::Child,
+    out: Arc<Mutex<String>>,
+    err: Arc<Mutex<String>>,
+    // Dropped last: kills whatever the demo left, also when a test fails.
+    _group: Group,
+}
+
+impl DemoRun {
+    fn start(c: &KafkaCluster, topic: &str, args: &[&str]) -> DemoRun {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_braid"))
+            .env_remove("RUST_LOG")
+            .arg("demo")
+            .args(args)
+            .args(["-b", &c.bootstrap(), "-t", topic])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .spawn()
+            .expect("start braid demo");
+        let group = Group(child.id() as i32);
+        let collect = |mut pipe: Box<dyn Read + Send>| {
+            let text = Arc::new(Mutex::new(String::new()));
+            let sink = Arc::clone(&text);
+            thread::spawn(move || {
+                let mut buf = [0u8; 8192];
+                while let Ok(n @ 1..) = pipe.read(&mut buf) {
+                    sink.lock()
+                        .unwrap()
+                        .push_str(&String::from_utf8_lossy(&buf[..n]));
+                }
+            });
+            text
+        };
+        DemoRun {
+            out: collect(Box::new(child.stdout.take().unwrap())),
+            err: collect(Box::new(child.stderr.take().unwrap())),
+            child,
+            _group: group,
         }
     }
-    let b = c.bootstrap();
-    let topic = unique("rk-demo");
-    create(&b, &topic, 6);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_braid"))
-        .env_remove("RUST_LOG")
-        .arg("demo")
-        .args(args)
-        .args(["-b", &b, "-t", &topic])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .spawn()
-        .expect("start braid demo");
-    let _group = Group(child.id() as i32);
-    let read = |mut pipe: Box<dyn Read + Send>| {
-        thread::spawn(move || {
-            let mut text = String::new();
-            let _ = pipe.read_to_string(&mut text);
-            text
-        })
-    };
-    let out = read(Box::new(child.stdout.take().unwrap()));
-    let err = read(Box::new(child.stderr.take().unwrap()));
-    let mut status = None;
-    let finished = wait_until(TIMEOUT, || {
-        status = child.try_wait().expect("wait for the demo");
-        status.is_some()
-    });
-    if !finished {
-        let _ = child.kill();
-        let _ = child.wait();
+
+    fn output(&self) -> (String, String) {
+        (
+            self.out.lock().unwrap().clone(),
+            self.err.lock().unwrap().clone(),
+        )
     }
-    let (out, err) = (out.join().unwrap(), err.join().unwrap());
+
+    /// Waits for the demo to exit; returns its exit code and output.
+    fn wait(mut self) -> (Option<i32>, String, String) {
+        let mut status = None;
+        let finished = wait_until(TIMEOUT, || {
+            status = self.child.try_wait().expect("wait for the demo");
+            status.is_some()
+        });
+        if !finished {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        // The pipes close once every process of the group has exited.
+        wait_until(Duration::from_secs(10), || {
+            Arc::strong_count(&self.out) == 1 && Arc::strong_count(&self.err) == 1
+        });
+        let (out, err) = self.output();
+        assert!(finished, "demo did not finish in {TIMEOUT:?}\n{out}\n{err}");
+        (status.and_then(|s| s.code()), out, err)
+    }
+}
+
+/// Runs `braid demo ARGS... -b <cluster>` to its end on a fresh 6-partition
+/// topic with replication 3 (as the compose file's one-shot service makes
+/// `events`).
+fn demo(c: &KafkaCluster, args: &[&str]) -> (Option<i32>, String, String) {
+    let topic = unique("rk-demo");
+    create(&c.bootstrap(), &topic, 6);
+    DemoRun::start(c, &topic, args).wait()
+}
+
+/// The number after `word ` in `text`, digits and commas.
+fn number_after(text: &str, word: &str) -> Option<u64> {
+    let rest = &text[text.find(word)? + word.len()..];
+    let digits: String = rest
+        .trim_start()
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == ',')
+        .filter(|c| *c != ',')
+        .collect();
+    digits.parse().ok()
+}
+
+#[test]
+fn demo_ctrl_c_then_a_resumed_run_misses_nothing() {
+    let Some(c) = cluster("demo_ctrl_c_then_a_resumed_run_misses_nothing") else {
+        return;
+    };
+    let topic = unique("rk-resume");
+    create(&c.bootstrap(), &topic, 6);
+    let run = DemoRun::start(c, &topic, &["--messages", "2000000"]);
+    let consuming = wait_until(TIMEOUT, || {
+        run.output()
+            .1
+            .lines()
+            .any(|l| number_after(l, "consumed").is_some_and(|n| n > 0))
+    });
+    assert!(consuming, "no consumption seen\n{:?}", run.output());
+    killpg(Pid::from_raw(run.child.id() as i32), Signal::SIGINT).expect("SIGINT");
+    let (code, out, err) = run.wait();
+    assert_eq!(code, Some(130), "SIGINT should exit 130\n{out}\n{err}");
+    let summary = out
+        .lines()
+        .find(|l| l.starts_with("interrupted after"))
+        .unwrap_or_else(|| panic!("no partial summary\n{out}\n{err}"));
+    let acked = number_after(summary, "(acked)").expect("acked");
+    let committed = number_after(summary, "offsets sum")
+        .unwrap_or_else(|| panic!("no committed sum in {summary:?}\n{out}"));
+
+    let (code, out, err) = DemoRun::start(c, &topic, &["--messages", "5000"]).wait();
+    assert_eq!(code, Some(0), "resumed demo not verified\n{out}\n{err}");
     assert!(
-        finished,
-        "demo {args:?} did not finish in {TIMEOUT:?}\n{out}\n{err}"
+        out.lines().any(|l| l.starts_with("verified: missing 0")),
+        "{out}\n{err}"
     );
-    (status.and_then(|s| s.code()), out, err)
+    let expected = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("expected"))
+        .and_then(|l| number_after(l, "expected"));
+    assert_eq!(
+        expected,
+        Some(acked - committed + 5000),
+        "expected = acked {acked} - committed {committed} + 5000\n{out}"
+    );
 }
 
 #[test]
