@@ -30,6 +30,8 @@
 //!   end (producer and consumer as child processes on a broker) or in one
 //!   process over crossbeam channels (`--transport inproc`); pivot tables,
 //!   JSON, CSV, Markdown and an SVG chart.
+//! - [`kafka_version`]: refuses Kafka 4.0+ (ApiVersions) before a command
+//!   that connects does anything, with one line that says why.
 //! - [`report`]: human tables and `--format json` events shared by all commands.
 //! - [`shutdown`]: the one place that installs signal handling.
 //! - [`logging`]: `env_logger` set-up (`RUST_LOG`), with `tracing` from the
@@ -42,6 +44,7 @@ pub mod cli;
 pub mod consume;
 pub mod demo;
 pub mod event;
+pub mod kafka_version;
 pub mod logging;
 pub mod produce;
 pub mod report;
@@ -53,6 +56,10 @@ static GLOBAL: alloc::Allocator = alloc::Allocator;
 
 /// Runs one parsed command line and returns the process exit code.
 pub fn run(cli: cli::Cli) -> i32 {
+    if let Err(e) = refuse_kafka_4(&cli.command) {
+        report::error_line(&e);
+        return 1;
+    }
     let result = match cli.command {
         cli::Command::Broker(args) => broker::run(args.into()),
         cli::Command::Produce(args) => produce::run(&args),
@@ -68,4 +75,18 @@ pub fn run(cli: cli::Cli) -> i32 {
             1
         }
     }
+}
+
+/// Runs [`kafka_version::check`] on the brokers a command connects to (none
+/// for the embedded broker and for commands that start their own).
+fn refuse_kafka_4(command: &cli::Command) -> anyhow::Result<()> {
+    let brokers = match command {
+        cli::Command::Produce(a) => Some(&a.brokers),
+        cli::Command::Consume(a) => Some(&a.brokers),
+        cli::Command::Topic(a) => Some(&a.brokers),
+        cli::Command::Demo(a) => a.brokers.as_ref(),
+        cli::Command::Bench(a) => a.brokers.as_ref(),
+        cli::Command::Broker(_) => None,
+    };
+    brokers.map_or(Ok(()), |b| kafka_version::check(b))
 }

@@ -51,6 +51,15 @@ pub fn run(args: &TopicArgs) -> Result<i32> {
             replication,
         } => {
             let created = create(&args.brokers, name, *partitions, *replication)?;
+            // On a cluster a partition's leader learns of it a moment after
+            // CreateTopics returns: return once every leader answers for it,
+            // so that a describe or produce right after works.
+            wait_ready(
+                &args.brokers,
+                name,
+                created.partitions.max(0) as usize,
+                Duration::from_secs(30),
+            )?;
             match args.format {
                 Format::Json => report::emit_json(&serde_json::json!({
                     "name": "topic_created", "timestamp": report::now_ms(),
@@ -194,6 +203,16 @@ impl Conn {
         bail!("cannot reach any broker of {}{why}", brokers.join(","))
     }
 
+    /// Wraps an open connection to `addr` (its timeouts already set).
+    pub fn from_stream(stream: TcpStream, addr: &str) -> Conn {
+        let _ = stream.set_nodelay(true);
+        Conn {
+            stream,
+            addr: addr.to_string(),
+            correlation: 0,
+        }
+    }
+
     /// Connects to `addr` (HOST:PORT) with timeouts.
     pub fn connect(addr: &str) -> Result<Conn> {
         let sock = addr
@@ -299,8 +318,9 @@ fn client(brokers: &[String]) -> Result<KafkaClient> {
 }
 
 /// Waits up to `timeout` until `name` shows `partitions` partitions, each
-/// with a leader, in the metadata of `brokers` (a cluster propagates a new
-/// topic to every broker shortly after CreateTopics returns).
+/// with a leader, in the metadata of `brokers`, and every leader answers
+/// ListOffsets for them (a cluster propagates a new topic to every broker
+/// shortly after CreateTopics returns).
 pub fn wait_ready(
     brokers: &[String],
     name: &str,
@@ -309,12 +329,16 @@ pub fn wait_ready(
 ) -> Result<()> {
     let deadline = std::time::Instant::now() + timeout;
     loop {
-        let client = client(brokers)?;
+        let mut client = client(brokers)?;
         let ready = client
             .topics()
             .partitions(name)
             .is_some_and(|p| p.len() == partitions && p.available_ids().len() == partitions);
-        if ready {
+        if ready
+            && client
+                .fetch_topic_offsets(name, FetchOffset::Latest)
+                .is_ok_and(|o| o.len() == partitions)
+        {
             return Ok(());
         }
         if std::time::Instant::now() > deadline {

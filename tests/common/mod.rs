@@ -10,6 +10,7 @@
 #![allow(dead_code)]
 
 pub mod consume;
+pub mod kafka_cluster;
 pub mod process;
 pub mod raw;
 

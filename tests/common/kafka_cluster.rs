@@ -1,0 +1,626 @@
+//! Real Apache Kafka clusters for the tests (DESIGN.md, "Real Kafka in the
+//! tests"): one or three combined broker+controller KRaft nodes on 127.0.0.1,
+//! started from the jars `tests/kafka/fetch.sh` puts under `target/`.
+//!
+//! - The three-node cluster runs the `KAFKA_*` settings of
+//!   `docker-compose.yml` (turned into property names as the apache/kafka
+//!   image does), so the compose file's configuration is what the tests run;
+//!   only node ports, paths and the quorum voters' addresses differ. Listener
+//!   names come from the compose file too: clients use the advertised
+//!   listener that is not the inter-broker one (`HOST`).
+//! - Every node: static `controller.quorum.voters`, storage formatted with
+//!   `kafka.tools.StorageTool format`, `-Xmx512m`, thread counts for 2 cores
+//!   (where the compose file says nothing), log4j to `server.log` in the
+//!   node's own temporary directory.
+//! - Each JVM runs under a tiny `sh` wrapper whose stdin is a pipe held by
+//!   the test process: when that pipe closes (the cluster is dropped, or the
+//!   test process ends in any way, even with SIGKILL) the wrapper kills the
+//!   JVM with SIGKILL and removes the node's directory. So a cluster kept in
+//!   a `static` (where `Drop` never runs) still leaves nothing behind.
+//! - Ports are picked at random below the kernel's ephemeral range (so no
+//!   port-0 bind of another test can take them) and checked free; a node that
+//!   still fails to bind makes the whole start retry with new ports.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use kafka_protocol::messages::MetadataRequest;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use super::{in_ci, wait_until};
+
+/// The Kafka 3.x release the tests run (docker-compose.yml's image).
+pub const KAFKA_3: &str = "3.9.1";
+/// The Kafka 4.x release braid must refuse at once.
+pub const KAFKA_4: &str = "4.1.1";
+/// How long one attempt to start a cluster may take until every node is listed.
+const START_TIMEOUT: Duration = Duration::from_secs(90);
+/// Attempts to start a cluster (a port taken between pick and bind retries).
+const START_ATTEMPTS: usize = 3;
+
+/// The wrapper around each JVM: `$1` is the node directory, the rest is the
+/// java command line. It prints the JVM's pid, then waits on its stdin: a
+/// line `keep` makes it wait for the JVM (signalled by the test) and keep the
+/// directory; end of input kills the JVM and removes the directory (kept
+/// when the environment has `BRAID_KAFKA_KEEP` set, for a look at the logs).
+const WRAPPER: &str = r#"trap '' INT HUP
+dir="$1"; shift
+"$@" >>"$dir/java.out" 2>&1 </dev/null &
+pid=$!
+echo "$pid"
+IFS= read -r cmd || cmd=
+if [ "$cmd" = keep ]; then wait "$pid"; exit $?; fi
+kill -9 "$pid" 2>/dev/null
+wait "$pid"
+[ -n "$BRAID_KAFKA_KEEP" ] || rm -rf "$dir"
+"#;
+
+/// Where `fetch.sh` puts the jars of Kafka `version`.
+pub fn jars_dir(version: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("target")
+        .join(format!("kafka-{version}"))
+}
+
+/// Whether Java and the jars of Kafka `version` are here. When not, prints
+/// `SKIPPED: <test>: ... (no Java/Kafka)` and returns false; under `CI=true`
+/// it fails the test instead (`.ci/run` fetches the jars).
+pub fn kafka_available(test: &str, version: &str) -> bool {
+    let java = Command::new("java")
+        .arg("-version")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    let jars = jars_dir(version).join(".complete").exists();
+    let missing = match (java, jars) {
+        (true, true) => return true,
+        (false, _) => "java not installed".to_string(),
+        (true, false) => format!(
+            "no Kafka {version} jars in {} (run tests/kafka/fetch.sh)",
+            jars_dir(version).display()
+        ),
+    };
+    assert!(!in_ci(), "{test}: {missing}, but CI=true");
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED: {test}: {missing} (no Java/Kafka)"
+    );
+    false
+}
+
+/// A running JVM under its wrapper.
+struct Jvm {
+    wrapper: Child,
+    stdin: Option<ChildStdin>,
+    pid: i32,
+}
+
+/// One node of a cluster.
+struct Node {
+    id: i32,
+    dir: PathBuf,
+    client_port: u16,
+    jvm: Option<Jvm>,
+}
+
+/// A running Kafka cluster; dropping it kills every JVM it started.
+pub struct KafkaCluster {
+    version: String,
+    nodes: Vec<Node>,
+    /// How long the (last) start took until Metadata listed every node.
+    pub startup: Duration,
+}
+
+/// The settings of a node before ports and paths are filled in.
+struct Plan {
+    cluster_id: String,
+    /// Per node: its id and its properties (compose settings or single-node ones).
+    nodes: Vec<(i32, BTreeMap<String, String>)>,
+    /// Listener names: all of them, the client's, the controller's.
+    listeners: Vec<String>,
+    advertised: Vec<String>,
+    client: String,
+    controller: String,
+}
+
+impl KafkaCluster {
+    /// One node of Kafka `version` with replication factors of 1 (for the
+    /// tests that need just a broker).
+    pub fn single(version: &str) -> KafkaCluster {
+        let mut props = BTreeMap::new();
+        for (k, v) in [
+            ("process.roles", "broker,controller"),
+            (
+                "listener.security.protocol.map",
+                "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            ),
+            ("inter.broker.listener.name", "PLAINTEXT"),
+            ("controller.listener.names", "CONTROLLER"),
+            ("offsets.topic.replication.factor", "1"),
+            ("transaction.state.log.replication.factor", "1"),
+            ("transaction.state.log.min.isr", "1"),
+            ("group.initial.rebalance.delay.ms", "0"),
+        ] {
+            props.insert(k.to_string(), v.to_string());
+        }
+        let plan = Plan {
+            cluster_id: "braidTestsSingleNode0w".to_string(),
+            nodes: vec![(1, props)],
+            listeners: vec!["PLAINTEXT".into(), "CONTROLLER".into()],
+            advertised: vec!["PLAINTEXT".into()],
+            client: "PLAINTEXT".into(),
+            controller: "CONTROLLER".into(),
+        };
+        Self::start(version, &plan)
+    }
+
+    /// The three nodes of `docker-compose.yml`, with its settings, on Kafka 3.9.
+    pub fn compose() -> KafkaCluster {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docker-compose.yml");
+        let text = std::fs::read_to_string(&path).expect("read docker-compose.yml");
+        let plan = compose_plan(&text).unwrap_or_else(|e| panic!("docker-compose.yml: {e}"));
+        Self::start(KAFKA_3, &plan)
+    }
+
+    fn start(version: &str, plan: &Plan) -> KafkaCluster {
+        let mut last = String::new();
+        for attempt in 1..=START_ATTEMPTS {
+            let began = Instant::now();
+            let mut cluster = KafkaCluster {
+                version: version.to_string(),
+                nodes: Vec::new(),
+                startup: Duration::ZERO,
+            };
+            match cluster.try_start(plan) {
+                Ok(()) => {
+                    cluster.startup = began.elapsed();
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "kafka {version}: {} node(s) ready in {:.1} s (attempt {attempt})",
+                        cluster.nodes.len(),
+                        cluster.startup.as_secs_f64()
+                    );
+                    return cluster;
+                }
+                Err(e) => {
+                    let retry = cluster.log_tails(1000).contains("Address already in use");
+                    last = format!("{e}\n{}", cluster.log_tails(40));
+                    if !retry {
+                        break;
+                    }
+                }
+            }
+        }
+        panic!("could not start Kafka {version}: {last}");
+    }
+
+    fn try_start(&mut self, plan: &Plan) -> Result<(), String> {
+        let ports = free_ports(plan.nodes.len() * plan.listeners.len());
+        let port = |node: usize, name: &str| {
+            let l = plan.listeners.iter().position(|n| n == name).unwrap();
+            ports[node * plan.listeners.len() + l]
+        };
+        let voters: Vec<String> = plan
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, (id, _))| format!("{id}@127.0.0.1:{}", port(i, &plan.controller)))
+            .collect();
+        for (i, (id, base)) in plan.nodes.iter().enumerate() {
+            let dir = tempfile::Builder::new()
+                .prefix(&format!("braid-kafka-{id}-"))
+                .tempdir()
+                .map_err(|e| format!("temp dir: {e}"))?
+                .keep();
+            let addr = |names: &[String]| {
+                let list: Vec<String> = names
+                    .iter()
+                    .map(|n| format!("{n}://127.0.0.1:{}", port(i, n)))
+                    .collect();
+                list.join(",")
+            };
+            let mut props = base.clone();
+            for (k, v) in [
+                ("num.network.threads", "2"),
+                ("num.io.threads", "2"),
+                ("background.threads", "2"),
+                ("num.recovery.threads.per.data.dir", "1"),
+                ("num.replica.fetchers", "1"),
+                ("log.cleaner.threads", "1"),
+                ("log.cleaner.dedupe.buffer.size", "16777216"),
+            ] {
+                props.entry(k.to_string()).or_insert_with(|| v.to_string());
+            }
+            props.insert("node.id".into(), id.to_string());
+            props.insert("listeners".into(), addr(&plan.listeners));
+            props.insert("advertised.listeners".into(), addr(&plan.advertised));
+            props.insert("controller.quorum.voters".into(), voters.join(","));
+            props.insert("log.dirs".into(), dir.join("data").display().to_string());
+            let text: String = props.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+            std::fs::write(dir.join("server.properties"), text).map_err(|e| e.to_string())?;
+            std::fs::write(dir.join("log4j.properties"), LOG4J).map_err(|e| e.to_string())?;
+            self.nodes.push(Node {
+                id: *id,
+                dir,
+                client_port: port(i, &plan.client),
+                jvm: None,
+            });
+        }
+        self.format(&plan.cluster_id)?;
+        for i in 0..self.nodes.len() {
+            self.spawn(i)?;
+        }
+        self.wait_listed(None, START_TIMEOUT)
+    }
+
+    /// `StorageTool format` on every node's directory, all at once.
+    fn format(&mut self, cluster_id: &str) -> Result<(), String> {
+        let children: Vec<(usize, Child)> = (0..self.nodes.len())
+            .map(|i| {
+                let dir = &self.nodes[i].dir;
+                let child = self
+                    .java(dir)
+                    .args(["kafka.tools.StorageTool", "format", "-t", cluster_id, "-c"])
+                    .arg(dir.join("server.properties"))
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .map_err(|e| format!("spawn java: {e}"))?;
+                Ok((i, child))
+            })
+            .collect::<Result<_, String>>()?;
+        for (i, child) in children {
+            let out = child.wait_with_output().map_err(|e| e.to_string())?;
+            if !out.status.success() {
+                return Err(format!(
+                    "StorageTool format of node {} failed ({}): {}{}",
+                    self.nodes[i].id,
+                    out.status,
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// A `java` command with the jars of this cluster's version on the class
+    /// path and the node's log settings.
+    fn java(&self, dir: &Path) -> Command {
+        let mut cmd = Command::new("java");
+        cmd.arg("-Xmx512m")
+            .arg("-Xms128m")
+            .arg("-Djava.awt.headless=true")
+            .arg(format!("-Dkafka.logs.dir={}", dir.display()))
+            .arg(format!(
+                "-Dlog4j.configuration=file:{}",
+                dir.join("log4j.properties").display()
+            ))
+            .arg("-cp")
+            .arg(format!("{}/*", jars_dir(&self.version).display()));
+        cmd
+    }
+
+    fn spawn(&mut self, i: usize) -> Result<(), String> {
+        assert!(self.nodes[i].jvm.is_none(), "node {i} already runs");
+        let dir = self.nodes[i].dir.clone();
+        let java = self.java(&dir);
+        let mut wrapper = Command::new("sh")
+            .arg("-c")
+            .arg(WRAPPER)
+            .arg("sh")
+            .arg(&dir)
+            .arg(java.get_program())
+            .args(java.get_args())
+            .arg("kafka.Kafka")
+            .arg(dir.join("server.properties"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("spawn sh: {e}"))?;
+        let stdin = wrapper.stdin.take();
+        let mut line = String::new();
+        BufReader::new(wrapper.stdout.take().expect("piped stdout"))
+            .read_line(&mut line)
+            .map_err(|e| e.to_string())?;
+        let pid = line
+            .trim()
+            .parse()
+            .map_err(|_| format!("wrapper said {line:?}"))?;
+        self.nodes[i].jvm = Some(Jvm {
+            wrapper,
+            stdin,
+            pid,
+        });
+        Ok(())
+    }
+
+    /// Waits until Metadata from every running node (or only from node `only`)
+    /// lists every node of the cluster.
+    fn wait_listed(&self, only: Option<usize>, timeout: Duration) -> Result<(), String> {
+        let want = self.nodes.len();
+        let mut last = String::new();
+        let ok = wait_until(timeout, || {
+            for (i, node) in self.nodes.iter().enumerate() {
+                if only.is_some_and(|o| o != i) {
+                    continue;
+                }
+                let Some(jvm) = &node.jvm else { continue };
+                if !alive(jvm.pid) {
+                    last = format!("node {} exited", node.id);
+                    return true;
+                }
+                match listed(node.client_port) {
+                    Ok(n) if n == want => {}
+                    Ok(n) => {
+                        last = format!("node {} lists {n} of {want} brokers", node.id);
+                        return false;
+                    }
+                    Err(e) => {
+                        last = format!("node {}: {e}", node.id);
+                        return false;
+                    }
+                }
+            }
+            last.clear();
+            true
+        });
+        if ok && last.is_empty() {
+            return Ok(());
+        }
+        Err(format!("{last} (after {timeout:?})"))
+    }
+
+    /// The bootstrap list of every node, `127.0.0.1:P1,127.0.0.1:P2,...`.
+    pub fn bootstrap(&self) -> String {
+        self.addrs().join(",")
+    }
+
+    /// Every node's client address, in node order.
+    pub fn addrs(&self) -> Vec<String> {
+        (0..self.nodes.len()).map(|i| self.addr(i)).collect()
+    }
+
+    /// The client address of node `i` (an index, not a node id).
+    pub fn addr(&self, i: usize) -> String {
+        format!("127.0.0.1:{}", self.nodes[i].client_port)
+    }
+
+    /// The node id of node `i`.
+    pub fn node_id(&self, i: usize) -> i32 {
+        self.nodes[i].id
+    }
+
+    /// Kills node `i` with SIGKILL and waits for it to be gone.
+    pub fn kill9(&mut self, i: usize) {
+        self.signal_and_wait(i, Signal::SIGKILL, Duration::from_secs(10));
+    }
+
+    /// Sends SIGTERM to node `i` and waits up to `deadline` for a clean exit,
+    /// returning its status (it is killed if it takes longer).
+    pub fn sigterm(&mut self, i: usize, deadline: Duration) -> ExitStatus {
+        self.signal_and_wait(i, Signal::SIGTERM, deadline)
+    }
+
+    fn signal_and_wait(&mut self, i: usize, sig: Signal, deadline: Duration) -> ExitStatus {
+        let mut jvm = self.nodes[i].jvm.take().expect("node is not running");
+        // The wrapper reaps the JVM only after `keep`, so its pid is not reused.
+        let _ = kill(Pid::from_raw(jvm.pid), sig);
+        if let Some(mut stdin) = jvm.stdin.take() {
+            let _ = stdin.write_all(b"keep\n");
+        }
+        let start = Instant::now();
+        loop {
+            if let Some(status) = jvm.wrapper.try_wait().expect("wait for the wrapper") {
+                return status;
+            }
+            if start.elapsed() > deadline {
+                let _ = kill(Pid::from_raw(jvm.pid), Signal::SIGKILL);
+                let _ = jvm.wrapper.wait();
+                panic!(
+                    "node {} did not exit within {deadline:?} after {sig}",
+                    self.nodes[i].id
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Starts node `i` again (after [`kill9`](Self::kill9) or
+    /// [`sigterm`](Self::sigterm)) on the same directory and ports, and waits
+    /// until it lists every node again.
+    pub fn restart(&mut self, i: usize) {
+        self.spawn(i)
+            .unwrap_or_else(|e| panic!("restart node {i}: {e}"));
+        if let Err(e) = self.wait_listed(Some(i), START_TIMEOUT) {
+            panic!(
+                "node {} did not come back: {e}\n{}",
+                self.nodes[i].id,
+                self.log_tails(40)
+            );
+        }
+    }
+
+    /// The JVM's process id of node `i`, while it runs.
+    pub fn pid(&self, i: usize) -> Option<i32> {
+        self.nodes[i].jvm.as_ref().map(|j| j.pid)
+    }
+
+    /// Whether node `i` runs.
+    pub fn is_running(&self, i: usize) -> bool {
+        self.nodes[i].jvm.as_ref().is_some_and(|j| alive(j.pid))
+    }
+
+    /// The last `lines` lines of every node's `server.log` and JVM output.
+    pub fn log_tails(&self, lines: usize) -> String {
+        let mut out = String::new();
+        for n in &self.nodes {
+            for file in ["java.out", "server.log"] {
+                let text = std::fs::read_to_string(n.dir.join(file)).unwrap_or_default();
+                let all: Vec<&str> = text.lines().collect();
+                let tail = all[all.len().saturating_sub(lines)..].join("\n");
+                out.push_str(&format!("--- node {} {file} ---\n{tail}\n", n.id));
+            }
+        }
+        out
+    }
+}
+
+impl Drop for KafkaCluster {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("{}", self.log_tails(40));
+        }
+        for node in &mut self.nodes {
+            if let Some(mut jvm) = node.jvm.take() {
+                drop(jvm.stdin.take()); // the wrapper kills the JVM and removes the directory
+                let _ = jvm.wrapper.wait();
+            } else {
+                let _ = std::fs::remove_dir_all(&node.dir);
+            }
+        }
+    }
+}
+
+/// log4j 1.x settings for a 3.x node: INFO and up to `server.log` in its
+/// directory, state changes and request logs only as warnings.
+const LOG4J: &str = "log4j.rootLogger=INFO, file
+log4j.appender.file=org.apache.log4j.FileAppender
+log4j.appender.file.File=${kafka.logs.dir}/server.log
+log4j.appender.file.layout=org.apache.log4j.PatternLayout
+log4j.appender.file.layout.ConversionPattern=[%d] %p %m (%c)%n
+log4j.logger.kafka.request.logger=WARN
+log4j.logger.state.change.logger=WARN
+log4j.logger.org.apache.kafka.clients=WARN
+";
+
+/// Whether process `pid` runs (not gone, not a zombie).
+fn alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rfind(')')
+                .map(|i| s[i + 1..].trim_start().starts_with('Z'))
+        })
+        .is_some_and(|zombie| !zombie)
+}
+
+/// How many brokers Metadata v1 from `127.0.0.1:port` lists.
+fn listed(port: u16) -> Result<usize, String> {
+    let mut conn =
+        braid::topic::Conn::connect(&format!("127.0.0.1:{port}")).map_err(|e| format!("{e:#}"))?;
+    let mut req = MetadataRequest::default();
+    req.topics = Some(Vec::new());
+    let resp = conn.call(&req, 1).map_err(|e| format!("{e:#}"))?;
+    Ok(resp.brokers.len())
+}
+
+/// `n` distinct ports below the kernel's ephemeral range that are free now.
+fn free_ports(n: usize) -> Vec<u16> {
+    let mut seed = std::process::id() as u64 ^ Instant::now().elapsed().as_nanos() as u64;
+    seed ^= std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let mut ports = Vec::new();
+    while ports.len() < n {
+        // xorshift: good enough to spread picks over 20000..32000.
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let port = 20000 + (seed % 12000) as u16;
+        if !ports.contains(&port) && TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            ports.push(port);
+        }
+    }
+    ports
+}
+
+/// The nodes of a compose file: each service with a `KAFKA_NODE_ID`, its
+/// `KAFKA_*` environment as properties (`KAFKA_MIN_INSYNC_REPLICAS` →
+/// `min.insync.replicas`, as the apache/kafka image maps them), its listener
+/// names, and the shared `CLUSTER_ID`.
+fn compose_plan(yaml: &str) -> Result<Plan, String> {
+    let mut doc: serde_yaml::Value = serde_yaml::from_str(yaml).map_err(|e| e.to_string())?;
+    doc.apply_merge().map_err(|e| e.to_string())?;
+    let services = doc["services"].as_mapping().ok_or("no services")?;
+    let mut nodes = Vec::new();
+    let mut cluster_id = None;
+    for (_, service) in services {
+        let Some(env) = service["environment"].as_mapping() else {
+            continue;
+        };
+        let mut props = BTreeMap::new();
+        for (k, v) in env {
+            let key = k.as_str().ok_or("non-string key")?;
+            let value = match v {
+                serde_yaml::Value::String(s) => s.clone(),
+                other => serde_yaml::to_string(other)
+                    .map_err(|e| e.to_string())?
+                    .trim()
+                    .to_string(),
+            };
+            if key == "CLUSTER_ID" {
+                cluster_id = Some(value);
+            } else if let Some(name) = key.strip_prefix("KAFKA_") {
+                let name = name
+                    .replace("___", "-")
+                    .replace("__", "\u{0}")
+                    .replace('_', ".");
+                props.insert(name.replace('\u{0}', "_").to_lowercase(), value);
+            }
+        }
+        let Some(id) = props.get("node.id") else {
+            continue;
+        };
+        let id: i32 = id.parse().map_err(|_| format!("node id {id}"))?;
+        nodes.push((id, props));
+    }
+    nodes.sort_by_key(|(id, _)| *id);
+    let (_, first) = nodes.first().ok_or("no service with KAFKA_NODE_ID")?;
+    let names = |key: &str| -> Vec<String> {
+        first.get(key).map_or(Vec::new(), |v| {
+            v.split(',')
+                .filter_map(|l| l.split("://").next())
+                .map(|s| s.trim().to_string())
+                .collect()
+        })
+    };
+    let listeners = names("listeners");
+    let advertised = names("advertised.listeners");
+    let inter = first
+        .get("inter.broker.listener.name")
+        .cloned()
+        .unwrap_or_default();
+    let controller = names("controller.listener.names")
+        .into_iter()
+        .next()
+        .ok_or("no controller.listener.names")?;
+    let client = advertised
+        .iter()
+        .find(|n| **n != inter)
+        .or(advertised.first())
+        .ok_or("no advertised.listeners")?
+        .clone();
+    if !listeners.contains(&controller) || !listeners.contains(&client) {
+        return Err(format!(
+            "listeners {listeners:?} lack {controller} or {client}"
+        ));
+    }
+    Ok(Plan {
+        cluster_id: cluster_id.ok_or("no CLUSTER_ID")?,
+        nodes,
+        listeners,
+        advertised,
+        client,
+        controller,
+    })
+}
