@@ -23,7 +23,6 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -33,6 +32,10 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 use super::{in_ci, wait_until};
+
+#[path = "kafka_plan.rs"]
+mod plan;
+use plan::{compose_plan, free_ports, Plan, LOG4J};
 
 /// The Kafka 3.x release the tests run (docker-compose.yml's image).
 pub const KAFKA_3: &str = "3.9.1";
@@ -116,18 +119,6 @@ pub struct KafkaCluster {
     nodes: Vec<Node>,
     /// How long the (last) start took until Metadata listed every node.
     pub startup: Duration,
-}
-
-/// The settings of a node before ports and paths are filled in.
-struct Plan {
-    cluster_id: String,
-    /// Per node: its id and its properties (compose settings or single-node ones).
-    nodes: Vec<(i32, BTreeMap<String, String>)>,
-    /// Listener names: all of them, the client's, the controller's.
-    listeners: Vec<String>,
-    advertised: Vec<String>,
-    client: String,
-    controller: String,
 }
 
 impl KafkaCluster {
@@ -491,18 +482,6 @@ impl Drop for KafkaCluster {
     }
 }
 
-/// log4j 1.x settings for a 3.x node: INFO and up to `server.log` in its
-/// directory, state changes and request logs only as warnings.
-const LOG4J: &str = "log4j.rootLogger=INFO, file
-log4j.appender.file=org.apache.log4j.FileAppender
-log4j.appender.file.File=${kafka.logs.dir}/server.log
-log4j.appender.file.layout=org.apache.log4j.PatternLayout
-log4j.appender.file.layout.ConversionPattern=[%d] %p %m (%c)%n
-log4j.logger.kafka.request.logger=WARN
-log4j.logger.state.change.logger=WARN
-log4j.logger.org.apache.kafka.clients=WARN
-";
-
 /// Whether process `pid` runs (not gone, not a zombie).
 fn alive(pid: i32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
@@ -522,105 +501,4 @@ fn listed(port: u16) -> Result<usize, String> {
     req.topics = Some(Vec::new());
     let resp = conn.call(&req, 1).map_err(|e| format!("{e:#}"))?;
     Ok(resp.brokers.len())
-}
-
-/// `n` distinct ports below the kernel's ephemeral range that are free now.
-fn free_ports(n: usize) -> Vec<u16> {
-    let mut seed = std::process::id() as u64 ^ Instant::now().elapsed().as_nanos() as u64;
-    seed ^= std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
-    let mut ports = Vec::new();
-    while ports.len() < n {
-        // xorshift: good enough to spread picks over 20000..32000.
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        let port = 20000 + (seed % 12000) as u16;
-        if !ports.contains(&port) && TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            ports.push(port);
-        }
-    }
-    ports
-}
-
-/// The nodes of a compose file: each service with a `KAFKA_NODE_ID`, its
-/// `KAFKA_*` environment as properties (`KAFKA_MIN_INSYNC_REPLICAS` →
-/// `min.insync.replicas`, as the apache/kafka image maps them), its listener
-/// names, and the shared `CLUSTER_ID`.
-fn compose_plan(yaml: &str) -> Result<Plan, String> {
-    let mut doc: serde_yaml::Value = serde_yaml::from_str(yaml).map_err(|e| e.to_string())?;
-    doc.apply_merge().map_err(|e| e.to_string())?;
-    let services = doc["services"].as_mapping().ok_or("no services")?;
-    let mut nodes = Vec::new();
-    let mut cluster_id = None;
-    for (_, service) in services {
-        let Some(env) = service["environment"].as_mapping() else {
-            continue;
-        };
-        let mut props = BTreeMap::new();
-        for (k, v) in env {
-            let key = k.as_str().ok_or("non-string key")?;
-            let value = match v {
-                serde_yaml::Value::String(s) => s.clone(),
-                other => serde_yaml::to_string(other)
-                    .map_err(|e| e.to_string())?
-                    .trim()
-                    .to_string(),
-            };
-            if key == "CLUSTER_ID" {
-                cluster_id = Some(value);
-            } else if let Some(name) = key.strip_prefix("KAFKA_") {
-                let name = name
-                    .replace("___", "-")
-                    .replace("__", "\u{0}")
-                    .replace('_', ".");
-                props.insert(name.replace('\u{0}', "_").to_lowercase(), value);
-            }
-        }
-        let Some(id) = props.get("node.id") else {
-            continue;
-        };
-        let id: i32 = id.parse().map_err(|_| format!("node id {id}"))?;
-        nodes.push((id, props));
-    }
-    nodes.sort_by_key(|(id, _)| *id);
-    let (_, first) = nodes.first().ok_or("no service with KAFKA_NODE_ID")?;
-    let names = |key: &str| -> Vec<String> {
-        first.get(key).map_or(Vec::new(), |v| {
-            v.split(',')
-                .filter_map(|l| l.split("://").next())
-                .map(|s| s.trim().to_string())
-                .collect()
-        })
-    };
-    let listeners = names("listeners");
-    let advertised = names("advertised.listeners");
-    let inter = first
-        .get("inter.broker.listener.name")
-        .cloned()
-        .unwrap_or_default();
-    let controller = names("controller.listener.names")
-        .into_iter()
-        .next()
-        .ok_or("no controller.listener.names")?;
-    let client = advertised
-        .iter()
-        .find(|n| **n != inter)
-        .or(advertised.first())
-        .ok_or("no advertised.listeners")?
-        .clone();
-    if !listeners.contains(&controller) || !listeners.contains(&client) {
-        return Err(format!(
-            "listeners {listeners:?} lack {controller} or {client}"
-        ));
-    }
-    Ok(Plan {
-        cluster_id: cluster_id.ok_or("no CLUSTER_ID")?,
-        nodes,
-        listeners,
-        advertised,
-        client,
-        controller,
-    })
 }
