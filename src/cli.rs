@@ -4,6 +4,7 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// braid: shows, measures and survives concurrency around Kafka partitions.
 #[derive(Debug, Parser)]
@@ -111,15 +112,7 @@ pub fn parse_topic_spec(s: &str) -> Result<(String, i32), String> {
     Ok((name.to_string(), n))
 }
 
-/// Output format shared by the commands: human lines and tables, or
-/// newline-delimited JSON events (DESIGN.md, Machine-readable events).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    /// Progress and summary tables for a person.
-    Human,
-    /// One JSON event per line on stdout.
-    Json,
-}
+pub use crate::report::Format;
 
 /// How the producer keys its events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -287,111 +280,9 @@ pub fn usage_error(sub: &str, kind: clap::error::ErrorKind, msg: String) -> clap
     }
 }
 
-/// Where a consumer worker starts reading.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StartOffset {
-    /// The oldest offset still in the log.
-    Earliest,
-    /// The end of the log: only what arrives after the start.
-    Latest,
-    /// The group's committed offset (earliest when there is none).
-    Committed,
-    /// This exact offset in every assigned partition.
-    At(i64),
-}
-
-/// Parses `earliest|latest|committed|N` (also kcat's `beginning`/`end`/`stored`).
-pub fn parse_start_offset(s: &str) -> Result<StartOffset, String> {
-    match s {
-        "earliest" | "beginning" | "oldest" => Ok(StartOffset::Earliest),
-        "latest" | "end" | "newest" => Ok(StartOffset::Latest),
-        "committed" | "stored" => Ok(StartOffset::Committed),
-        n => n
-            .parse::<i64>()
-            .ok()
-            .filter(|n| *n >= 0)
-            .map(StartOffset::At)
-            .ok_or_else(|| format!("'{s}' is not earliest, latest, committed or an offset >= 0")),
-    }
-}
-
-/// How partitions are split among workers.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Assignment {
-    /// Contiguous blocks of partitions per worker.
-    Range,
-    /// Partition p goes to worker p mod W.
-    RoundRobin,
-    /// One comma-separated list per worker, lists separated by ':' (e.g. `0,3:1,4:2,5`).
-    Explicit(Vec<Vec<i32>>),
-}
-
-/// Parses `range`, `roundrobin`, or an explicit plan `0,3:1,4:2,5`.
-pub fn parse_assignment(s: &str) -> Result<Assignment, String> {
-    match s {
-        "range" => Ok(Assignment::Range),
-        "roundrobin" | "round-robin" => Ok(Assignment::RoundRobin),
-        plan => {
-            let mut workers = Vec::new();
-            for part in plan.split(':') {
-                let mut ps = Vec::new();
-                for p in part.split(',') {
-                    let p = p.trim().parse::<i32>().ok().filter(|p| *p >= 0).ok_or_else(|| {
-                        format!("'{s}' is not range, roundrobin or a plan like 0,3:1,4:2,5 ('{p}' is not a partition id)")
-                    })?;
-                    ps.push(p);
-                }
-                workers.push(ps);
-            }
-            Ok(Assignment::Explicit(workers))
-        }
-    }
-}
-
-/// This host's share when several hosts split a topic: `I/N` (0-based I < N).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Member {
-    /// This host's index.
-    pub index: u32,
-    /// How many hosts share the topic.
-    pub count: u32,
-}
-
-/// Parses `I/N` with `0 <= I < N`.
-pub fn parse_member(s: &str) -> Result<Member, String> {
-    let (i, n) = s
-        .split_once('/')
-        .ok_or_else(|| format!("'{s}' is not I/N (this host's index I of N hosts, from 0)"))?;
-    let i: u32 = i
-        .trim()
-        .parse()
-        .map_err(|_| format!("'{i}' is not a host index"))?;
-    let n: u32 = n
-        .trim()
-        .parse()
-        .map_err(|_| format!("'{n}' is not a host count"))?;
-    if n == 0 || i >= n {
-        return Err(format!(
-            "member {i}/{n} is out of range: I counts from 0 and must be below N"
-        ));
-    }
-    Ok(Member { index: i, count: n })
-}
-
-/// What a consumer worker does with each event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ProcessorKind {
-    /// Whether `value` is prime (trial division: CPU-bound for large values).
-    Prime,
-    /// The square root of `value`.
-    Sqrt,
-    /// The square of `value`.
-    Square,
-    /// Decode and count only.
-    Count,
-    /// Print each event with its worker, partition and offset.
-    Echo,
-}
+pub use crate::consume::assignment::{parse_assignment, parse_member, Assignment, Member};
+pub use crate::consume::options::{parse_start_offset, StartOffset};
+pub use crate::consume::processor::ProcessorKind;
 
 /// `braid consume`: a supervisor forking workers over manually assigned partitions.
 #[derive(Debug, Clone, Args)]
@@ -474,6 +365,40 @@ pub struct ConsumeArgs {
     /// than it before crashing starts its backoff over.
     #[arg(long, value_name = "MS", default_value_t = 60_000, hide = true, value_parser = clap::value_parser!(u64).range(1..))]
     pub crash_window: u64,
+}
+
+impl From<&ConsumeArgs> for crate::consume::options::Options {
+    fn from(a: &ConsumeArgs) -> Self {
+        let ms = Duration::from_millis;
+        crate::consume::options::Options {
+            brokers: a.brokers.clone(),
+            topic: a.topic.clone(),
+            processes: a.processes as usize,
+            group: a.group.clone(),
+            offset: a.offset,
+            assignment: a.assignment.clone(),
+            member: a.member,
+            processor: a.processor,
+            print: a.print,
+            batch_size: a.batch_size as usize,
+            batch_timeout: ms(a.batch_timeout),
+            work_threads: a.work_threads as usize,
+            max_messages: a.max_messages,
+            exit_at_end: a.exit_at_end,
+            grace: Duration::from_secs(a.grace),
+            commit_interval: ms(a.commit_interval),
+            fetch_max_bytes: a.fetch_max_bytes,
+            check_crcs: a.check_crcs,
+            fetch_wait: ms(a.fetch_wait),
+            format: a.format,
+            respawn_backoff: ms(a.respawn_backoff),
+            crash_window: ms(a.crash_window),
+            faults: crate::consume::options::Faults {
+                crash_after: a.fault_crash_after,
+                hang_after: a.fault_hang_after,
+            },
+        }
+    }
 }
 
 /// Which classic Kafka demo `braid demo` replays.

@@ -63,7 +63,7 @@ pub fn run(cli: cli::Cli) -> i32 {
     let result = match cli.command {
         cli::Command::Broker(args) => broker::run(args.into()),
         cli::Command::Produce(args) => produce::run(&args),
-        cli::Command::Consume(args) => consume::run(&args),
+        cli::Command::Consume(args) => consume::run(&(&args).into()),
         cli::Command::Demo(args) => demo::run(&args),
         cli::Command::Topic(args) => topic::run(&args),
         cli::Command::Bench(args) => bench::run(&args),

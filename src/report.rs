@@ -3,6 +3,16 @@
 
 use std::io::Write;
 
+/// Output format shared by the commands: human lines and tables, or
+/// newline-delimited JSON events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Progress and summary tables for a person.
+    Human,
+    /// One JSON event per line on stdout.
+    Json,
+}
+
 /// Prints a one-line error for the user on stderr: what went wrong, and its causes.
 pub fn error_line(e: &anyhow::Error) {
     let mut line = format!("braid: error: {e}");

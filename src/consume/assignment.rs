@@ -4,7 +4,68 @@
 //! range split over N hosts), then the strategy splits that share among this
 //! host's workers. Workers that would get nothing are not planned.
 
-use crate::cli::{Assignment, Member};
+/// How partitions are split among workers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Assignment {
+    /// Contiguous blocks of partitions per worker.
+    Range,
+    /// Partition p goes to worker p mod W.
+    RoundRobin,
+    /// One comma-separated list per worker, lists separated by ':' (e.g. `0,3:1,4:2,5`).
+    Explicit(Vec<Vec<i32>>),
+}
+
+/// Parses `range`, `roundrobin`, or an explicit plan `0,3:1,4:2,5`.
+pub fn parse_assignment(s: &str) -> Result<Assignment, String> {
+    match s {
+        "range" => Ok(Assignment::Range),
+        "roundrobin" | "round-robin" => Ok(Assignment::RoundRobin),
+        plan => {
+            let mut workers = Vec::new();
+            for part in plan.split(':') {
+                let mut ps = Vec::new();
+                for p in part.split(',') {
+                    let p = p.trim().parse::<i32>().ok().filter(|p| *p >= 0).ok_or_else(|| {
+                        format!("'{s}' is not range, roundrobin or a plan like 0,3:1,4:2,5 ('{p}' is not a partition id)")
+                    })?;
+                    ps.push(p);
+                }
+                workers.push(ps);
+            }
+            Ok(Assignment::Explicit(workers))
+        }
+    }
+}
+
+/// This host's share when several hosts split a topic: `I/N` (0-based I < N).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Member {
+    /// This host's index.
+    pub index: u32,
+    /// How many hosts share the topic.
+    pub count: u32,
+}
+
+/// Parses `I/N` with `0 <= I < N`.
+pub fn parse_member(s: &str) -> Result<Member, String> {
+    let (i, n) = s
+        .split_once('/')
+        .ok_or_else(|| format!("'{s}' is not I/N (this host's index I of N hosts, from 0)"))?;
+    let i: u32 = i
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{i}' is not a host index"))?;
+    let n: u32 = n
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{n}' is not a host count"))?;
+    if n == 0 || i >= n {
+        return Err(format!(
+            "member {i}/{n} is out of range: I counts from 0 and must be below N"
+        ));
+    }
+    Ok(Member { index: i, count: n })
+}
 
 /// Why a plan cannot be made (a usage error: exit 2).
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

@@ -9,6 +9,7 @@
 
 pub mod assignment;
 pub mod events;
+pub mod options;
 pub mod processor;
 pub mod status;
 pub mod supervisor;
@@ -18,30 +19,30 @@ pub mod worker;
 use anyhow::{anyhow, Result};
 use kafka::client::KafkaClient;
 
-use crate::cli::ConsumeArgs;
 use crate::report;
+use options::Options;
 
 /// Exit code for bad input (the same as clap's usage errors).
 pub const EXIT_USAGE: i32 = 2;
 
 /// The topic's partition ids, read without creating the topic.
-fn topic_partitions(args: &ConsumeArgs) -> Result<Vec<i32>> {
-    let mut client = KafkaClient::new(args.brokers.clone());
+fn topic_partitions(opts: &Options) -> Result<Vec<i32>> {
+    let mut client = KafkaClient::new(opts.brokers.clone());
     client.set_client_id("braid-consume".to_string());
     // Metadata for all topics does not auto-create the one we ask about.
     client.load_metadata_all().map_err(|e| {
         anyhow!(
             "cannot reach brokers {} ({e}); start one with `braid broker`, or a cluster with `docker compose up -d`",
-            args.brokers.join(",")
+            opts.brokers.join(",")
         )
     })?;
     let topics = client.topics();
-    let Some(partitions) = topics.partitions(&args.topic) else {
+    let Some(partitions) = topics.partitions(&opts.topic) else {
         return Err(anyhow!(
             "topic '{}' does not exist on {}; create it (`braid topic create {} --partitions 6`, or produce to it first)",
-            args.topic,
-            args.brokers.join(","),
-            args.topic
+            opts.topic,
+            opts.brokers.join(","),
+            opts.topic
         ));
     };
     let mut ids: Vec<i32> = partitions.iter().map(|p| p.id()).collect();
@@ -50,18 +51,18 @@ fn topic_partitions(args: &ConsumeArgs) -> Result<Vec<i32>> {
 }
 
 /// Runs `braid consume`; returns the exit code.
-pub fn run(args: &ConsumeArgs) -> Result<i32> {
+pub fn run(opts: &Options) -> Result<i32> {
     // The metadata client is dropped (its sockets closed) before any fork.
-    let partitions = topic_partitions(args)?;
+    let partitions = topic_partitions(opts)?;
     if partitions.is_empty() {
-        return Err(anyhow!("topic '{}' has no partitions", args.topic));
+        return Err(anyhow!("topic '{}' has no partitions", opts.topic));
     }
     let plan = match assignment::plan(
-        &args.topic,
+        &opts.topic,
         &partitions,
-        args.processes as usize,
-        &args.assignment,
-        args.member,
+        opts.processes,
+        &opts.assignment,
+        opts.member,
     ) {
         Ok(plan) => plan,
         Err(e) => {
@@ -70,12 +71,12 @@ pub fn run(args: &ConsumeArgs) -> Result<i32> {
         }
     };
     let share: usize = plan.iter().map(|p| p.len()).sum();
-    if let crate::cli::Assignment::Explicit(lists) = &args.assignment {
-        if lists.len() != args.processes as usize || args.member.is_some() {
+    if let assignment::Assignment::Explicit(lists) = &opts.assignment {
+        if lists.len() != opts.processes || opts.member.is_some() {
             report::line_err(&format!(
                 "note: the explicit plan names {} workers; it decides the processes{}",
                 lists.len(),
-                if args.member.is_some() {
+                if opts.member.is_some() {
                     " and --member is ignored"
                 } else {
                     " (--processes is ignored)"
@@ -83,18 +84,18 @@ pub fn run(args: &ConsumeArgs) -> Result<i32> {
             ));
         }
     }
-    if (args.processes as usize) > plan.len() && args.format == crate::cli::Format::Human {
+    if (opts.processes) > plan.len() && opts.format == crate::report::Format::Human {
         report::line_err(&format!(
             "note: {} processes asked for, but only {share} partitions to read: forking {} (a partition is read by one process at a time)",
-            args.processes,
+            opts.processes,
             plan.len()
         ));
     }
-    if args.format == crate::cli::Format::Json {
+    if opts.format == crate::report::Format::Json {
         report::emit_json(&events::ConsumeEvent::StartupComplete {
             timestamp: report::now_ms(),
-            topic: args.topic.clone(),
-            group: args.group.clone(),
+            topic: opts.topic.clone(),
+            group: opts.group.clone(),
             partitions: partitions.clone(),
             workers: plan.len(),
             plan: plan.clone(),
@@ -102,12 +103,12 @@ pub fn run(args: &ConsumeArgs) -> Result<i32> {
     } else {
         report::line_err(&format!(
             "consuming '{}' ({} partitions) with {} worker processes, group '{}', processor {:?}",
-            args.topic,
+            opts.topic,
             share,
             plan.len(),
-            args.group,
-            args.processor
+            opts.group,
+            opts.processor
         ));
     }
-    supervisor::run(args, plan)
+    supervisor::run(opts, plan)
 }

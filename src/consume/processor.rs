@@ -1,8 +1,23 @@
 //! What a worker does with each event: `prime`, `sqrt`, `square` (the classic
 //! demos' work), `count` (decode only), `echo` (print only).
 
-use crate::cli::ProcessorKind;
 use crate::event::Event;
+use clap::ValueEnum;
+
+/// What a consumer worker does with each event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProcessorKind {
+    /// Whether `value` is prime (trial division: CPU-bound for large values).
+    Prime,
+    /// The square root of `value`.
+    Sqrt,
+    /// The square of `value`.
+    Square,
+    /// Decode and count only.
+    Count,
+    /// Print each event with its worker, partition and offset.
+    Echo,
+}
 
 /// The result of processing one event.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -25,10 +25,10 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::{Duration, Instant};
 
 use super::events::{ConsumeEvent, PartitionSpan, TopicOffset};
+use super::options::Options;
 use super::status::{Span, Status};
 use super::view::{self, WorkerView};
 use super::worker::{self, Reporter, Spec, EXIT_IMMEDIATE};
-use crate::cli::ConsumeArgs;
 use crate::produce::stats::Histogram;
 use crate::shutdown::EXIT_INTERRUPTED;
 
@@ -123,7 +123,7 @@ pub struct Summary {
 }
 
 struct Supervisor<'a> {
-    args: &'a ConsumeArgs,
+    opts: &'a Options,
     slots: Vec<Slot>,
     signal_read: OwnedFd,
     signal_write: OwnedFd,
@@ -140,7 +140,7 @@ struct Supervisor<'a> {
 }
 
 /// Runs the supervisor over `plan` (one partition list per worker); returns the exit code.
-pub fn run(args: &ConsumeArgs, plan: Vec<Vec<i32>>) -> Result<i32> {
+pub fn run(opts: &Options, plan: Vec<Vec<i32>>) -> Result<i32> {
     let (signal_read, signal_write) =
         pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK).context("cannot create the signal pipe")?;
     SIGNAL_PIPE.store(signal_write.as_raw_fd(), Ordering::SeqCst);
@@ -170,7 +170,7 @@ pub fn run(args: &ConsumeArgs, plan: Vec<Vec<i32>>) -> Result<i32> {
             spans: BTreeMap::new(),
             committed: BTreeMap::new(),
             latency: Histogram::default(),
-            backoff: Duration::from_millis(args.respawn_backoff),
+            backoff: opts.respawn_backoff,
             spawned: Instant::now(),
             crashes: VecDeque::new(),
             last_error: None,
@@ -181,7 +181,7 @@ pub fn run(args: &ConsumeArgs, plan: Vec<Vec<i32>>) -> Result<i32> {
         })
         .collect();
     let mut sup = Supervisor {
-        args,
+        opts,
         slots,
         signal_read,
         signal_write,
@@ -190,7 +190,7 @@ pub fn run(args: &ConsumeArgs, plan: Vec<Vec<i32>>) -> Result<i32> {
         interrupts: 0,
         outcome: None,
         started: Instant::now(),
-        view: view::Live::new(args.format),
+        view: view::Live::new(opts.format),
         first_us: 0,
         last_us: 0,
     };
@@ -313,7 +313,7 @@ impl Supervisor<'_> {
                 drop(pipe);
             }
         }
-        worker::main(self.args, &spec, Reporter::new(File::from(status)))
+        worker::main(self.opts, &spec, Reporter::new(File::from(status)))
     }
 
     fn event_loop(&mut self) -> Result<()> {
@@ -393,8 +393,7 @@ impl Supervisor<'_> {
     }
 
     fn grace_deadline(&self) -> Option<Instant> {
-        self.stopping
-            .map(|t| t + Duration::from_secs(self.args.grace))
+        self.stopping.map(|t| t + self.opts.grace)
     }
 
     fn handle_signals(&mut self) -> Result<()> {
@@ -512,8 +511,8 @@ impl Supervisor<'_> {
 
     fn on_status(&mut self, i: usize, status: Status) {
         let pid = self.slots[i].pid().map_or(0, |p| p.as_raw());
-        let json = self.args.format == crate::cli::Format::Json;
-        let topic = self.args.topic.clone();
+        let json = self.opts.format == crate::report::Format::Json;
+        let topic = self.opts.topic.clone();
         let slot = &mut self.slots[i];
         match status {
             Status::Assigned { start } => {
@@ -571,7 +570,7 @@ impl Supervisor<'_> {
                     });
                 }
                 let total: u64 = self.slots.iter().map(|s| s.consumed).sum();
-                if self.args.max_messages > 0 && total >= self.args.max_messages {
+                if self.opts.max_messages > 0 && total >= self.opts.max_messages {
                     self.begin_stop(Outcome::Done);
                 }
             }
@@ -650,7 +649,7 @@ impl Supervisor<'_> {
             let why = slot.last_error.clone().unwrap_or_else(|| status.clone());
             slot.last_error = Some(why);
         }
-        let window = Duration::from_millis(self.args.crash_window);
+        let window = self.opts.crash_window;
         let mut crash_loop = None;
         if respawn {
             let now = Instant::now();
@@ -673,7 +672,7 @@ impl Supervisor<'_> {
             } else {
                 // A worker that ran well for a while starts the backoff over.
                 if slot.spawned.elapsed() > window {
-                    slot.backoff = Duration::from_millis(self.args.respawn_backoff);
+                    slot.backoff = self.opts.respawn_backoff;
                 }
                 slot.run = Run::Waiting {
                     until: now + slot.backoff,
@@ -686,7 +685,7 @@ impl Supervisor<'_> {
             }
         }
         let respawned = matches!(slot.run, Run::Waiting { .. });
-        if self.args.format == crate::cli::Format::Json {
+        if self.opts.format == crate::report::Format::Json {
             crate::report::emit_json(&ConsumeEvent::WorkerExited {
                 timestamp: crate::report::now_ms(),
                 worker: i,
@@ -772,7 +771,7 @@ impl Supervisor<'_> {
             })
             .collect();
         self.view
-            .summary(self.args, &rows, &outcome, self.started.elapsed(), span);
+            .summary(self.opts, &rows, &outcome, self.started.elapsed(), span);
         Summary { outcome, consumed }
     }
 }

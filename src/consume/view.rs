@@ -8,11 +8,12 @@ use std::time::{Duration, Instant};
 
 use super::assignment::describe;
 use super::events::{ConsumeEvent, Shutdown, WorkerSummary};
+use super::options::Options;
 use super::status::Span;
 use super::supervisor::Outcome;
-use crate::cli::{ConsumeArgs, Format};
 use crate::produce::stats::Histogram;
 use crate::report;
+use crate::report::Format;
 
 /// One worker as the live view shows it.
 pub struct WorkerView {
@@ -80,7 +81,7 @@ impl SummaryRow {
 
     /// The line saying that this worker was killed after `--grace`, and what
     /// it leaves to be redelivered.
-    fn killed_line(&self, grace: u64) -> String {
+    fn killed_line(&self, grace: Duration) -> String {
         let pid = self.pids.last().copied().unwrap_or(0);
         let lost = self.uncommitted();
         let what = if lost.is_empty() {
@@ -97,8 +98,9 @@ impl SummaryRow {
             )
         };
         format!(
-            "worker {} (pid {pid}) did not stop within --grace {grace}s and was killed; {what}",
-            self.worker
+            "worker {} (pid {pid}) did not stop within --grace {}s and was killed; {what}",
+            self.worker,
+            grace.as_secs()
         )
     }
 }
@@ -208,7 +210,7 @@ impl Live {
     /// the consuming time, first event fetched to last processed, over all workers.
     pub fn summary(
         mut self,
-        args: &ConsumeArgs,
+        opts: &Options,
         rows: &[SummaryRow],
         outcome: &Outcome,
         elapsed: Duration,
@@ -257,8 +259,8 @@ impl Live {
                 timestamp: report::now_ms(),
                 status: status.to_string(),
                 error: message,
-                topic: args.topic.clone(),
-                group: args.group.clone(),
+                topic: opts.topic.clone(),
+                group: opts.group.clone(),
                 consumed,
                 invalid,
                 committed,
@@ -322,10 +324,10 @@ impl Live {
         );
         report::line(&table);
         for r in rows.iter().filter(|r| r.killed) {
-            report::line(&r.killed_line(args.grace));
+            report::line(&r.killed_line(opts.grace));
         }
         let primes: u64 = rows.iter().map(|r| r.primes).sum();
-        if args.processor == crate::cli::ProcessorKind::Prime {
+        if opts.processor == super::processor::ProcessorKind::Prime {
             report::line(&format!("primes found: {}", report::thousands(primes)));
         }
         match outcome {

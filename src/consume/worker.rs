@@ -23,11 +23,13 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use super::options::{Options, StartOffset};
+use super::processor::ProcessorKind;
 use super::processor::{self, Outcome};
 use super::status::{Progress, Span, Status};
-use crate::cli::{ConsumeArgs, Format, ProcessorKind, StartOffset};
 use crate::event::{self, Event};
 use crate::produce::stats::Histogram;
+use crate::report::Format;
 
 static STOP: AtomicBool = AtomicBool::new(false);
 static INTERRUPTS: AtomicUsize = AtomicUsize::new(0);
@@ -119,8 +121,8 @@ impl Reporter {
 }
 
 /// Runs the worker to the end; returns its exit code.
-pub fn main(args: &ConsumeArgs, spec: &Spec, mut reporter: Reporter) -> i32 {
-    match run(args, spec, &mut reporter) {
+pub fn main(opts: &Options, spec: &Spec, mut reporter: Reporter) -> i32 {
+    match run(opts, spec, &mut reporter) {
         Ok(reason) => {
             reporter.send(&Status::Done { reason });
             0
@@ -148,7 +150,7 @@ enum Processed {
 }
 
 struct State<'a> {
-    args: &'a ConsumeArgs,
+    opts: &'a Options,
     spec: &'a Spec,
     fetch_pos: BTreeMap<i32, i64>,
     done_pos: BTreeMap<i32, i64>,
@@ -165,17 +167,17 @@ struct State<'a> {
     last_us: u64,
 }
 
-fn connect(args: &ConsumeArgs) -> Result<KafkaClient> {
-    let mut client = KafkaClient::new(args.brokers.clone());
+fn connect(opts: &Options) -> Result<KafkaClient> {
+    let mut client = KafkaClient::new(opts.brokers.clone());
     client.set_client_id("braid-consume".to_string());
     client.set_group_offset_storage(Some(GroupOffsetStorage::Kafka));
-    client.set_fetch_max_wait_time(Duration::from_millis(args.fetch_wait))?;
+    client.set_fetch_max_wait_time(opts.fetch_wait)?;
     client.set_fetch_min_bytes(1);
-    client.set_fetch_max_bytes_per_partition(args.fetch_max_bytes);
-    client.set_fetch_crc_validation(args.check_crcs);
+    client.set_fetch_max_bytes_per_partition(opts.fetch_max_bytes);
+    client.set_fetch_crc_validation(opts.check_crcs);
     client
-        .load_metadata(&[&args.topic])
-        .with_context(|| format!("cannot reach brokers {}", args.brokers.join(",")))?;
+        .load_metadata(&[&opts.topic])
+        .with_context(|| format!("cannot reach brokers {}", opts.brokers.join(",")))?;
     Ok(client)
 }
 
@@ -193,16 +195,16 @@ fn offsets_of(
 
 fn start_positions(
     client: &mut KafkaClient,
-    args: &ConsumeArgs,
+    opts: &Options,
     spec: &Spec,
 ) -> Result<BTreeMap<i32, i64>> {
-    let topic = args.topic.as_str();
+    let topic = opts.topic.as_str();
     let earliest = offsets_of(client, topic, FetchOffset::Earliest)?;
     let latest = offsets_of(client, topic, FetchOffset::Latest)?;
     let mode = if spec.resume {
         StartOffset::Committed
     } else {
-        args.offset
+        opts.offset
     };
     let committed: BTreeMap<i32, i64> = if mode == StartOffset::Committed {
         let wanted: Vec<_> = spec
@@ -211,7 +213,7 @@ fn start_positions(
             .map(|p| FetchGroupOffset::new(topic, *p))
             .collect();
         client
-            .fetch_group_offsets(&args.group, &wanted)?
+            .fetch_group_offsets(&opts.group, &wanted)?
             .remove(topic)
             .unwrap_or_default()
             .into_iter()
@@ -240,16 +242,16 @@ fn start_positions(
     Ok(out)
 }
 
-fn run(args: &ConsumeArgs, spec: &Spec, reporter: &mut Reporter) -> Result<String> {
-    let mut client = connect(args)?;
-    let start = start_positions(&mut client, args, spec)?;
+fn run(opts: &Options, spec: &Spec, reporter: &mut Reporter) -> Result<String> {
+    let mut client = connect(opts)?;
+    let start = start_positions(&mut client, opts, spec)?;
     reporter.send(&Status::Assigned {
         start: start.clone(),
     });
-    let pool = if args.work_threads > 1 {
+    let pool = if opts.work_threads > 1 {
         Some(
             rayon::ThreadPoolBuilder::new()
-                .num_threads(args.work_threads as usize)
+                .num_threads(opts.work_threads)
                 .build()
                 .context("cannot start the work threads")?,
         )
@@ -257,7 +259,7 @@ fn run(args: &ConsumeArgs, spec: &Spec, reporter: &mut Reporter) -> Result<Strin
         None
     };
     let mut st = State {
-        args,
+        opts,
         spec,
         fetch_pos: start.clone(),
         done_pos: start,
@@ -273,9 +275,9 @@ fn run(args: &ConsumeArgs, spec: &Spec, reporter: &mut Reporter) -> Result<Strin
         first_us: 0,
         last_us: 0,
     };
-    let batch = args.batch_size as usize;
-    let batch_timeout = Duration::from_millis(args.batch_timeout);
-    let commit_every = Duration::from_millis(args.commit_interval);
+    let batch = opts.batch_size;
+    let batch_timeout = opts.batch_timeout;
+    let commit_every = opts.commit_interval;
     let mut pending: Vec<Pending> = Vec::new();
     let mut batch_since = Instant::now();
     let mut last_commit = Instant::now();
@@ -335,7 +337,7 @@ fn run(args: &ConsumeArgs, spec: &Spec, reporter: &mut Reporter) -> Result<Strin
             report(&mut st, reporter);
             last_report = Instant::now();
         }
-        if args.exit_at_end
+        if opts.exit_at_end
             && pending.is_empty()
             && st
                 .done_pos
@@ -363,8 +365,8 @@ fn fetch(
     failing_since: &mut Option<Instant>,
     reporter: &mut Reporter,
 ) -> Result<()> {
-    let topic = st.args.topic.as_str();
-    let max_bytes = st.args.fetch_max_bytes;
+    let topic = st.opts.topic.as_str();
+    let max_bytes = st.opts.fetch_max_bytes;
     let reqs: Vec<FetchPartition> = st
         .fetch_pos
         .iter()
@@ -428,7 +430,7 @@ fn fetch_error(
     e: &KafkaError,
 ) -> Result<()> {
     if matches!(e, KafkaError::Kafka(KafkaCode::OffsetOutOfRange)) {
-        let earliest = offsets_of(client, &st.args.topic, FetchOffset::Earliest)?;
+        let earliest = offsets_of(client, &st.opts.topic, FetchOffset::Earliest)?;
         let to = earliest.get(&partition).copied().unwrap_or(0);
         let message = format!("partition {partition}: offset out of range; restarting at {to}");
         log::warn!("worker {}: {message}", st.spec.index);
@@ -459,7 +461,7 @@ fn process(
     }
     // --max-messages: no worker goes past the total on its own; what it does
     // not process is not committed and stays for the next run.
-    let cap = st.args.max_messages;
+    let cap = st.opts.max_messages;
     let mut limit = pending.len();
     let mut capped = false;
     if cap > 0 {
@@ -469,14 +471,15 @@ fn process(
             capped = true;
         }
     }
-    let kind = st.args.processor;
+    let kind = st.opts.processor;
     let handle = |m: &Pending| match event::decode(&m.value) {
         Ok(e) => Processed::Valid(e, processor::process(kind, &e)),
         Err(err) => Processed::Invalid(err.to_string()),
     };
     let hang_at = st
-        .args
-        .fault_hang_after
+        .opts
+        .faults
+        .hang_after
         .map(|n| (n + st.spec.already).saturating_sub(st.consumed_total) as usize);
     if let Some(at) = hang_at.filter(|at| *at < limit) {
         // Process the events before the stuck one, then hang (test only).
@@ -588,7 +591,7 @@ fn record(st: &mut State<'_>, m: &Pending, r: Processed, reporter: &mut Reporter
             if outcome == Outcome::Prime(true) {
                 st.progress.primes += 1;
             }
-            if st.args.print || st.args.processor == ProcessorKind::Echo {
+            if st.opts.print || st.opts.processor == ProcessorKind::Echo {
                 print_result(st, std::process::id(), m, &e, outcome);
             }
         }
@@ -596,8 +599,9 @@ fn record(st: &mut State<'_>, m: &Pending, r: Processed, reporter: &mut Reporter
     }
     st.consumed_total += 1;
     if st
-        .args
-        .fault_crash_after
+        .opts
+        .faults
+        .crash_after
         .is_some_and(|n| st.consumed_total - st.spec.already >= n)
     {
         report(st, reporter);
@@ -642,8 +646,8 @@ fn now_us() -> u64 {
 }
 
 fn print_result(st: &State<'_>, pid: u32, m: &Pending, e: &Event, outcome: Outcome) {
-    let kind = st.args.processor;
-    if st.args.format == Format::Json {
+    let kind = st.opts.processor;
+    if st.opts.format == Format::Json {
         crate::report::emit_json(&super::events::ConsumeEvent::RecordProcessed {
             worker: st.spec.index,
             pid,
@@ -676,12 +680,12 @@ fn commit(client: &mut KafkaClient, st: &mut State<'_>, reporter: &mut Reporter)
     if changed.is_empty() {
         return;
     }
-    let topic = st.args.topic.as_str();
+    let topic = st.opts.topic.as_str();
     let offsets: Vec<CommitOffset> = changed
         .iter()
         .map(|(p, o)| CommitOffset::new(topic, *p, *o))
         .collect();
-    match client.commit_offsets(&st.args.group, &offsets) {
+    match client.commit_offsets(&st.opts.group, &offsets) {
         Ok(()) => {
             st.committed.extend(changed.iter().map(|(p, o)| (*p, *o)));
             reporter.send(&Status::Committed {

@@ -1,0 +1,97 @@
+//! `braid consume`'s validated options: built once from the command line
+//! (milliseconds become durations, flags become the types that own them),
+//! then taken by the supervisor, the forked workers and the views.
+
+use std::time::Duration;
+
+use super::assignment::{Assignment, Member};
+use super::processor::ProcessorKind;
+use crate::report::Format;
+
+/// Where a consumer worker starts reading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartOffset {
+    /// The oldest offset still in the log.
+    Earliest,
+    /// The end of the log: only what arrives after the start.
+    Latest,
+    /// The group's committed offset (earliest when there is none).
+    Committed,
+    /// This exact offset in every assigned partition.
+    At(i64),
+}
+
+/// Parses `earliest|latest|committed|N` (also kcat's `beginning`/`end`/`stored`).
+pub fn parse_start_offset(s: &str) -> Result<StartOffset, String> {
+    match s {
+        "earliest" | "beginning" | "oldest" => Ok(StartOffset::Earliest),
+        "latest" | "end" | "newest" => Ok(StartOffset::Latest),
+        "committed" | "stored" => Ok(StartOffset::Committed),
+        n => n
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n >= 0)
+            .map(StartOffset::At)
+            .ok_or_else(|| format!("'{s}' is not earliest, latest, committed or an offset >= 0")),
+    }
+}
+
+/// Faults injected on purpose, for tests (hidden flags).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Faults {
+    /// A worker aborts after this many events.
+    pub crash_after: Option<u64>,
+    /// A worker hangs (deaf to SIGTERM) after this many events.
+    pub hang_after: Option<u64>,
+}
+
+/// Everything `braid consume` was asked to do, checked and in its own types.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Brokers to bootstrap from (HOST:PORT).
+    pub brokers: Vec<String>,
+    /// The topic.
+    pub topic: String,
+    /// Worker processes asked for.
+    pub processes: usize,
+    /// The consumer group whose offsets are committed.
+    pub group: String,
+    /// Where workers start.
+    pub offset: StartOffset,
+    /// How partitions are split among workers.
+    pub assignment: Assignment,
+    /// This host's share when several hosts split the topic.
+    pub member: Option<Member>,
+    /// What a worker does with each event.
+    pub processor: ProcessorKind,
+    /// Print each processed event.
+    pub print: bool,
+    /// Events per batch (0: no batching).
+    pub batch_size: usize,
+    /// How long a partial batch may wait.
+    pub batch_timeout: Duration,
+    /// Threads processing a batch in each worker (1: the worker's own thread).
+    pub work_threads: usize,
+    /// Events to consume in total (0: no limit).
+    pub max_messages: u64,
+    /// Stop once every partition is read to its end.
+    pub exit_at_end: bool,
+    /// How long stopping workers get before they are killed.
+    pub grace: Duration,
+    /// How often workers commit.
+    pub commit_interval: Duration,
+    /// Most bytes fetched per partition per request.
+    pub fetch_max_bytes: i32,
+    /// Verify message CRCs on fetch.
+    pub check_crcs: bool,
+    /// How long a fetch waits for data.
+    pub fetch_wait: Duration,
+    /// Human tables or JSON events.
+    pub format: Format,
+    /// The first respawn delay (it doubles per crash).
+    pub respawn_backoff: Duration,
+    /// The window in which more than 5 crashes of one worker stop the run.
+    pub crash_window: Duration,
+    /// Faults injected for tests.
+    pub faults: Faults,
+}
