@@ -171,7 +171,7 @@ fn consume(args: &BenchArgs, share: &[i32], rxs: &[Receiver<Batch>], stop: &Stop
             for &end in &b.ends {
                 match event::decode(&b.data[start..end]) {
                     Ok(e) => {
-                        if processor::process(args.processor, &e) == processor::Outcome::Prime(true)
+                        if processor::process(args.processor, &e) == processor::Output::Prime(true)
                         {
                             primes += 1;
                         }

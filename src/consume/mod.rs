@@ -22,6 +22,25 @@ use kafka::client::KafkaClient;
 use crate::report;
 use options::Options;
 
+/// How the run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ending {
+    /// Every worker finished (end of partitions or --max-messages).
+    Done,
+    /// Ctrl+C / SIGTERM.
+    Interrupted,
+    /// A worker crashed too often.
+    CrashLoop(String),
+}
+
+/// The final state, for the summary and for callers.
+pub struct Summary {
+    /// How the run ended.
+    pub ending: Ending,
+    /// Total events consumed.
+    pub consumed: u64,
+}
+
 /// Exit code for bad input (the same as clap's usage errors).
 pub const EXIT_USAGE: i32 = 2;
 

@@ -21,7 +21,7 @@ pub enum ProcessorKind {
 
 /// The result of processing one event.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Outcome {
+pub enum Output {
     /// Whether the value is prime.
     Prime(bool),
     /// A computed number (square root or square).
@@ -31,22 +31,22 @@ pub enum Outcome {
 }
 
 /// Processes one event.
-pub fn process(kind: ProcessorKind, e: &Event) -> Outcome {
+pub fn process(kind: ProcessorKind, e: &Event) -> Output {
     match kind {
-        ProcessorKind::Prime => Outcome::Prime(is_prime(e.value)),
-        ProcessorKind::Sqrt => Outcome::Number((e.value as f64).sqrt()),
-        ProcessorKind::Square => Outcome::Number((e.value as f64) * (e.value as f64)),
-        ProcessorKind::Count | ProcessorKind::Echo => Outcome::Nothing,
+        ProcessorKind::Prime => Output::Prime(is_prime(e.value)),
+        ProcessorKind::Sqrt => Output::Number((e.value as f64).sqrt()),
+        ProcessorKind::Square => Output::Number((e.value as f64) * (e.value as f64)),
+        ProcessorKind::Count | ProcessorKind::Echo => Output::Nothing,
     }
 }
 
-/// A one-line description of an outcome for `--print` (the classic demos' log).
-pub fn describe(kind: ProcessorKind, e: &Event, o: Outcome) -> String {
+/// A one-line description of an ending for `--print` (the classic demos' log).
+pub fn describe(kind: ProcessorKind, e: &Event, o: Output) -> String {
     match (kind, o) {
-        (_, Outcome::Prime(true)) => format!("{} is prime", e.value),
-        (_, Outcome::Prime(false)) => format!("{} is not prime", e.value),
-        (ProcessorKind::Sqrt, Outcome::Number(x)) => format!("sqrt({}) = {x:.4}", e.value),
-        (_, Outcome::Number(x)) => format!("{}^2 = {x}", e.value),
+        (_, Output::Prime(true)) => format!("{} is prime", e.value),
+        (_, Output::Prime(false)) => format!("{} is not prime", e.value),
+        (ProcessorKind::Sqrt, Output::Number(x)) => format!("sqrt({}) = {x:.4}", e.value),
+        (_, Output::Number(x)) => format!("{}^2 = {x}", e.value),
         _ => format!(
             "sender={} seq={} value={} ts_ms={}",
             e.sender, e.seq, e.value, e.ts_ms
@@ -99,11 +99,11 @@ mod tests {
             value: 49,
             ts_ms: 0,
         };
-        assert_eq!(process(ProcessorKind::Sqrt, &e), Outcome::Number(7.0));
-        assert_eq!(process(ProcessorKind::Square, &e), Outcome::Number(2401.0));
-        assert_eq!(process(ProcessorKind::Prime, &e), Outcome::Prime(false));
+        assert_eq!(process(ProcessorKind::Sqrt, &e), Output::Number(7.0));
+        assert_eq!(process(ProcessorKind::Square, &e), Output::Number(2401.0));
+        assert_eq!(process(ProcessorKind::Prime, &e), Output::Prime(false));
         assert_eq!(
-            describe(ProcessorKind::Prime, &e, Outcome::Prime(false)),
+            describe(ProcessorKind::Prime, &e, Output::Prime(false)),
             "49 is not prime"
         );
     }

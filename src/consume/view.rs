@@ -10,7 +10,7 @@ use super::assignment::describe;
 use super::events::{ConsumeEvent, Shutdown, WorkerSummary};
 use super::options::Options;
 use super::status::Span;
-use super::supervisor::Outcome;
+use super::Ending;
 use crate::produce::stats::Histogram;
 use crate::report;
 use crate::report::Format;
@@ -212,139 +212,179 @@ impl Live {
         mut self,
         opts: &Options,
         rows: &[SummaryRow],
-        outcome: &Outcome,
+        ending: &Ending,
         elapsed: Duration,
         span: Duration,
     ) {
         self.clear();
+        let totals = Totals::of(rows, span);
+        if let Ending::CrashLoop(m) = ending {
+            report::error_line(&anyhow::anyhow!("{m}"));
+        }
+        if self.format == Format::Json {
+            summary_json(opts, rows, ending, elapsed, totals);
+        } else {
+            summary_table(rows, &totals);
+            summary_lines(opts, rows, ending, elapsed, &totals);
+        }
+    }
+}
+
+/// The whole run's figures, over every worker.
+struct Totals {
+    consumed: u64,
+    invalid: u64,
+    latency: Histogram,
+    committed: BTreeMap<i32, i64>,
+    /// Events per second from the first event any worker fetched to the last
+    /// one any worker processed.
+    rate: f64,
+}
+
+impl Totals {
+    fn of(rows: &[SummaryRow], span: Duration) -> Totals {
         let consumed: u64 = rows.iter().map(|r| r.consumed).sum();
-        let invalid: u64 = rows.iter().map(|r| r.invalid).sum();
         let mut latency = Histogram::default();
         for r in rows {
             latency.merge(&r.latency);
         }
-        let committed: BTreeMap<i32, i64> = rows.iter().flat_map(|r| r.committed.clone()).collect();
-        // The whole run's rate: from the first event any worker fetched to the
-        // last one any worker processed.
-        let busy = span;
-        let (status, message) = match outcome {
-            Outcome::Done => ("done", None),
-            Outcome::Interrupted => ("interrupted", None),
-            Outcome::CrashLoop(m) => ("crash_loop", Some(m.clone())),
-        };
-        if let Outcome::CrashLoop(m) = outcome {
-            report::error_line(&anyhow::anyhow!("{m}"));
+        Totals {
+            consumed,
+            invalid: rows.iter().map(|r| r.invalid).sum(),
+            latency,
+            committed: rows.iter().flat_map(|r| r.committed.clone()).collect(),
+            rate: rate(consumed, span),
         }
-        if self.format == Format::Json {
-            let workers = rows
-                .iter()
-                .map(|r| WorkerSummary {
-                    worker: r.worker,
-                    pids: r.pids.clone(),
-                    partitions: r.partitions.clone(),
-                    consumed: r.consumed,
-                    invalid: r.invalid,
-                    primes: r.primes,
-                    committed: r.committed.clone(),
-                    respawns: r.respawns,
-                    killed: r.killed,
-                    uncommitted: r
-                        .uncommitted()
-                        .into_iter()
-                        .map(|(p, (from, to))| (p, [from, to]))
-                        .collect(),
-                })
-                .collect();
-            report::emit_json(&ConsumeEvent::ShutdownComplete(Box::new(Shutdown {
-                timestamp: report::now_ms(),
-                status: status.to_string(),
-                error: message,
-                topic: opts.topic.clone(),
-                group: opts.group.clone(),
-                consumed,
-                invalid,
-                committed,
-                elapsed_ms: elapsed.as_millis() as u64,
-                events_per_sec: rate(consumed, busy),
-                latency_p50_ms: latency.quantile(0.50) as f64 / 1000.0,
-                latency_p99_ms: latency.quantile(0.99) as f64 / 1000.0,
-                workers,
-            })));
-            return;
-        }
-        let ms = |h: &Histogram, q: f64| format!("{:.1}", h.quantile(q) as f64 / 1000.0);
-        let mut table_rows: Vec<Vec<String>> = rows
-            .iter()
-            .map(|r| {
-                vec![
-                    r.worker.to_string(),
-                    r.pids
-                        .iter()
-                        .map(|p| p.to_string())
-                        .collect::<Vec<_>>()
-                        .join(","),
-                    describe(&r.partitions),
-                    report::thousands(r.consumed),
-                    r.invalid.to_string(),
+    }
+}
+
+/// `shutdown_complete`.
+fn summary_json(
+    opts: &Options,
+    rows: &[SummaryRow],
+    ending: &Ending,
+    elapsed: Duration,
+    t: Totals,
+) {
+    let (status, error) = match ending {
+        Ending::Done => ("done", None),
+        Ending::Interrupted => ("interrupted", None),
+        Ending::CrashLoop(m) => ("crash_loop", Some(m.clone())),
+    };
+    let workers = rows
+        .iter()
+        .map(|r| WorkerSummary {
+            worker: r.worker,
+            pids: r.pids.clone(),
+            partitions: r.partitions.clone(),
+            consumed: r.consumed,
+            invalid: r.invalid,
+            primes: r.primes,
+            committed: r.committed.clone(),
+            respawns: r.respawns,
+            killed: r.killed,
+            uncommitted: r
+                .uncommitted()
+                .into_iter()
+                .map(|(p, (from, to))| (p, [from, to]))
+                .collect(),
+        })
+        .collect();
+    report::emit_json(&ConsumeEvent::ShutdownComplete(Box::new(Shutdown {
+        timestamp: report::now_ms(),
+        status: status.to_string(),
+        error,
+        topic: opts.topic.clone(),
+        group: opts.group.clone(),
+        consumed: t.consumed,
+        invalid: t.invalid,
+        committed: t.committed,
+        elapsed_ms: elapsed.as_millis() as u64,
+        events_per_sec: t.rate,
+        latency_p50_ms: t.latency.quantile(0.50) as f64 / 1000.0,
+        latency_p99_ms: t.latency.quantile(0.99) as f64 / 1000.0,
+        workers,
+    })));
+}
+
+/// The per-worker table with its total row.
+fn summary_table(rows: &[SummaryRow], t: &Totals) {
+    let ms = |h: &Histogram, q: f64| format!("{:.1}", h.quantile(q) as f64 / 1000.0);
+    let join = |parts: Vec<String>, sep: &str| parts.join(sep);
+    let mut table_rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            vec![
+                r.worker.to_string(),
+                join(r.pids.iter().map(|p| p.to_string()).collect(), ","),
+                describe(&r.partitions),
+                report::thousands(r.consumed),
+                r.invalid.to_string(),
+                join(
                     r.committed
                         .iter()
                         .map(|(p, o)| format!("{p}:{o}"))
-                        .collect::<Vec<_>>()
-                        .join(" "),
-                    format!("{:.0}", rate(r.consumed, r.elapsed)),
-                    ms(&r.latency, 0.5),
-                    ms(&r.latency, 0.99),
-                ]
-            })
-            .collect();
-        table_rows.push(vec![
-            "total".into(),
-            String::new(),
-            String::new(),
-            report::thousands(consumed),
-            invalid.to_string(),
-            String::new(),
-            format!("{:.0}", rate(consumed, busy)),
-            ms(&latency, 0.5),
-            ms(&latency, 0.99),
-        ]);
-        let table = report::table(
-            &[
-                "worker",
-                "pids",
-                "partitions",
-                "consumed",
-                "invalid",
-                "committed",
-                "events/s",
-                "p50 ms",
-                "p99 ms",
-            ],
-            &table_rows,
-        );
-        report::line(&table);
-        for r in rows.iter().filter(|r| r.killed) {
-            report::line(&r.killed_line(opts.grace));
-        }
+                        .collect(),
+                    " ",
+                ),
+                format!("{:.0}", rate(r.consumed, r.elapsed)),
+                ms(&r.latency, 0.5),
+                ms(&r.latency, 0.99),
+            ]
+        })
+        .collect();
+    table_rows.push(vec![
+        "total".into(),
+        String::new(),
+        String::new(),
+        report::thousands(t.consumed),
+        t.invalid.to_string(),
+        String::new(),
+        format!("{:.0}", t.rate),
+        ms(&t.latency, 0.5),
+        ms(&t.latency, 0.99),
+    ]);
+    let header = [
+        "worker",
+        "pids",
+        "partitions",
+        "consumed",
+        "invalid",
+        "committed",
+        "events/s",
+        "p50 ms",
+        "p99 ms",
+    ];
+    report::line(&report::table(&header, &table_rows));
+}
+
+/// The lines under the table: killed workers, primes, how the run ended.
+fn summary_lines(
+    opts: &Options,
+    rows: &[SummaryRow],
+    ending: &Ending,
+    elapsed: Duration,
+    t: &Totals,
+) {
+    for r in rows.iter().filter(|r| r.killed) {
+        report::line(&r.killed_line(opts.grace));
+    }
+    if opts.processor == super::processor::ProcessorKind::Prime {
         let primes: u64 = rows.iter().map(|r| r.primes).sum();
-        if opts.processor == super::processor::ProcessorKind::Prime {
-            report::line(&format!("primes found: {}", report::thousands(primes)));
-        }
-        match outcome {
-            Outcome::Done => report::line(&format!(
-                "consumed {} events in {:.1}s",
-                report::thousands(consumed),
-                elapsed.as_secs_f64()
-            )),
-            Outcome::Interrupted if rows.iter().any(|r| r.killed) => report::line(&format!(
-                "interrupted: consumed {} events; workers killed after --grace left work uncommitted (see above)",
-                report::thousands(consumed)
-            )),
-            Outcome::Interrupted => report::line(&format!(
-                "interrupted: consumed {} events, processed offsets committed",
-                report::thousands(consumed)
-            )),
-            Outcome::CrashLoop(_) => {}
-        }
+        report::line(&format!("primes found: {}", report::thousands(primes)));
+    }
+    let consumed = report::thousands(t.consumed);
+    match ending {
+        Ending::Done => report::line(&format!(
+            "consumed {consumed} events in {:.1}s",
+            elapsed.as_secs_f64()
+        )),
+        Ending::Interrupted if rows.iter().any(|r| r.killed) => report::line(&format!(
+            "interrupted: consumed {consumed} events; workers killed after --grace left work uncommitted (see above)"
+        )),
+        Ending::Interrupted => report::line(&format!(
+            "interrupted: consumed {consumed} events, processed offsets committed"
+        )),
+        Ending::CrashLoop(_) => {}
     }
 }

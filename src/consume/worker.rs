@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use super::options::{Options, StartOffset};
 use super::processor::ProcessorKind;
-use super::processor::{self, Outcome};
+use super::processor::{self, Output};
 use super::status::{Progress, Span, Status};
 use crate::event::{self, Event};
 use crate::produce::stats::Histogram;
@@ -86,7 +86,7 @@ pub fn install_signals(supervisor: nix::unistd::Pid) -> Result<()> {
 
 /// What one worker is asked to do.
 #[derive(Debug, Clone)]
-pub struct Spec {
+pub struct WorkerTask {
     /// The worker's number (stable across respawns).
     pub index: usize,
     /// Its partitions.
@@ -100,14 +100,14 @@ pub struct Spec {
 }
 
 /// The pipe to the supervisor.
-pub struct Reporter {
+pub struct StatusPipe {
     pipe: File,
 }
 
-impl Reporter {
+impl StatusPipe {
     /// Wraps the write end of the status pipe.
     pub fn new(pipe: File) -> Self {
-        Reporter { pipe }
+        StatusPipe { pipe }
     }
 
     /// Sends one status line; if the supervisor is gone, the worker stops.
@@ -121,7 +121,7 @@ impl Reporter {
 }
 
 /// Runs the worker to the end; returns its exit code.
-pub fn main(opts: &Options, spec: &Spec, mut reporter: Reporter) -> i32 {
+pub fn main(opts: &Options, spec: &WorkerTask, mut reporter: StatusPipe) -> i32 {
     match run(opts, spec, &mut reporter) {
         Ok(reason) => {
             reporter.send(&Status::Done { reason });
@@ -145,13 +145,13 @@ struct Pending {
 
 /// A processed message.
 enum Processed {
-    Valid(Event, Outcome),
+    Valid(Event, Output),
     Invalid(String),
 }
 
 struct State<'a> {
     opts: &'a Options,
-    spec: &'a Spec,
+    spec: &'a WorkerTask,
     fetch_pos: BTreeMap<i32, i64>,
     done_pos: BTreeMap<i32, i64>,
     committed: BTreeMap<i32, i64>,
@@ -196,7 +196,7 @@ fn offsets_of(
 fn start_positions(
     client: &mut KafkaClient,
     opts: &Options,
-    spec: &Spec,
+    spec: &WorkerTask,
 ) -> Result<BTreeMap<i32, i64>> {
     let topic = opts.topic.as_str();
     let earliest = offsets_of(client, topic, FetchOffset::Earliest)?;
@@ -242,7 +242,7 @@ fn start_positions(
     Ok(out)
 }
 
-fn run(opts: &Options, spec: &Spec, reporter: &mut Reporter) -> Result<String> {
+fn run(opts: &Options, spec: &WorkerTask, reporter: &mut StatusPipe) -> Result<String> {
     let mut client = connect(opts)?;
     let start = start_positions(&mut client, opts, spec)?;
     reporter.send(&Status::Assigned {
@@ -363,7 +363,7 @@ fn fetch(
     st: &mut State<'_>,
     pending: &mut Vec<Pending>,
     failing_since: &mut Option<Instant>,
-    reporter: &mut Reporter,
+    reporter: &mut StatusPipe,
 ) -> Result<()> {
     let topic = st.opts.topic.as_str();
     let max_bytes = st.opts.fetch_max_bytes;
@@ -425,7 +425,7 @@ fn fetch(
 fn fetch_error(
     client: &mut KafkaClient,
     st: &mut State<'_>,
-    reporter: &mut Reporter,
+    reporter: &mut StatusPipe,
     partition: i32,
     e: &KafkaError,
 ) -> Result<()> {
@@ -454,7 +454,7 @@ fn process(
     pool: Option<&rayon::ThreadPool>,
     pending: &mut Vec<Pending>,
     until: Option<Instant>,
-    reporter: &mut Reporter,
+    reporter: &mut StatusPipe,
 ) {
     if pending.is_empty() {
         return;
@@ -540,7 +540,7 @@ fn process_on_pool(
     handle: &(dyn Fn(&Pending) -> Processed + Sync),
     until: Option<Instant>,
     st: &mut State<'_>,
-    reporter: &mut Reporter,
+    reporter: &mut StatusPipe,
 ) -> usize {
     // Chunks of a few events per thread: results are recorded (and
     // printed) as they come, and the time slice is checked between chunks.
@@ -577,7 +577,7 @@ fn process_on_pool(
 /// Records one processed message: progress, latency, primes, `--print`
 /// output, the invalid-message log, the processed position and the
 /// `--fault-crash-after` fault.
-fn record(st: &mut State<'_>, m: &Pending, r: Processed, reporter: &mut Reporter) {
+fn record(st: &mut State<'_>, m: &Pending, r: Processed, reporter: &mut StatusPipe) {
     st.progress
         .partitions
         .entry(m.partition)
@@ -585,14 +585,14 @@ fn record(st: &mut State<'_>, m: &Pending, r: Processed, reporter: &mut Reporter
         .add(m.offset);
     st.done_pos.insert(m.partition, m.offset + 1);
     match r {
-        Processed::Valid(e, outcome) => {
+        Processed::Valid(e, ending) => {
             let now = crate::report::now_ms();
             st.latency.record(now.saturating_sub(e.ts_ms) * 1000, 1);
-            if outcome == Outcome::Prime(true) {
+            if ending == Output::Prime(true) {
                 st.progress.primes += 1;
             }
             if st.opts.print || st.opts.processor == ProcessorKind::Echo {
-                print_result(st, std::process::id(), m, &e, outcome);
+                print_result(st, std::process::id(), m, &e, ending);
             }
         }
         Processed::Invalid(why) => note_invalid(st, m, &why),
@@ -645,7 +645,7 @@ fn now_us() -> u64 {
         .map_or(0, |d| d.as_micros() as u64)
 }
 
-fn print_result(st: &State<'_>, pid: u32, m: &Pending, e: &Event, outcome: Outcome) {
+fn print_result(st: &State<'_>, pid: u32, m: &Pending, e: &Event, ending: Output) {
     let kind = st.opts.processor;
     if st.opts.format == Format::Json {
         crate::report::emit_json(&super::events::ConsumeEvent::RecordProcessed {
@@ -656,7 +656,7 @@ fn print_result(st: &State<'_>, pid: u32, m: &Pending, e: &Event, outcome: Outco
             sender: e.sender,
             seq: e.seq,
             value: e.value,
-            result: processor::describe(kind, e, outcome),
+            result: processor::describe(kind, e, ending),
         });
     } else {
         crate::report::line(&format!(
@@ -664,13 +664,13 @@ fn print_result(st: &State<'_>, pid: u32, m: &Pending, e: &Event, outcome: Outco
             st.spec.index,
             m.partition,
             m.offset,
-            processor::describe(kind, e, outcome)
+            processor::describe(kind, e, ending)
         ));
     }
 }
 
 /// Commits the processed positions that changed since the last commit.
-fn commit(client: &mut KafkaClient, st: &mut State<'_>, reporter: &mut Reporter) {
+fn commit(client: &mut KafkaClient, st: &mut State<'_>, reporter: &mut StatusPipe) {
     let changed: BTreeMap<i32, i64> = st
         .done_pos
         .iter()
@@ -706,7 +706,7 @@ fn commit(client: &mut KafkaClient, st: &mut State<'_>, reporter: &mut Reporter)
 }
 
 /// Sends the progress since the last report.
-fn report(st: &mut State<'_>, reporter: &mut Reporter) {
+fn report(st: &mut State<'_>, reporter: &mut StatusPipe) {
     let lag = st
         .done_pos
         .iter()
