@@ -365,6 +365,22 @@ pub struct ConsumeArgs {
     /// than it before crashing starts its backoff over.
     #[arg(long, value_name = "MS", default_value_t = 60_000, hide = true, value_parser = clap::value_parser!(u64).range(1..))]
     pub crash_window: u64,
+    /// Join the group (-g) through Kafka's group protocol: the group's coordinator
+    /// decides which partitions this host gets, then its workers split them.
+    #[arg(long, conflicts_with = "member")]
+    pub subscribe: bool,
+    /// --subscribe: the coordinator drops this host after this long without a heartbeat.
+    #[arg(long, value_name = "MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
+    pub session_timeout: u64,
+    /// --subscribe: how often the supervisor heartbeats.
+    #[arg(long, value_name = "MS", default_value_t = 3_000, value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
+    pub heartbeat_interval: u64,
+    /// --subscribe: how long the coordinator waits for members to rejoin in a rebalance.
+    #[arg(long, value_name = "MS", default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
+    pub rebalance_timeout: u64,
+    /// --subscribe: the assignor this host prefers when it leads the group.
+    #[arg(long, value_enum, default_value_t = crate::consume::membership::assignor::Assignor::Range)]
+    pub assignor: crate::consume::membership::assignor::Assignor,
 }
 
 impl From<&ConsumeArgs> for crate::consume::options::Options {
@@ -397,6 +413,12 @@ impl From<&ConsumeArgs> for crate::consume::options::Options {
                 crash_after: a.fault_crash_after,
                 hang_after: a.fault_hang_after,
             },
+            subscribe: a.subscribe.then(|| crate::consume::options::Subscription {
+                session_timeout: ms(a.session_timeout),
+                heartbeat_interval: ms(a.heartbeat_interval),
+                rebalance_timeout: ms(a.rebalance_timeout),
+                assignor: a.assignor,
+            }),
         }
     }
 }

@@ -34,7 +34,7 @@ use crate::report;
 /// How long to wait for a TCP connection to a broker.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long to wait for a response (CreateTopics may take a while on a cluster).
-const IO_TIMEOUT: Duration = Duration::from_secs(60);
+pub const IO_TIMEOUT: Duration = Duration::from_secs(60);
 /// The largest response frame accepted.
 const MAX_RESPONSE: usize = 64 * 1024 * 1024;
 /// The highest CreateTopics version braid speaks (v5 returns the partition count).
@@ -232,6 +232,14 @@ impl Conn {
         })
     }
 
+    /// How long a response may take from now on (JoinGroup waits for the
+    /// other members of a group).
+    pub fn set_read_timeout(&mut self, timeout: Duration) -> Result<()> {
+        self.stream
+            .set_read_timeout(Some(timeout))
+            .with_context(|| format!("connection to {}", self.addr))
+    }
+
     /// ApiVersions v0 (understood by every broker): key → (min, max) version.
     pub fn api_versions(&mut self) -> Result<BTreeMap<i16, (i16, i16)>> {
         let resp = self.call(&ApiVersionsRequest::default(), 0)?;
@@ -300,6 +308,23 @@ impl Conn {
         }
         Ok(resp)
     }
+}
+
+/// The partition ids of each of `topics` (a topic that does not exist has none).
+pub fn partition_ids(brokers: &[String], topics: &[String]) -> Result<BTreeMap<String, Vec<i32>>> {
+    let c = client(brokers)?;
+    let all = c.topics();
+    Ok(topics
+        .iter()
+        .map(|t| {
+            let mut ids: Vec<i32> = all
+                .partitions(t)
+                .map(|ps| ps.iter().map(|p| p.id()).collect())
+                .unwrap_or_default();
+            ids.sort_unstable();
+            (t.clone(), ids)
+        })
+        .collect())
 }
 
 /// A kafka crate client for `brokers` with its metadata loaded (all topics,

@@ -105,6 +105,32 @@ pub enum ConsumeEvent {
         /// Whether a new process will take its partitions.
         respawned: bool,
     },
+    /// `--subscribe`: this host joined a generation of its group and got
+    /// these partitions, split among its workers as `plan`.
+    GroupJoined {
+        /// When, in ms since the Unix epoch.
+        timestamp: u64,
+        /// The group.
+        group: String,
+        /// The generation joined.
+        generation: i32,
+        /// This host's member id.
+        member_id: String,
+        /// The partitions the group gave this host.
+        partitions: Vec<i32>,
+        /// How they are split among this host's workers.
+        plan: Vec<Vec<i32>>,
+    },
+    /// `--subscribe`: the group is rebalancing; this host stops its workers
+    /// (each commits what it processed) and rejoins.
+    GroupRebalancing {
+        /// When, in ms since the Unix epoch.
+        timestamp: u64,
+        /// The group.
+        group: String,
+        /// The generation being left.
+        generation: i32,
+    },
     /// The run is over: the final counts.
     ShutdownComplete(Box<Shutdown>),
 }

@@ -9,6 +9,7 @@
 
 pub mod assignment;
 pub mod events;
+pub mod membership;
 pub mod options;
 pub mod processor;
 pub mod status;
@@ -76,6 +77,9 @@ pub fn run(opts: &Options) -> Result<i32> {
     if partitions.is_empty() {
         return Err(anyhow!("topic '{}' has no partitions", opts.topic));
     }
+    if opts.subscribe.is_some() {
+        return run_subscribed(opts, &partitions);
+    }
     let plan = match assignment::plan(
         &opts.topic,
         &partitions,
@@ -130,4 +134,31 @@ pub fn run(opts: &Options) -> Result<i32> {
         ));
     }
     supervisor::run(opts, plan)
+}
+
+/// `--subscribe`: the group decides this host's partitions; the supervisor
+/// joins before it forks.
+fn run_subscribed(opts: &Options, partitions: &[i32]) -> Result<i32> {
+    if let assignment::Assignment::Explicit(_) = opts.assignment {
+        report::error_line(&anyhow!(
+            "--subscribe takes this host's partitions from the group; an explicit --assignment plan cannot be combined with it (use range or roundrobin to split the share among workers)"
+        ));
+        return Ok(EXIT_USAGE);
+    }
+    if opts.format == crate::report::Format::Json {
+        report::emit_json(&events::ConsumeEvent::StartupComplete {
+            timestamp: report::now_ms(),
+            topic: opts.topic.clone(),
+            group: opts.group.clone(),
+            partitions: partitions.to_vec(),
+            workers: 0,
+            plan: Vec::new(),
+        });
+    } else {
+        report::line_err(&format!(
+            "consuming '{}' as a member of group '{}' (--subscribe): the group decides this host's partitions, up to {} worker processes split them, processor {:?}",
+            opts.topic, opts.group, opts.processes, opts.processor
+        ));
+    }
+    supervisor::run(opts, Vec::new())
 }

@@ -45,6 +45,19 @@ pub struct Faults {
     pub hang_after: Option<u64>,
 }
 
+/// `--subscribe`: how the supervisor takes part in its consumer group.
+#[derive(Debug, Clone, Copy)]
+pub struct Subscription {
+    /// Without a heartbeat for this long, the coordinator drops the member.
+    pub session_timeout: Duration,
+    /// How often the supervisor heartbeats.
+    pub heartbeat_interval: Duration,
+    /// How long the coordinator waits for members to rejoin.
+    pub rebalance_timeout: Duration,
+    /// The assignor this member prefers.
+    pub assignor: super::membership::assignor::Assignor,
+}
+
 /// Everything `braid consume` was asked to do, checked and in its own types.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -94,4 +107,6 @@ pub struct Options {
     pub crash_window: Duration,
     /// Faults injected for tests.
     pub faults: Faults,
+    /// Join the group through Kafka's group protocol (None: manual assignment only).
+    pub subscribe: Option<Subscription>,
 }

@@ -23,6 +23,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use super::membership::commit::{CommitError, GroupCommitter};
 use super::options::{Options, StartOffset};
 use super::processor::ProcessorKind;
 use super::processor::{self, Output};
@@ -97,6 +98,8 @@ pub struct WorkerTask {
     pub already: u64,
     /// The supervisor's pid (to notice it dying).
     pub supervisor: nix::unistd::Pid,
+    /// `--subscribe`: the group generation its commits carry.
+    pub generation: Option<super::membership::Generation>,
 }
 
 /// The pipe to the supervisor.
@@ -165,6 +168,8 @@ struct State<'a> {
     last_event: Option<Instant>,
     first_us: u64,
     last_us: u64,
+    /// `--subscribe`: commits carrying the group generation.
+    group_commit: Option<GroupCommitter>,
 }
 
 fn connect(opts: &Options) -> Result<KafkaClient> {
@@ -235,7 +240,15 @@ fn start_positions(
             StartOffset::Earliest => lo,
             StartOffset::Latest => hi,
             StartOffset::At(n) => n.clamp(lo, hi),
-            StartOffset::Committed => committed.get(&p).copied().unwrap_or(lo).clamp(lo, hi),
+            StartOffset::Committed => {
+                // No commit yet: -o latest means the end, anything else the start.
+                let none = if opts.offset == StartOffset::Latest {
+                    hi
+                } else {
+                    lo
+                };
+                committed.get(&p).copied().unwrap_or(none).clamp(lo, hi)
+            }
         };
         out.insert(p, start);
     }
@@ -274,6 +287,10 @@ fn run(opts: &Options, spec: &WorkerTask, reporter: &mut StatusPipe) -> Result<S
         last_event: None,
         first_us: 0,
         last_us: 0,
+        group_commit: spec
+            .generation
+            .clone()
+            .map(|g| GroupCommitter::new(&opts.brokers, &opts.group, g)),
     };
     let batch = opts.batch_size;
     let batch_timeout = opts.batch_timeout;
@@ -685,7 +702,19 @@ fn commit(client: &mut KafkaClient, st: &mut State<'_>, reporter: &mut StatusPip
         .iter()
         .map(|(p, o)| CommitOffset::new(topic, *p, *o))
         .collect();
-    match client.commit_offsets(&st.opts.group, &offsets) {
+    let result = match st.group_commit.as_mut() {
+        Some(gc) => gc.commit(topic, &changed).map_err(|e| {
+            if matches!(e, CommitError::Fenced(_)) {
+                // A newer generation owns these partitions: stop at once.
+                STOP.store(true, Ordering::SeqCst);
+            }
+            e.to_string()
+        }),
+        None => client
+            .commit_offsets(&st.opts.group, &offsets)
+            .map_err(|e| e.to_string()),
+    };
+    match result {
         Ok(()) => {
             st.committed.extend(changed.iter().map(|(p, o)| (*p, *o)));
             reporter.send(&Status::Committed {
@@ -699,7 +728,7 @@ fn commit(client: &mut KafkaClient, st: &mut State<'_>, reporter: &mut StatusPip
             reporter.send(&Status::Committed {
                 offsets: changed,
                 success: false,
-                error: Some(e.to_string()),
+                error: Some(e),
             });
         }
     }

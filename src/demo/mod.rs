@@ -423,7 +423,10 @@ impl Demo<'_> {
                 ));
             }
             ConsumeEvent::ShutdownComplete(s) => c.shutdown = Some(*s),
-            ConsumeEvent::WorkerExited { .. } | ConsumeEvent::OffsetsCommitted { .. } => {}
+            ConsumeEvent::WorkerExited { .. }
+            | ConsumeEvent::OffsetsCommitted { .. }
+            | ConsumeEvent::GroupJoined { .. }
+            | ConsumeEvent::GroupRebalancing { .. } => {}
         }
     }
 

@@ -140,6 +140,10 @@ impl Consume {
             .expect("temporary working directory");
         let json = args.windows(2).any(|w| w == ["--format", "json"]);
         let mut child = braid()
+            .env(
+                "RUST_LOG",
+                std::env::var("BRAID_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .arg("consume")
             .args(["-b", addr, "-t", topic])
             .args(args)

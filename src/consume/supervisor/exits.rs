@@ -36,7 +36,7 @@ impl Supervisor<'_> {
             other => (false, format!("{other:?}")),
         };
         let stopping = self.stopping.is_some();
-        let respawn = !clean && !stopping;
+        let respawn = !clean && !stopping && self.rebalancing_since().is_none();
         let worker = &mut self.workers[i];
         worker.run = Incarnation::Finished;
         if !clean {

@@ -119,6 +119,8 @@ struct Supervisor<'a> {
     /// any worker to the last processed one: the run's consuming time.
     first_us: u64,
     last_us: u64,
+    /// `--subscribe`: the group membership.
+    group: Option<group::Membership>,
 }
 
 /// Runs the supervisor over `plan` (one partition list per worker); returns the exit code.
@@ -136,35 +138,9 @@ pub fn run(opts: &Options, plan: Vec<Vec<i32>>) -> Result<i32> {
         // async-signal-safe. The process is single-threaded.
         unsafe { sigaction(sig, &action) }.context("cannot install signal handlers")?;
     }
-    let workers = plan
-        .into_iter()
-        .enumerate()
-        .map(|(index, partitions)| WorkerRecord {
-            index,
-            partitions,
-            run: Incarnation::Finished,
-            buf: Vec::new(),
-            pids: Vec::new(),
-            consumed: 0,
-            invalid: 0,
-            primes: 0,
-            lag: 0,
-            spans: BTreeMap::new(),
-            committed: BTreeMap::new(),
-            latency: Histogram::default(),
-            backoff: opts.respawn_backoff,
-            spawned: Instant::now(),
-            crashes: VecDeque::new(),
-            last_error: None,
-            respawns: 0,
-            busy_done: Duration::ZERO,
-            busy_now: Duration::ZERO,
-            killed: false,
-        })
-        .collect();
     let mut sup = Supervisor {
         opts,
-        workers,
+        workers: Vec::new(),
         signal_read,
         signal_write,
         me: nix::unistd::getpid(),
@@ -175,11 +151,19 @@ pub fn run(opts: &Options, plan: Vec<Vec<i32>>) -> Result<i32> {
         view: view::Live::new(opts.format),
         first_us: 0,
         last_us: 0,
+        group: opts
+            .subscribe
+            .as_ref()
+            .map(|s| group::Membership::new(opts, s)),
     };
+    sup.add_workers(plan);
     for i in 0..sup.workers.len() {
         sup.spawn(i, false)?;
     }
-    sup.event_loop()?;
+    sup.join_group()?;
+    let looped = sup.event_loop();
+    sup.leave_group();
+    looped?;
     let summary = sup.finish();
     Ok(match summary.ending {
         Ending::Done => 0,
@@ -189,13 +173,44 @@ pub fn run(opts: &Options, plan: Vec<Vec<i32>>) -> Result<i32> {
 }
 
 impl Supervisor<'_> {
+    /// Adds a record per share of `plan` (not forked yet); returns the index
+    /// of the first one.
+    fn add_workers(&mut self, plan: Vec<Vec<i32>>) -> usize {
+        let first = self.workers.len();
+        for (k, partitions) in plan.into_iter().enumerate() {
+            self.workers.push(WorkerRecord {
+                index: first + k,
+                partitions,
+                run: Incarnation::Finished,
+                buf: Vec::new(),
+                pids: Vec::new(),
+                consumed: 0,
+                invalid: 0,
+                primes: 0,
+                lag: 0,
+                spans: BTreeMap::new(),
+                committed: BTreeMap::new(),
+                latency: Histogram::default(),
+                backoff: self.opts.respawn_backoff,
+                spawned: Instant::now(),
+                crashes: VecDeque::new(),
+                last_error: None,
+                respawns: 0,
+                busy_done: Duration::ZERO,
+                busy_now: Duration::ZERO,
+                killed: false,
+            });
+        }
+        first
+    }
+
     fn event_loop(&mut self) -> Result<()> {
         loop {
             // Signals are read every turn, not only when poll reports the pipe:
             // one that came while the last turn was busy (say, blocked writing
             // to a slow stdout) must count even if every worker has exited since.
             self.handle_signals()?;
-            if self.all_finished() {
+            if self.all_finished() && !self.group_goes_on()? {
                 return Ok(());
             }
             let timeout = self.next_timeout();
@@ -264,11 +279,17 @@ impl Supervisor<'_> {
         if let Some(deadline) = self.grace_deadline() {
             wait = wait.min(deadline.saturating_duration_since(now));
         }
+        if let Some(beat) = self.next_heartbeat() {
+            wait = wait.min(beat.saturating_duration_since(now));
+        }
         PollTimeout::try_from(wait.as_millis() as i32).unwrap_or(PollTimeout::MAX)
     }
 
+    /// When workers asked to stop (Ctrl+C, or a rebalance) get SIGKILL.
     fn grace_deadline(&self) -> Option<Instant> {
-        self.stopping.map(|t| t + self.opts.grace)
+        self.stopping
+            .or(self.rebalancing_since())
+            .map(|t| t + self.opts.grace)
     }
 
     fn handle_signals(&mut self) -> Result<()> {
@@ -361,9 +382,10 @@ impl Supervisor<'_> {
                 }
             }
         }
+        self.group_tick()?;
         for i in 0..self.workers.len() {
             if let Incarnation::Waiting { until } = self.workers[i].run {
-                if now >= until && self.stopping.is_none() {
+                if now >= until && self.stopping.is_none() && self.rebalancing_since().is_none() {
                     self.workers[i].respawns += 1;
                     self.spawn(i, true)?;
                 }
@@ -417,5 +439,6 @@ impl Supervisor<'_> {
 }
 
 mod exits;
+mod group;
 mod reports;
 mod spawn;

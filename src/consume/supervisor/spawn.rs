@@ -47,6 +47,7 @@ impl Supervisor<'_> {
                     resume,
                     already: self.workers[i].consumed,
                     supervisor: self.me,
+                    generation: self.group.as_ref().map(|m| m.member.generation().clone()),
                 };
                 let code = self.become_worker(spec, write_end, &old_mask);
                 let _ = std::io::stdout().flush();
@@ -83,6 +84,8 @@ impl Supervisor<'_> {
         mask: &SigSet,
     ) -> i32 {
         SIGNAL_PIPE.store(-1, Ordering::SeqCst);
+        // The group coordinator connection is the supervisor's: close it here.
+        self.group = None;
         if let Err(e) = worker::install_signals(self.me) {
             log::error!("worker {}: cannot set up signals: {e}", spec.index);
             return 1;
