@@ -1,0 +1,56 @@
+"""One kafka-python consumer-group member, for tests/broker_group_peers.rs.
+
+Usage: group_member.py ADDR TOPIC GROUP
+
+Subscribes a KafkaConsumer(group_id=GROUP) to TOPIC (auto commit on, from
+the earliest offset where the group has no commit) and polls until SIGTERM,
+then closes the consumer (which commits and leaves the group). Prints, one
+line each and flushed:
+  assigned P,P,...   whenever its assignment changes (possibly empty)
+  record P O         for every record it consumes
+  closed             after close()
+"""
+
+import signal
+import sys
+
+from kafka import KafkaConsumer
+
+stop = False
+
+
+def on_term(_sig, _frame):
+    global stop
+    stop = True
+
+
+def main():
+    addr, topic, group = sys.argv[1], sys.argv[2], sys.argv[3]
+    signal.signal(signal.SIGTERM, on_term)
+    consumer = KafkaConsumer(
+        bootstrap_servers=addr,
+        group_id=group,
+        client_id=f"py-{group}",
+        enable_auto_commit=True,
+        auto_offset_reset="earliest",
+        session_timeout_ms=10000,
+        heartbeat_interval_ms=500,
+        request_timeout_ms=30000,
+    )
+    consumer.subscribe([topic])
+    last = None
+    while not stop:
+        batches = consumer.poll(timeout_ms=100)
+        assigned = sorted(tp.partition for tp in consumer.assignment())
+        if assigned != last:
+            print("assigned " + ",".join(map(str, assigned)), flush=True)
+            last = assigned
+        for tp, records in batches.items():
+            for r in records:
+                print(f"record {tp.partition} {r.offset}", flush=True)
+    consumer.close()
+    print("closed", flush=True)
+
+
+if __name__ == "__main__":
+    main()
