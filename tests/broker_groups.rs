@@ -408,3 +408,34 @@ fn lies_get_kafkas_errors_and_garbage_metadata_is_passed_on() {
     let mut broker = broker;
     broker.assert_running();
 }
+
+#[test]
+fn a_stopping_broker_answers_a_waiting_join_and_exits_promptly() {
+    let (mut broker, mut a, _topic) = setup("groups_stop");
+    let group = unique("g");
+    let ja = join_new(&mut a, &group, 10_000, b"a");
+    assert_eq!(ja.error_code, 0);
+    // b's join waits for a, which never rejoins (rebalance timeout 10 s).
+    let addr = broker.addr();
+    let g2 = group.clone();
+    let b = thread::spawn(move || {
+        let mut conn = raw::connect(&addr);
+        let first = call(&mut conn, &join_req(&g2, "", 10_000, b"b"), JOIN_V);
+        let again = join_req(&g2, &first.member_id, 10_000, b"b");
+        call(&mut conn, &again, JOIN_V).error_code
+    });
+    let waiting = wait_until(Duration::from_secs(10), || {
+        heartbeat(&mut a, &group, ja.generation_id, &ja.member_id) == REBALANCE_IN_PROGRESS
+    });
+    assert!(waiting);
+    let start = Instant::now();
+    let status = broker.sigterm_and_wait(Duration::from_secs(5));
+    assert!(status.success(), "broker exit: {status}");
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "stop took {:?}",
+        start.elapsed()
+    );
+    const NOT_COORDINATOR: i16 = 16;
+    assert_eq!(b.join().expect("b's join"), NOT_COORDINATOR);
+}

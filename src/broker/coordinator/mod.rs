@@ -218,6 +218,11 @@ impl Coordinator {
         self.done.remove(&ticket)
     }
 
+    /// How many answers wait to be taken (grows when waiting requests are answered).
+    pub fn answers_waiting(&self) -> usize {
+        self.done.len()
+    }
+
     /// Gives up waiting on `ticket` (the broker stops): the member no longer
     /// counts as waiting, and a later answer is dropped.
     pub fn abandon(&mut self, ticket: Ticket) {

@@ -36,13 +36,16 @@ pub struct Groups {
 
 impl Groups {
     /// Runs `f` on the coordinator after its timers have run up to now, then
-    /// wakes the waiters (`f` may have answered some).
+    /// wakes the waiters if there are new answers.
     pub fn with<T>(&self, f: impl FnOnce(&mut Coordinator, Instant) -> T) -> T {
         let mut c = lock(&self.state);
+        let answered = c.answers_waiting();
         let now = Instant::now();
         c.tick(now);
         let out = f(&mut c, now);
-        self.changed.notify_all();
+        if c.answers_waiting() != answered {
+            self.changed.notify_all();
+        }
         out
     }
 
@@ -62,8 +65,13 @@ impl Groups {
                 .wait_timeout(c, TICK)
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
+            // Wake the others only for new answers: waking them for nothing
+            // would have two waiters wake each other without end.
+            let answered = c.answers_waiting();
             c.tick(Instant::now());
-            self.changed.notify_all();
+            if c.answers_waiting() != answered {
+                self.changed.notify_all();
+            }
         }
     }
 
