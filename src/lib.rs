@@ -8,7 +8,8 @@
 //!   cannot abort the broker.
 //! - [`broker`]: the embedded Kafka-compatible broker (`braid broker`): a
 //!   thread-per-connection server, the one table of supported APIs, their
-//!   handlers, the partition log on disk and the committed-offset store.
+//!   handlers, the partition log on disk, the committed-offset store and the
+//!   group coordinator (consumer-group membership).
 //! - [`event`]: the JSON event every message carries (`sender`, `seq`,
 //!   `value`, `ts_ms`, optional padding): a fast encoder for the producer's
 //!   hot path and a strict decoder for whoever reads events back.

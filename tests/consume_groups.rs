@@ -14,7 +14,7 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -23,7 +23,6 @@ use common::consume::*;
 use common::kafka_cluster::{kafka_available, KafkaCluster, KAFKA_3};
 use common::*;
 use nix::sys::signal::Signal;
-use serde_json::Value;
 
 /// Where a test runs: the embedded broker or the real cluster.
 enum Target {
@@ -283,11 +282,11 @@ fn ctrl_c_hands_over_at_once(t: Target) {
     eprintln!("{what}: takeover {took_ms} ms after Ctrl+C (session timeout 30000 ms)");
 }
 
-/// A kafka-python group member running `tests/python/group_member.py`.
+/// A kafka-python group member running `tests/python/group_member.py`
+/// (lines `assigned P,P,...`, `record P O`, `closed`; SIGTERM closes it).
 struct PyMember {
     child: Child,
-    stdin: Option<ChildStdin>,
-    lines: Arc<Mutex<Vec<Value>>>,
+    lines: Arc<Mutex<Vec<String>>>,
 }
 
 impl PyMember {
@@ -295,7 +294,7 @@ impl PyMember {
         let mut child = Command::new("python3")
             .arg(tests_dir().join("python/group_member.py"))
             .args([bootstrap, topic, group])
-            .stdin(Stdio::piped())
+            .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -305,25 +304,19 @@ impl PyMember {
         let into = Arc::clone(&lines);
         thread::spawn(move || {
             for line in BufReader::new(out).lines().map_while(Result::ok) {
-                if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                    into.lock().unwrap().push(v);
-                }
+                into.lock().unwrap().push(line);
             }
         });
-        PyMember {
-            stdin: child.stdin.take(),
-            child,
-            lines,
-        }
+        PyMember { child, lines }
     }
 
     fn assigned(&self) -> Option<Vec<i32>> {
-        self.lines.lock().unwrap().iter().rev().find_map(|v| {
-            v.get("assigned").map(|a| {
-                a.as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|p| p.as_i64().unwrap() as i32)
+        self.lines.lock().unwrap().iter().rev().find_map(|l| {
+            l.strip_prefix("assigned").map(|rest| {
+                rest.trim()
+                    .split(',')
+                    .filter(|p| !p.is_empty())
+                    .map(|p| p.parse().unwrap())
                     .collect()
             })
         })
@@ -334,29 +327,23 @@ impl PyMember {
             .lock()
             .unwrap()
             .iter()
-            .filter(|v| v.get("offset").is_some())
-            .map(|v| {
-                (
-                    v["partition"].as_i64().unwrap() as i32,
-                    v["offset"].as_i64().unwrap(),
-                )
+            .filter_map(|l| {
+                let mut f = l.strip_prefix("record ")?.split_whitespace();
+                Some((f.next()?.parse().ok()?, f.next()?.parse().ok()?))
             })
             .collect()
     }
 
-    /// Closes stdin: the member commits, leaves the group and exits.
+    /// SIGTERM: the member commits, leaves the group and exits.
     fn close(&mut self) {
-        drop(self.stdin.take());
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        nix::sys::signal::kill(pid, Signal::SIGTERM).expect("SIGTERM the python member");
         let ok = wait_until(Duration::from_secs(60), || {
             self.child.try_wait().ok().flatten().is_some()
         });
         assert!(ok, "the kafka-python member did not close within 60 s");
         assert!(
-            self.lines
-                .lock()
-                .unwrap()
-                .iter()
-                .any(|v| v.get("closed").is_some()),
+            self.lines.lock().unwrap().iter().any(|l| l == "closed"),
             "the kafka-python member did not report a clean close"
         );
     }
@@ -490,4 +477,19 @@ fn usage_errors_of_subscribe() {
         out.stderr
     );
     let _ = Write::flush(&mut std::io::stderr());
+}
+
+#[test]
+fn embedded_two_members_split_and_a_killed_ones_partitions_move_to_the_other() {
+    split_then_kill9(Target::embedded());
+}
+
+#[test]
+fn embedded_ctrl_c_of_one_member_hands_over_at_once() {
+    ctrl_c_hands_over_at_once(Target::embedded());
+}
+
+#[test]
+fn embedded_braid_and_kafka_python_share_a_group() {
+    shared_with_kafka_python(Target::embedded(), "embedded_braid_and_kafka_python");
 }

@@ -16,8 +16,9 @@
 //! write that makes no progress for [`WRITE_TIMEOUT`] closes the connection.
 
 use bytes::{Bytes, BytesMut};
+use std::cell::Cell;
 use std::io::{self, BufReader, ErrorKind, Read, Write};
-use std::net::TcpStream;
+use std::net::{IpAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use super::wire::{self, ConnError};
@@ -41,8 +42,20 @@ enum Place {
     Inside,
 }
 
+thread_local! {
+    /// The address of the client this connection thread serves.
+    static PEER: Cell<Option<IpAddr>> = const { Cell::new(None) };
+}
+
+/// The client address of the connection the calling thread serves (`None`
+/// outside a connection thread): handlers read it, as Kafka's `clientHost`.
+pub fn peer_ip() -> Option<IpAddr> {
+    PEER.with(Cell::get)
+}
+
 /// Serves one connection until the client leaves, misbehaves, or the broker stops.
 pub fn serve(broker: &Broker, stream: TcpStream) -> Result<(), ConnError> {
+    PEER.with(|p| p.set(stream.peer_addr().ok().map(|a| a.ip())));
     stream.set_read_timeout(Some(POLL))?;
     stream.set_write_timeout(Some(POLL))?;
     let max = broker.config.max_request_size;

@@ -12,16 +12,19 @@
 //! - `handlers`: the request logic, one module per API family.
 //! - `partition_log`: the partition log on disk; `message`: the stored
 //!   message's layout and checks; `records`: conversions between record formats.
-//! - `offsets`: committed offsets of consumer groups.
+//! - `offsets`: committed offsets of consumer groups; `coordinator`: group
+//!   membership (Kafka's classic group protocol), a pure state machine that
+//!   `handlers::membership` drives.
 //!
 //! A request flows `server` → `wire` (a frame) → `apis` (decoded, dispatched)
 //! → a handler (which reads or appends through [`Broker`]) → `wire` (the
 //! response frame) → `server`. This module holds the broker's shared state:
-//! topics, logs, the offset store, and the "data appended" signal fetches
-//! wait on.
+//! topics, logs, the offset store, group membership, and the "data
+//! appended" signal fetches wait on.
 
 pub mod apis;
 pub mod connection;
+pub mod coordinator;
 pub mod handlers;
 pub mod message;
 pub mod offsets;
@@ -75,6 +78,8 @@ pub struct Broker {
     create_lock: Mutex<()>,
     /// Committed offsets of consumer groups.
     pub offsets: Mutex<OffsetStore>,
+    /// Consumer-group membership (JoinGroup, SyncGroup, ...).
+    pub groups: handlers::membership::Groups,
     appended: Mutex<u64>,
     appended_cv: Condvar,
     stopped_at: OnceLock<Instant>,
@@ -146,6 +151,7 @@ impl Broker {
             topics: RwLock::new(topics),
             create_lock: Mutex::new(()),
             offsets: Mutex::new(offsets),
+            groups: handlers::membership::Groups::default(),
             appended: Mutex::new(0),
             appended_cv: Condvar::new(),
             stopped_at: OnceLock::new(),
@@ -268,6 +274,7 @@ impl Broker {
     pub fn begin_stop(&self) {
         let _ = self.stopped_at.set(Instant::now());
         self.notify_appended();
+        self.groups.wake();
     }
 
     /// Whether the broker is shutting down.

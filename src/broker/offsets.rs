@@ -112,6 +112,19 @@ impl OffsetStore {
             .get(&(group.to_string(), topic.to_string(), partition))
     }
 
+    /// Whether `group` has committed any offset.
+    pub fn has_group(&self, group: &str) -> bool {
+        self.map.keys().any(|(g, _, _)| g == group)
+    }
+
+    /// Every group with committed offsets, sorted.
+    pub fn groups(&self) -> Vec<String> {
+        let mut out: Vec<String> = self.map.keys().map(|(g, _, _)| g.clone()).collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
     /// Every (topic, partition) the group has committed, sorted.
     pub fn partitions_of(&self, group: &str) -> Vec<(String, i32)> {
         let mut out: Vec<_> = self

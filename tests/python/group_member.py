@@ -1,65 +1,55 @@
-"""A kafka-python consumer-group member, for the mixed-group tests.
+"""One kafka-python consumer-group member, for tests/broker_group_peers.rs.
 
-Usage: group_member.py BOOTSTRAP TOPIC GROUP
+Usage: group_member.py ADDR TOPIC GROUP
 
-Subscribes to TOPIC as a member of GROUP (the standard group protocol, range
-assignor, session timeout 10 s, offsets committed after each poll) and prints
-one JSON object per line on stdout:
-  {"assigned": [partitions]}              after each rebalance
-  {"partition": p, "offset": o, "value": "..."}   per record
-It runs until its stdin is closed, then commits, leaves the group (close) and
-prints {"closed": true}.
+Subscribes a KafkaConsumer(group_id=GROUP) to TOPIC (auto commit on, from
+the earliest offset where the group has no commit) and polls until SIGTERM,
+then closes the consumer (which commits and leaves the group). Prints, one
+line each and flushed:
+  assigned P,P,...   whenever its assignment changes (possibly empty)
+  record P O         for every record it consumes
+  closed             after close()
 """
 
-import json
-import select
+import signal
 import sys
 
 from kafka import KafkaConsumer
-from kafka.consumer.subscription_state import ConsumerRebalanceListener
+
+stop = False
 
 
-def emit(obj):
-    print(json.dumps(obj), flush=True)
-
-
-class Listener(ConsumerRebalanceListener):
-    def __init__(self, consumer):
-        self.consumer = consumer
-
-    def on_partitions_revoked(self, revoked):
-        pass  # every batch is committed right after it is printed
-
-    def on_partitions_assigned(self, assigned):
-        emit({"assigned": sorted(tp.partition for tp in assigned)})
+def on_term(_sig, _frame):
+    global stop
+    stop = True
 
 
 def main():
-    bootstrap, topic, group = sys.argv[1:4]
+    addr, topic, group = sys.argv[1], sys.argv[2], sys.argv[3]
+    signal.signal(signal.SIGTERM, on_term)
     consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap.split(","),
+        bootstrap_servers=addr,
         group_id=group,
-        client_id="kafka-python-member",
+        client_id=f"py-{group}",
+        enable_auto_commit=True,
         auto_offset_reset="earliest",
-        enable_auto_commit=False,
         session_timeout_ms=10000,
-        heartbeat_interval_ms=1000,
+        heartbeat_interval_ms=500,
+        request_timeout_ms=30000,
     )
-    consumer.subscribe([topic], listener=Listener(consumer))
-    while True:
-        readable, _, _ = select.select([sys.stdin], [], [], 0)
-        if readable and not sys.stdin.readline():
-            break
-        batch = consumer.poll(timeout_ms=200)
-        for records in batch.values():
+    consumer.subscribe([topic])
+    last = None
+    while not stop:
+        batches = consumer.poll(timeout_ms=100)
+        assigned = sorted(tp.partition for tp in consumer.assignment())
+        if assigned != last:
+            print("assigned " + ",".join(map(str, assigned)), flush=True)
+            last = assigned
+        for tp, records in batches.items():
             for r in records:
-                emit({"partition": r.partition, "offset": r.offset,
-                      "value": r.value.decode("utf-8", "replace")})
-        if batch:
-            consumer.commit()
-    consumer.commit()
+                print(f"record {tp.partition} {r.offset}", flush=True)
     consumer.close()
-    emit({"closed": True})
+    print("closed", flush=True)
 
 
 if __name__ == "__main__":

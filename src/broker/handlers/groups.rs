@@ -1,7 +1,9 @@
 //! FindCoordinator, OffsetCommit and OffsetFetch: this broker coordinates
-//! every group. There is no group membership (JoinGroup is not served), so a
-//! commit is accepted from the "simple consumer" Kafka accepts for a group
-//! with no members: generation -1 and an empty member id.
+//! every group. A commit passes the coordinator's checks first (Kafka's): a
+//! group with no members takes generation -1 (the "simple consumer" path of
+//! manually assigned consumers); a group with members takes commits only from
+//! a member of the current generation (ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID,
+//! REBALANCE_IN_PROGRESS while the leader assigns).
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::offset_commit_response::{
@@ -54,12 +56,18 @@ impl Handler for OffsetCommitRequest {
         let group = req.group_id.0.to_string();
         let group_error = if group.is_empty() {
             Some(ResponseError::InvalidGroupId)
-        } else if version >= 1 && !req.member_id.is_empty() {
-            Some(ResponseError::UnknownMemberId)
-        } else if version >= 1 && req.generation_id_or_member_epoch != -1 {
-            Some(ResponseError::IllegalGeneration)
         } else {
-            None
+            // v0 carries neither: it is the simple consumer's commit.
+            let (generation, member) = if version >= 1 {
+                (req.generation_id_or_member_epoch, req.member_id.to_string())
+            } else {
+                (-1, String::new())
+            };
+            broker.groups.with(|c, now| {
+                c.check_commit(now, &group, generation, &member, || {
+                    lock(&broker.offsets).has_group(&group)
+                })
+            })
         };
         let mut resp = OffsetCommitResponse::default();
         let mut entries = Vec::new();

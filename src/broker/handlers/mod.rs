@@ -5,6 +5,8 @@ pub mod admin;
 pub mod fetch;
 pub mod groups;
 pub mod list_offsets;
+pub mod membership;
+pub mod membership_admin;
 pub mod metadata;
 pub mod produce;
 
