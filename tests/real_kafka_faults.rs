@@ -35,9 +35,10 @@ use kafka_protocol::messages::MetadataRequest;
 use nix::sys::signal::Signal;
 use serde_json::Value;
 
-/// How long the producer runs: RATE messages/s for MESSAGES messages (~50 s).
-const MESSAGES: u64 = 50_000;
-const RATE: u64 = 1_000;
+/// How long the producer runs: RATE messages/s for MESSAGES messages
+/// (~130 s: the bounces take about that long on a loaded 2-core machine).
+const MESSAGES: u64 = 80_000;
+const RATE: u64 = 600;
 /// How long the SIGKILLed node stays down (the fault itself, not a wait for a condition).
 const DOWN_FOR: Duration = Duration::from_secs(8);
 /// Generous deadline for anything to happen on a loaded 2-core machine.
@@ -65,11 +66,27 @@ fn braid_ok(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// `braid topic describe --format json`: partition → (leader, latest, committed).
+/// `braid topic describe --format json`: partition → (leader, latest,
+/// committed). Retried while it fails: right after a bounce the group
+/// coordinator may not be there yet (GroupCoordinatorNotAvailable).
 fn describe(b: &str, topic: &str, group: &str) -> BTreeMap<i32, (i64, i64, Option<i64>)> {
-    let text = braid_ok(&[
+    let args = [
         "topic", "describe", topic, "-g", group, "-b", b, "--format", "json",
-    ]);
+    ];
+    let mut last = None;
+    let ok = wait_until(DEADLINE, || {
+        let out = run_with_timeout(braid().args(args), None, DEADLINE);
+        let ok = out.status.success();
+        last = Some(out);
+        if !ok {
+            // Pacing between attempts, not synchronization.
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        ok
+    });
+    let out = last.expect("ran");
+    assert!(ok, "braid {args:?}: {}\n{}", out.status, out.stderr);
+    let text = String::from_utf8_lossy(&out.stdout);
     let v: Value = serde_json::from_str(text.trim()).expect("one JSON object");
     v["partitions"]
         .as_array()
@@ -89,26 +106,41 @@ fn describe(b: &str, topic: &str, group: &str) -> BTreeMap<i32, (i64, i64, Optio
 }
 
 /// Whether every partition of `topic` has a leader and all `replicas` in
-/// its ISR, as the node at `addr` sees it.
-fn isr_complete(addr: &str, topic: &str, replicas: usize) -> bool {
-    let Ok(mut conn) = braid::topic::Conn::connect(addr) else {
-        return false;
-    };
-    let req = MetadataRequest::default(); // topics: None = all topics
-    let Ok(resp) = conn.call(&req, 1) else {
-        return false;
+/// its ISR, as the node at `addr` sees it; `state` says what it saw.
+fn isr_complete(addr: &str, topic: &str, replicas: usize, state: &mut String) -> bool {
+    let resp = braid::topic::Conn::connect(addr).and_then(|mut conn| {
+        let mut req = MetadataRequest::default();
+        req.topics = None; // all topics
+        conn.call(&req, 1)
+    });
+    let resp = match resp {
+        Ok(resp) => resp,
+        Err(e) => {
+            *state = format!("{e:#}");
+            return false;
+        }
     };
     let Some(t) = resp
         .topics
         .iter()
         .find(|t| t.name.as_ref().is_some_and(|n| n.0.as_str() == topic))
     else {
+        *state = format!("{topic} not in the metadata of {addr}");
         return false;
     };
-    !t.partitions.is_empty()
-        && t.partitions
+    let parts: Vec<(i32, i32, Vec<i32>)> = t
+        .partitions
+        .iter()
+        .map(|p| {
+            let isr = p.isr_nodes.iter().map(|b| b.0).collect();
+            (p.partition_index, p.leader_id.0, isr)
+        })
+        .collect();
+    *state = format!("(partition, leader, isr) from {addr}: {parts:?}");
+    !parts.is_empty()
+        && parts
             .iter()
-            .all(|p| p.leader_id.0 >= 0 && p.isr_nodes.len() == replicas)
+            .all(|(_, leader, isr)| *leader >= 0 && isr.len() == replicas)
 }
 
 /// `braid produce ... --format json` in the background: its stdout lines
@@ -354,8 +386,11 @@ fn hard_and_rolling_bounces_lose_nothing() {
         back.as_secs_f64(),
         after.as_secs_f64()
     );
-    let isr = wait_until(DEADLINE, || isr_complete(&b_first(&cluster), &topic, 3));
-    assert!(isr, "ISR not complete after the hard bounce");
+    let mut state = String::new();
+    let isr = wait_until(Duration::from_secs(60), || {
+        isr_complete(&cluster.addr(node), &topic, 3, &mut state)
+    });
+    assert!(isr, "ISR not complete after the hard bounce: {state}");
 
     // Rolling clean bounce.
     marks.push(("rolling bounce", c.events().len()));
@@ -366,8 +401,10 @@ fn hard_and_rolling_bounces_lose_nothing() {
         let stopped = fault.elapsed();
         let flowing = wait_all_progress(&mut c, 6, &base, fault, "progress after a SIGTERM");
         cluster.restart(i);
-        let isr = wait_until(DEADLINE, || isr_complete(&cluster.addr(i), &topic, 3));
-        assert!(isr, "node {i} not back in the ISR");
+        let isr = wait_until(Duration::from_secs(60), || {
+            isr_complete(&cluster.addr(i), &topic, 3, &mut state)
+        });
+        assert!(isr, "node {i} not back in the ISR: {state}");
         let in_isr = fault.elapsed();
         eprintln!(
             "clean bounce of node {} ({status}): stopped in {:.1} s, every partition consumed \
@@ -459,14 +496,6 @@ fn hard_and_rolling_bounces_lose_nothing() {
         clean_rereads, 0,
         "the rolling clean bounce made workers re-read records"
     );
-}
-
-/// The client address of the first running node.
-fn b_first(cluster: &KafkaCluster) -> String {
-    (0..3)
-        .find(|&i| cluster.is_running(i))
-        .map(|i| cluster.addr(i))
-        .expect("a running node")
 }
 
 #[test]
