@@ -5,13 +5,15 @@
 //! stops the workers (single-threaded, sigaction + self-pipe + poll);
 //! `worker` is what runs in each child; `processor` is the work done per
 //! event; `status` is the worker → supervisor report format; `view` renders
-//! the live view and the summary.
+//! the live view and the summary; `recover` is how a worker rides out broker
+//! faults (metadata refresh, reconnect, bounded backoff).
 
 pub mod assignment;
 pub mod events;
 pub mod membership;
 pub mod options;
 pub mod processor;
+pub mod recover;
 pub mod status;
 pub mod supervisor;
 pub mod view;

@@ -27,6 +27,7 @@ use super::membership::commit::{CommitError, GroupCommitter};
 use super::options::{Options, StartOffset};
 use super::processor::ProcessorKind;
 use super::processor::{self, Output};
+use super::recover::{self, Outage, UNAVAILABLE_FOR};
 use super::status::{Progress, Span, Status};
 use crate::event::{self, Event};
 use crate::produce::stats::Histogram;
@@ -180,6 +181,10 @@ fn connect(opts: &Options) -> Result<KafkaClient> {
     client.set_fetch_min_bytes(1);
     client.set_fetch_max_bytes_per_partition(opts.fetch_max_bytes);
     client.set_fetch_crc_validation(opts.check_crcs);
+    // The crate retries a missing group coordinator for 2 minutes on its
+    // own: keep that to about a second, the worker's own retries (see
+    // `recover`) do the rest within their bound.
+    client.set_retry_max_attempts(10);
     client
         .load_metadata(&[&opts.topic])
         .with_context(|| format!("cannot reach brokers {}", opts.brokers.join(",")))?;
@@ -198,7 +203,40 @@ fn offsets_of(
         .collect())
 }
 
+/// The start position of every partition of `spec`, retried (with fresh
+/// metadata) while leaders or the group coordinator are unavailable, for up
+/// to [`UNAVAILABLE_FOR`].
 fn start_positions(
+    client: &mut KafkaClient,
+    opts: &Options,
+    spec: &WorkerTask,
+) -> Result<BTreeMap<i32, i64>> {
+    let who = format!("worker {}", spec.index);
+    let mut outage = Outage::default();
+    loop {
+        let e = match try_start_positions(client, opts, spec) {
+            Ok(start) => {
+                outage.ok(&who);
+                return Ok(start);
+            }
+            Err(e) => e,
+        };
+        let what = format!("reading start offsets failed: {e:#}");
+        let Some(wait) = outage.failed(&who, &what, UNAVAILABLE_FOR) else {
+            return Err(e.context(format!("start offsets unavailable for {UNAVAILABLE_FOR:?}")));
+        };
+        recover::nap(wait, &STOP, true);
+        if STOP.load(Ordering::SeqCst) {
+            return Err(e);
+        }
+        let broken = e
+            .downcast_ref::<KafkaError>()
+            .is_none_or(recover::broken_connection);
+        recover::refresh(client, &opts.topic, broken, || connect(opts));
+    }
+}
+
+fn try_start_positions(
     client: &mut KafkaClient,
     opts: &Options,
     spec: &WorkerTask,
@@ -299,7 +337,7 @@ fn run(opts: &Options, spec: &WorkerTask, reporter: &mut StatusPipe) -> Result<S
     let mut batch_since = Instant::now();
     let mut last_commit = Instant::now();
     let mut last_report = Instant::now();
-    let mut failing_since: Option<Instant> = None;
+    let mut failing = Outage::default();
     let reason = loop {
         if STOP.load(Ordering::SeqCst) {
             break "signal";
@@ -311,13 +349,7 @@ fn run(opts: &Options, spec: &WorkerTask, reporter: &mut StatusPipe) -> Result<S
         // processor works through one fetch before asking for the next.
         if pending.is_empty() || pending.len() < batch {
             let before = pending.len();
-            fetch(
-                &mut client,
-                &mut st,
-                &mut pending,
-                &mut failing_since,
-                reporter,
-            )?;
+            fetch(&mut client, &mut st, &mut pending, &mut failing, reporter)?;
             if before == 0 && !pending.is_empty() {
                 batch_since = Instant::now();
             }
@@ -367,19 +399,23 @@ fn run(opts: &Options, spec: &WorkerTask, reporter: &mut StatusPipe) -> Result<S
     // The event in hand is finished; what is still pending was fetched but
     // not processed: it is neither counted nor committed (the next run reads
     // it again). Commit exactly what was processed, and report it.
-    commit(&mut client, &mut st, reporter);
+    final_commit(&mut client, &mut st, reporter);
     report(&mut st, reporter);
     Ok(reason.to_string())
 }
 
 /// Fetches the next messages of every partition from the fetch positions
-/// into `pending`. A failing fetch is retried (with fresh metadata) for up
-/// to 30 s before the worker gives up.
+/// into `pending`. A partition that answers with an error (its leader
+/// moved, an election is under way) or is left out of the request (no
+/// leader known) keeps its position while the others' data is taken; a
+/// failed fetch takes nothing. Either way the metadata is refreshed (a new
+/// client after a connection error) after a bounded backoff, and the worker
+/// gives up when the fault lasts longer than [`UNAVAILABLE_FOR`].
 fn fetch(
     client: &mut KafkaClient,
     st: &mut State<'_>,
     pending: &mut Vec<Pending>,
-    failing_since: &mut Option<Instant>,
+    failing: &mut Outage,
     reporter: &mut StatusPipe,
 ) -> Result<()> {
     let topic = st.opts.topic.as_str();
@@ -392,25 +428,21 @@ fn fetch(
     let responses = match client.fetch_messages(&reqs) {
         Ok(responses) => responses,
         Err(e) => {
-            let since = *failing_since.get_or_insert_with(Instant::now);
-            if since.elapsed() > Duration::from_secs(30) {
-                return Err(anyhow!("fetch keeps failing for 30 s: {e}"));
-            }
-            log::warn!("worker {}: fetch failed: {e}; retrying", st.spec.index);
-            std::thread::sleep(Duration::from_millis(200));
-            let _ = client.load_metadata(&[topic]);
-            return Ok(());
+            let broken = recover::broken_connection(&e);
+            return retry_later(client, st, failing, format!("fetch failed: {e}"), broken);
         }
     };
-    *failing_since = None;
+    let mut trouble = None;
+    let mut answered = Vec::new();
     for resp in &responses {
         for t in resp.topics() {
             for part in t.partitions() {
                 let p = part.partition();
+                answered.push(p);
                 let data = match part.data() {
                     Ok(data) => data,
                     Err(e) => {
-                        fetch_error(client, st, reporter, p, &e)?;
+                        trouble = fetch_error(client, st, reporter, p, &e).or(trouble);
                         continue;
                     }
                 };
@@ -434,30 +466,65 @@ fn fetch(
             }
         }
     }
+    if let Some(p) = st.fetch_pos.keys().find(|p| !answered.contains(p)) {
+        trouble = Some(format!("partition {p} has no known leader"));
+    }
+    match trouble {
+        None => {
+            failing.ok(&format!("worker {}", st.spec.index));
+            Ok(())
+        }
+        Some(what) => retry_later(client, st, failing, what, false),
+    }
+}
+
+/// After a failed or partial fetch: waits the backoff (a stop cuts it
+/// short), then refreshes the client; an error once the fault has lasted
+/// longer than [`UNAVAILABLE_FOR`].
+fn retry_later(
+    client: &mut KafkaClient,
+    st: &State<'_>,
+    failing: &mut Outage,
+    what: String,
+    broken: bool,
+) -> Result<()> {
+    let who = format!("worker {}", st.spec.index);
+    let Some(wait) = failing.failed(&who, &what, UNAVAILABLE_FOR) else {
+        return Err(anyhow!(
+            "partitions unavailable for {:.0} s, giving up: {what}",
+            failing.lasted().as_secs_f64()
+        ));
+    };
+    recover::nap(wait, &STOP, true);
+    recover::refresh(client, &st.opts.topic, broken, || connect(st.opts));
     Ok(())
 }
 
 /// A partition-level fetch error: an offset out of range restarts from the
-/// earliest offset (as auto.offset.reset=earliest); others are reported.
+/// earliest offset (as auto.offset.reset=earliest); any other error (a
+/// leader that moved, an election under way) leaves the position as it is
+/// and is returned, for a metadata refresh and a retry.
 fn fetch_error(
     client: &mut KafkaClient,
     st: &mut State<'_>,
     reporter: &mut StatusPipe,
     partition: i32,
     e: &KafkaError,
-) -> Result<()> {
+) -> Option<String> {
     if matches!(e, KafkaError::Kafka(KafkaCode::OffsetOutOfRange)) {
-        let earliest = offsets_of(client, &st.opts.topic, FetchOffset::Earliest)?;
+        let earliest = match offsets_of(client, &st.opts.topic, FetchOffset::Earliest) {
+            Ok(earliest) => earliest,
+            Err(e) => return Some(format!("partition {partition}: {e:#}")),
+        };
         let to = earliest.get(&partition).copied().unwrap_or(0);
         let message = format!("partition {partition}: offset out of range; restarting at {to}");
         log::warn!("worker {}: {message}", st.spec.index);
         reporter.send(&Status::Error { message });
         st.fetch_pos.insert(partition, to);
         st.done_pos.insert(partition, to);
-        return Ok(());
+        return None;
     }
-    log::warn!("worker {}: partition {partition}: {e}", st.spec.index);
-    Ok(())
+    Some(format!("partition {partition}: {e}"))
 }
 
 /// Processes pending messages in order until they run out or a stop is
@@ -686,8 +753,11 @@ fn print_result(st: &State<'_>, pid: u32, m: &Pending, e: &Event, ending: Output
     }
 }
 
-/// Commits the processed positions that changed since the last commit.
-fn commit(client: &mut KafkaClient, st: &mut State<'_>, reporter: &mut StatusPipe) {
+/// Commits the processed positions that changed since the last commit;
+/// returns whether nothing is left to commit. A failed commit (the
+/// coordinator moved or died) is reported, the client refreshed, and the
+/// same positions go out again with the next commit.
+fn commit(client: &mut KafkaClient, st: &mut State<'_>, reporter: &mut StatusPipe) -> bool {
     let changed: BTreeMap<i32, i64> = st
         .done_pos
         .iter()
@@ -695,24 +765,25 @@ fn commit(client: &mut KafkaClient, st: &mut State<'_>, reporter: &mut StatusPip
         .map(|(p, o)| (*p, *o))
         .collect();
     if changed.is_empty() {
-        return;
+        return true;
     }
     let topic = st.opts.topic.as_str();
     let offsets: Vec<CommitOffset> = changed
         .iter()
         .map(|(p, o)| CommitOffset::new(topic, *p, *o))
         .collect();
-    let result = match st.group_commit.as_mut() {
+    // The error, and whether the kafka crate's client must be rebuilt.
+    let result: std::result::Result<(), (String, Option<bool>)> = match st.group_commit.as_mut() {
         Some(gc) => gc.commit(topic, &changed).map_err(|e| {
             if matches!(e, CommitError::Fenced(_)) {
                 // A newer generation owns these partitions: stop at once.
                 STOP.store(true, Ordering::SeqCst);
             }
-            e.to_string()
+            (e.to_string(), None)
         }),
         None => client
             .commit_offsets(&st.opts.group, &offsets)
-            .map_err(|e| e.to_string()),
+            .map_err(|e| (e.to_string(), Some(recover::broken_connection(&e)))),
     };
     match result {
         Ok(()) => {
@@ -722,15 +793,42 @@ fn commit(client: &mut KafkaClient, st: &mut State<'_>, reporter: &mut StatusPip
                 success: true,
                 error: None,
             });
+            true
         }
-        Err(e) => {
+        Err((e, broken)) => {
             log::warn!("worker {}: commit failed: {e}", st.spec.index);
             reporter.send(&Status::Committed {
                 offsets: changed,
                 success: false,
                 error: Some(e),
             });
+            if let Some(broken) = broken {
+                recover::refresh(client, topic, broken, || connect(st.opts));
+            }
+            false
         }
+    }
+}
+
+/// The commit at a stop: what was processed must be committed, so a failed
+/// commit is retried with backoff for up to half of `--grace` (at most 5 s)
+/// before the supervisor would kill the worker.
+fn final_commit(client: &mut KafkaClient, st: &mut State<'_>, reporter: &mut StatusPipe) {
+    let bound = (st.opts.grace / 2).min(Duration::from_secs(5));
+    let started = Instant::now();
+    let mut attempts = 0;
+    while !commit(client, st, reporter) {
+        attempts += 1;
+        if started.elapsed() >= bound {
+            log::error!(
+                "worker {}: the final commit failed {attempts} times in {:.1} s; \
+                 what was processed since the last commit will be read again",
+                st.spec.index,
+                started.elapsed().as_secs_f64()
+            );
+            return;
+        }
+        recover::nap(recover::next_backoff(attempts), &STOP, false);
     }
 }
 

@@ -14,6 +14,7 @@ use crossbeam::channel::Sender as Tx;
 use kafka::client::{Compression, KafkaClient, RequiredAcks};
 use kafka::error::KafkaCode;
 use kafka::producer::{Producer, Record};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Everything a sender needs to know (shared by all senders but `thread` and `quota`).
@@ -51,6 +52,8 @@ pub struct Connected {
     pub num_all: u32,
     /// Partitions with a leader.
     pub available: Vec<i32>,
+    /// Each partition's leader (host:port) at connect time, as the producer sends.
+    pub leaders: BTreeMap<i32, String>,
 }
 
 /// Reads the topic's partitions from the client's metadata: (count, ids with a leader).
@@ -73,6 +76,15 @@ pub fn connect(cfg: &SenderConfig, thread: u32) -> anyhow::Result<Connected> {
         .with_context(|| format!("cannot load metadata from {}", cfg.brokers.join(",")))?;
     let (num_all, available) = topic_partitions(&client, &cfg.topic)
         .with_context(|| format!("topic '{}' has no partitions", cfg.topic))?;
+    let topics = client.topics();
+    let leaders = topics
+        .partitions(&cfg.topic)
+        .map(|ps| {
+            ps.iter()
+                .filter_map(|p| p.leader().map(|l| (p.id(), l.host().to_string())))
+                .collect()
+        })
+        .unwrap_or_default();
     let producer = Producer::from_client(client)
         .with_ack_timeout(cfg.timeout.min(Duration::from_secs(30)))
         .with_required_acks(match cfg.acks {
@@ -92,6 +104,7 @@ pub fn connect(cfg: &SenderConfig, thread: u32) -> anyhow::Result<Connected> {
         producer,
         num_all,
         available,
+        leaders,
     })
 }
 
@@ -402,49 +415,92 @@ impl<'a> Sender<'a> {
     }
 
     /// One attempt at sending the `pending` records of `b`; on return
-    /// `pending` holds what is left to retry.
+    /// `pending` holds what is left to retry. Records go out in one request
+    /// per partition leader, so that a broker that fails loses only its
+    /// own share of the batch (the others are acked, not sent twice);
+    /// records of a partition without a known leader wait for the retry.
+    /// After any error the producer is rebuilt, with fresh metadata (leaders
+    /// move, and the kafka crate keeps a dead connection in its pool).
     fn attempt(&mut self, b: &mut Batch, pending: &mut Vec<usize>) -> Attempt {
         if let Err(e) = self.ensure_connected() {
             return Attempt::Retry(format!("{e:#}"));
         }
         self.assign_partitions(b);
-        let topic = self.cfg.topic.as_str();
-        let recs: Vec<Record<'_, &[u8], &[u8]>> = pending
-            .iter()
-            .map(|&i| Record {
-                key: b.key(i),
-                value: b.value(i),
-                topic,
-                partition: b.partitions[i],
-            })
-            .collect();
-        let conn = self.conn.as_mut().expect("connected above");
-        let result = conn.producer.send_all(&recs);
-        drop(recs);
-        let confirms = match result {
-            Ok(c) => c,
-            Err(e) => {
-                // The kafka crate keeps a broken connection in its pool:
-                // start over with a new client (and fresh metadata).
-                self.conn = None;
-                return Attempt::Retry(format!(
-                    "send to {} failed: {e}",
-                    self.cfg.brokers.join(",")
-                ));
+        let mut retry = Vec::new();
+        let mut last_error = None;
+        for (leader, idx) in self.by_leader(b, pending) {
+            let Some(leader) = leader else {
+                last_error = Some(format!("partition {} has no leader", b.partitions[idx[0]]));
+                retry.extend(idx);
+                continue;
+            };
+            let topic = self.cfg.topic.as_str();
+            let recs: Vec<Record<'_, &[u8], &[u8]>> = idx
+                .iter()
+                .map(|&i| Record {
+                    key: b.key(i),
+                    value: b.value(i),
+                    topic,
+                    partition: b.partitions[i],
+                })
+                .collect();
+            let conn = self.conn.as_mut().expect("connected above");
+            match conn.producer.send_all(&recs) {
+                Ok(confirms) => self.settle(b, &idx, &confirms, &mut retry, &mut last_error),
+                Err(e) => {
+                    last_error = Some(format!("send to {leader} failed: {e}"));
+                    retry.extend(idx);
+                }
             }
-        };
+        }
+        *pending = retry;
+        match last_error {
+            None => Attempt::Done,
+            Some(e) => {
+                // Leadership or metadata may have changed: reconnect.
+                self.conn = None;
+                Attempt::Retry(e)
+            }
+        }
+    }
+
+    /// The `pending` records of `b` grouped by their partition's leader
+    /// (`None`: no leader known), in order.
+    fn by_leader(&self, b: &Batch, pending: &[usize]) -> Vec<(Option<String>, Vec<usize>)> {
+        let leaders = &self.conn.as_ref().expect("connected").leaders;
+        let mut groups: Vec<(Option<String>, Vec<usize>)> = Vec::new();
+        for &i in pending {
+            let leader = leaders.get(&b.partitions[i]).cloned();
+            match groups.iter_mut().find(|(l, _)| *l == leader) {
+                Some((_, v)) => v.push(i),
+                None => groups.push((leader, vec![i])),
+            }
+        }
+        groups
+    }
+
+    /// Reports the outcome of one request for the records `idx` of `b`:
+    /// acked per partition, failed for good, or left in `retry` (with the
+    /// error in `last_error`).
+    fn settle(
+        &mut self,
+        b: &Batch,
+        idx: &[usize],
+        confirms: &[kafka::producer::ProduceConfirm],
+        retry: &mut Vec<usize>,
+        last_error: &mut Option<String>,
+    ) {
+        let topic = self.cfg.topic.as_str();
         let latency = b.built.elapsed();
-        // Group the pending records by partition, in order.
+        // Group the records by partition, in order.
         let mut by_partition: Vec<(i32, Vec<usize>)> = Vec::new();
-        for &i in pending.iter() {
+        for &i in idx {
             let p = b.partitions[i];
             match by_partition.iter_mut().find(|(q, _)| *q == p) {
                 Some((_, v)) => v.push(i),
                 None => by_partition.push((p, vec![i])),
             }
         }
-        let mut retry = Vec::new();
-        let mut last_error = None;
         for (p, idx) in by_partition {
             let outcome = if self.cfg.acks == Acks::Zero {
                 Some(Ok(-1))
@@ -474,22 +530,13 @@ impl<'a> Sender<'a> {
                     self.fail(b, &idx, &format!("partition {p}: {code:?}"));
                 }
                 Some(Err(code)) => {
-                    last_error = Some(format!("partition {p}: {code:?}"));
+                    *last_error = Some(format!("partition {p}: {code:?}"));
                     retry.extend(idx);
                 }
                 None => {
-                    last_error = Some(format!("no confirmation for partition {p}"));
+                    *last_error = Some(format!("no confirmation for partition {p}"));
                     retry.extend(idx);
                 }
-            }
-        }
-        *pending = retry;
-        match last_error {
-            None => Attempt::Done,
-            Some(e) => {
-                // Leadership or metadata may have changed: reconnect.
-                self.conn = None;
-                Attempt::Retry(e)
             }
         }
     }

@@ -441,6 +441,21 @@ impl KafkaCluster {
         }
     }
 
+    /// Starts every stopped node again at once (a quorum needs a majority, so
+    /// after the whole cluster went down they cannot come back one by one)
+    /// and waits until every node lists every node.
+    pub fn restart_all(&mut self) {
+        for i in 0..self.nodes.len() {
+            if self.nodes[i].jvm.is_none() {
+                self.spawn(i)
+                    .unwrap_or_else(|e| panic!("restart node {i}: {e}"));
+            }
+        }
+        if let Err(e) = self.wait_listed(None, START_TIMEOUT) {
+            panic!("the cluster did not come back: {e}\n{}", self.log_tails(40));
+        }
+    }
+
     /// The JVM's process id of node `i`, while it runs.
     pub fn pid(&self, i: usize) -> Option<i32> {
         self.nodes[i].jvm.as_ref().map(|j| j.pid)
