@@ -40,16 +40,19 @@
 pub mod alloc;
 pub mod bench;
 pub mod broker;
+pub mod child;
 pub mod cli;
 pub mod consume;
 pub mod demo;
 pub mod event;
+pub mod histogram;
 pub mod kafka_version;
 pub mod logging;
 pub mod produce;
 pub mod report;
 pub mod shutdown;
 pub mod topic;
+pub mod usage;
 
 #[global_allocator]
 static GLOBAL: alloc::Allocator = alloc::Allocator;
@@ -70,6 +73,12 @@ pub fn run(cli: cli::Cli) -> i32 {
     };
     match result {
         Ok(code) => code,
+        Err(e) if e.is::<usage::UsageError>() => {
+            if let Some(u) = e.downcast_ref::<usage::UsageError>() {
+                u.print();
+            }
+            usage::EXIT_USAGE
+        }
         Err(e) => {
             report::error_line(&e);
             1

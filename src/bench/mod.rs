@@ -23,6 +23,7 @@ use std::time::Instant;
 use crate::cli::{BenchArgs, ProcessorKind, Transport};
 use crate::report;
 use crate::shutdown::{Stop, EXIT_INTERRUPTED};
+use crate::usage::UsageError;
 use results::{Results, RunResult};
 
 /// One cell of the grid.
@@ -61,19 +62,16 @@ pub struct Measure {
 }
 
 /// How a run ended.
-pub enum Outcome {
+pub enum RunEnd {
     /// It finished and measured this.
-    Done(Measure),
+    Measured(Measure),
     /// Ctrl+C stopped it.
     Interrupted,
 }
 
 /// Runs `braid bench`; returns the exit code.
 pub fn run(args: &BenchArgs) -> Result<i32> {
-    if let Err(e) = validate(args) {
-        report::usage_error(&e);
-        return Ok(2);
-    }
+    validate(args)?;
     let stop = Stop::new();
     crate::shutdown::install_ctrlc_counting(&stop)?;
 
@@ -99,7 +97,7 @@ pub fn run(args: &BenchArgs) -> Result<i32> {
 
     let mut results = Results::new(args);
     let mut env = if args.transport == Transport::Kafka {
-        Some(kafka::Env::start(args, &stop)?)
+        Some(kafka::KafkaRunner::start(args, &stop)?)
     } else {
         None
     };
@@ -162,14 +160,14 @@ pub fn run(args: &BenchArgs) -> Result<i32> {
                 }
             };
             match outcome {
-                Outcome::Interrupted => {
+                RunEnd::Interrupted => {
                     interrupted = true;
                     break 'cells;
                 }
-                Outcome::Done(m) if !warm => {
+                RunEnd::Measured(m) if !warm => {
                     results.add(RunResult::new(args, cell, k - args.warmup + 1, &m))
                 }
-                Outcome::Done(_) => {}
+                RunEnd::Measured(_) => {}
             }
             if stop.requested() {
                 interrupted = true;
@@ -262,9 +260,8 @@ fn write_atomically(path: &std::path::Path, text: &str) -> Result<()> {
 }
 
 /// Checks what clap cannot check flag by flag; a usage error exits 2.
-fn validate(args: &BenchArgs) -> Result<(), clap::Error> {
-    use clap::error::ErrorKind;
-    let err = |msg: String| crate::cli::usage_error("bench", ErrorKind::ValueValidation, msg);
+fn validate(args: &BenchArgs) -> Result<(), UsageError> {
+    let err = |msg: String| UsageError::new("bench", msg);
     if args.processor == ProcessorKind::Echo {
         return Err(err(
             "--processor echo prints every event; bench takes count, prime, sqrt or square".into(),
