@@ -145,6 +145,19 @@ struct Config {
 /// A rendered table: title, header, rows, notes under it.
 type Table = (String, Vec<String>, Vec<Vec<String>>, Vec<String>);
 
+/// The JSON export (`--export-json`), keys in alphabetical order.
+#[derive(Serialize)]
+struct Export<'a> {
+    /// Per cell: medians with min and max.
+    cells: Vec<CellSummary>,
+    /// The bench's settings.
+    config: &'a Config,
+    /// Every measured run.
+    runs: &'a [RunResult],
+    /// `running`, `partial`, `complete`, `interrupted` or `failed`.
+    status: &'a str,
+}
+
 mod tables;
 
 /// Everything measured so far.
@@ -232,12 +245,12 @@ impl Results {
 
     /// The JSON export: configuration, status, every run and the cell summaries.
     pub fn to_json(&self) -> String {
-        let v = serde_json::json!({
-            "config": self.config,
-            "status": self.status,
-            "runs": self.runs,
-            "cells": self.cells(),
-        });
+        let v = Export {
+            cells: self.cells(),
+            config: &self.config,
+            runs: &self.runs,
+            status: self.status,
+        };
         let mut s = serde_json::to_string_pretty(&v).unwrap_or_else(|_| "{}".into());
         s.push('\n');
         s

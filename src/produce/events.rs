@@ -27,6 +27,17 @@ impl ProduceEvent {
     pub fn parse(line: &str) -> Result<ProduceEvent, serde_json::Error> {
         serde_json::from_str(line)
     }
+
+    /// When it was written, in ms since the Unix epoch.
+    pub fn timestamp(&self) -> u64 {
+        match self {
+            ProduceEvent::StartupComplete(e) => e.timestamp,
+            ProduceEvent::ProducerSendSuccess(e) => e.timestamp,
+            ProduceEvent::ProducerSendError(e) => e.timestamp,
+            ProduceEvent::ProducerSendRetry(e) => e.timestamp,
+            ProduceEvent::ShutdownComplete(e) => e.timestamp,
+        }
+    }
 }
 
 /// `startup_complete`: the topic was found and the senders are starting.
