@@ -77,15 +77,20 @@ unsafe impl GlobalAlloc for Allocator {
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY (whole body): the caller guarantees `ptr`/`layout` describe a
-        // live block of ours and that `new_size` with `layout.align()` is a
-        // valid layout.
+        // The caller guarantees `ptr`/`layout` describe a live block of ours
+        // and that `new_size` with `layout.align()` is a valid layout.
+        // SAFETY: `new_size` and `layout.align()` form a valid layout (the caller's guarantee).
         let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
         if !mapped(&layout) && !mapped(&new_layout) {
+            // SAFETY: neither block is mapped: `ptr` came from System with `layout`.
             return unsafe { System.realloc(ptr, layout, new_size) };
         }
+        // SAFETY: `new_layout` is valid and of non-zero size (as `layout` is).
         let new = unsafe { self.alloc(new_layout) };
         if !new.is_null() {
+            // SAFETY: `ptr` is live for `layout.size()` bytes, `new` for
+            // `new_size`; distinct blocks, so they do not overlap; `ptr` is
+            // ours with `layout`, freed once.
             unsafe {
                 std::ptr::copy_nonoverlapping(ptr, new, layout.size().min(new_size));
                 self.dealloc(ptr, layout);

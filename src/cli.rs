@@ -6,6 +6,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use crate::produce::options::{parse_value_range, Acks, CompressionArg, KeyMode, ValueRange};
+pub use crate::report::Format;
+
 /// braid: shows, measures and survives concurrency around Kafka partitions.
 #[derive(Debug, Parser)]
 #[command(name = "braid", version, about, propagate_version = true)]
@@ -112,71 +115,6 @@ pub fn parse_topic_spec(s: &str) -> Result<(String, i32), String> {
     Ok((name.to_string(), n))
 }
 
-pub use crate::report::Format;
-
-/// How the producer keys its events.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum KeyMode {
-    /// The sender number: each sender's events stay in order in one partition.
-    Sender,
-    /// The event's sequence number within its sender.
-    Seq,
-    /// No key: round robin over the partitions.
-    None,
-}
-
-/// Compression codec for produced message sets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum CompressionArg {
-    /// Uncompressed.
-    None,
-    /// gzip.
-    Gzip,
-    /// Snappy (xerial framing, as Kafka's Java client writes it).
-    Snappy,
-}
-
-/// Acknowledgements the producer waits for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Acks {
-    /// Fire and forget: the broker sends no response.
-    #[value(name = "0")]
-    Zero,
-    /// The partition leader has written the messages.
-    #[value(name = "1")]
-    One,
-    /// All in-sync replicas have the messages.
-    #[value(name = "all", alias = "-1")]
-    All,
-}
-
-/// An inclusive range of event values, written `LO..HI` (or `LO..=HI`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ValueRange {
-    /// Smallest value.
-    pub lo: u64,
-    /// Largest value (inclusive).
-    pub hi: u64,
-}
-
-/// Parses `LO..HI` (inclusive; `LO..=HI` is accepted too) with `LO <= HI`.
-pub fn parse_value_range(s: &str) -> Result<ValueRange, String> {
-    let (lo, hi) = s
-        .split_once("..")
-        .ok_or_else(|| format!("'{s}' is not LO..HI (for example 1..100)"))?;
-    let hi = hi.strip_prefix('=').unwrap_or(hi);
-    let num = |t: &str| {
-        t.trim()
-            .parse::<u64>()
-            .map_err(|_| format!("'{t}' is not a non-negative integer"))
-    };
-    let (lo, hi) = (num(lo)?, num(hi)?);
-    if lo > hi {
-        return Err(format!("{lo}..{hi} is empty: LO must not exceed HI"));
-    }
-    Ok(ValueRange { lo, hi })
-}
-
 /// Parses a rate in messages per second: a finite number >= 0 (0 = unlimited).
 pub fn parse_rate(s: &str) -> Result<f64, String> {
     let r: f64 = s
@@ -238,46 +176,6 @@ pub struct ProduceArgs {
     /// Output: human (progress and summary) or json (one event per line).
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
-}
-
-impl ProduceArgs {
-    /// Checks what clap cannot check one flag at a time (today: `--size`
-    /// must hold the largest event these flags produce). The error is a
-    /// clap usage error for `braid produce` (exit code 2).
-    pub fn validate(&self) -> Result<(), clap::Error> {
-        if let Some(size) = self.size {
-            let per_sender = self.messages.div_ceil(self.threads as u64);
-            // -n 0 runs until Ctrl+C: allow for seqs up to 12 digits.
-            let max_seq = if self.messages == 0 {
-                999_999_999_999
-            } else {
-                per_sender.saturating_sub(1)
-            };
-            let min = crate::event::min_padded_size(self.threads - 1, max_seq, self.value_range.hi);
-            if (size as usize) < min {
-                return Err(usage_error(
-                    "produce",
-                    clap::error::ErrorKind::ValueValidation,
-                    format!(
-                        "--size {size} is smaller than an event with these flags: use --size {min} or more"
-                    ),
-                ));
-            }
-        }
-        Ok(())
-    }
-}
-
-/// A clap usage error for the subcommand `sub`, formatted like clap's own
-/// (with the subcommand's usage line); printing it and exiting 2 is the caller's job.
-pub fn usage_error(sub: &str, kind: clap::error::ErrorKind, msg: String) -> clap::Error {
-    use clap::CommandFactory;
-    let mut cmd = Cli::command();
-    cmd.build();
-    match cmd.find_subcommand_mut(sub) {
-        Some(sc) => sc.error(kind, msg),
-        None => cmd.error(kind, msg),
-    }
 }
 
 pub use crate::consume::assignment::{parse_assignment, parse_member, Assignment, Member};

@@ -1,4 +1,4 @@
-//! The JSON event: one object per Kafka message (DESIGN.md, The event).
+//! The JSON event: one object per Kafka message.
 //!
 //! ```json
 //! {"sender":3,"seq":1042,"value":57,"ts_ms":1763700000123}

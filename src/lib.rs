@@ -1,56 +1,98 @@
 //! braid shows, measures and survives concurrency around Kafka partitions.
 //!
-//! The module map:
+//! # How data flows
 //!
-//! - [`cli`]: clap derive types for every command; nothing here does work.
-//! - [`alloc`]: the global allocator: the system's, except that huge blocks
-//!   are mapped without reserving memory, so a hostile count in a request
-//!   cannot abort the broker.
-//! - [`broker`]: the embedded Kafka-compatible broker (`braid broker`): a
-//!   thread-per-connection server, the one table of supported APIs, their
-//!   handlers, the partition log on disk, the committed-offset store and the
-//!   group coordinator (consumer-group membership).
-//! - [`event`]: the JSON event every message carries (`sender`, `seq`,
+//! `bin/braid.rs` parses the command line into [`cli`] types (raw flags
+//! only) and calls [`run`], which refuses Kafka 4.0+ ([`kafka_version`]) and
+//! dispatches to one command. Each command first turns its raw args into
+//! checked `Options` (`produce::options`, `demo::options`, ...): durations,
+//! resolved defaults, flags checked together. A combination that makes no
+//! sense is a [`usage::UsageError`] (printed like clap's, exit 2); any other
+//! error is one `braid: error:` line and exit 1.
+//!
+//! ```text
+//! braid demo / braid bench ──child::start──> braid broker   (listening on ADDR)
+//!                          ──child::start──> braid produce --format json ──ProduceEvent lines──┐
+//!                          ──child::start──> braid consume --format json ──ConsumeEvent lines──┤
+//!                          <────────────── stdout, parsed with the same types ─────────────────┘
+//! braid produce: sender threads ──stats::Update──> collector thread ──> progress / ProduceEvent
+//! braid consume: supervisor ──fork──> workers ──status pipe──> supervisor ──> live view / ConsumeEvent
+//! ```
+//!
+//! Every command writes its `--format json` events as a typed
+//! `#[serde(tag = "name")]` enum ([`produce::events::ProduceEvent`],
+//! [`consume::events::ConsumeEvent`]); `braid demo`, `braid bench` and the
+//! tests read them back with the same types, never by string key.
+//!
+//! # The modules
+//!
+//! - [`cli`]: clap derive types for every command, raw flags only; nothing
+//!   here does work.
+//! - [`usage`]: [`usage::UsageError`], the one usage error (exit 2).
+//! - [`report`]: everything a person or a program reads: human lines and
+//!   tables, the live area, `--format json` lines, and [`report::Format`].
+//! - [`event`]: the JSON event every Kafka message carries (`sender`, `seq`,
 //!   `value`, `ts_ms`, optional padding): a fast encoder for the producer's
 //!   hot path and a strict decoder for whoever reads events back.
+//! - [`histogram`]: the log-linear latency histogram (about 1% precision)
+//!   of the producer's acknowledgements and the consumer's end-to-end
+//!   latency, and its sparse form that crosses the worker → supervisor pipe.
 //! - [`produce`]: `braid produce`, one OS thread per sender, each with its
 //!   own kafka crate producer; Java-compatible murmur2 partitioning, rate
-//!   limiting, retries until `--timeout`, and one reporter thread for
-//!   progress, `--format json` events and the perf-test style summary.
+//!   limiting, retries until `--timeout`, one collector thread for progress,
+//!   events and the perf-test style summary. Its flag types (`KeyMode`,
+//!   `Acks`, `CompressionArg`, `ValueRange`) live in `produce::options`, its
+//!   events in `produce::events`.
 //! - [`consume`]: `braid consume`, a single-threaded supervisor that forks
 //!   one worker process per share of the partitions (manual assignment),
-//!   respawns the ones that die and stops them all cleanly on Ctrl+C.
+//!   respawns the ones that die and stops them all cleanly on Ctrl+C; its
+//!   events in `consume::events`.
+//! - [`child`]: starting braid's own executable as a child (broker, produce,
+//!   consume) in its own process group with PDEATHSIG, its stdout read line
+//!   by line into one channel; `child::start_broker` waits for the embedded
+//!   broker's `listening on` line. Used by demo and bench.
 //! - [`demo`]: `braid demo`, the orchestrator: runs `braid broker`,
-//!   `braid consume` and `braid produce` as child processes, reads their
-//!   `--format json` events for one live view, and verifies the result.
+//!   `braid consume` and `braid produce` as children, reads their events
+//!   for one live view, and verifies the result (nothing missing or
+//!   duplicated, offsets contiguous, committed == end of log).
+//! - [`bench`](mod@bench): `braid bench`, a grid of partitions × processes run end to
+//!   end (producer and consumer as children on a broker) or in one process
+//!   over crossbeam channels (`--transport inproc`); pivot tables, JSON,
+//!   CSV, Markdown and an SVG chart.
 //! - [`topic`]: `braid topic`, topic administration: CreateTopics encoded
 //!   with `kafka-protocol` and sent to the controller; list and describe
 //!   (leaders, earliest/latest offsets, a group's committed offsets and lag)
 //!   through the kafka crate.
-//! - [`bench`]: `braid bench`, a grid of partitions × processes run end to
-//!   end (producer and consumer as child processes on a broker) or in one
-//!   process over crossbeam channels (`--transport inproc`); pivot tables,
-//!   JSON, CSV, Markdown and an SVG chart.
+//! - [`broker`]: the embedded Kafka-compatible broker (`braid broker`): a
+//!   thread-per-connection server, framing (`broker::wire`), the one table
+//!   of supported APIs and their handlers, the partition log on disk and
+//!   the committed-offset store.
 //! - [`kafka_version`]: refuses Kafka 4.0+ (ApiVersions) before a command
 //!   that connects does anything, with one line that says why.
-//! - [`report`]: human tables and `--format json` events shared by all commands.
-//! - [`shutdown`]: the one place that installs signal handling.
+//! - [`shutdown`]: the one place that installs signal handling (`ctrlc` for
+//!   threaded commands; the supervisor uses `sigaction` and a self-pipe).
+//! - [`alloc`]: the global allocator: the system's, except that huge blocks
+//!   are mapped without reserving memory, so a hostile count in a request
+//!   cannot abort the broker.
 //! - [`logging`]: `env_logger` set-up (`RUST_LOG`), with `tracing` from the
 //!   kafka crate routed to `log`.
 
 pub mod alloc;
 pub mod bench;
 pub mod broker;
+pub mod child;
 pub mod cli;
 pub mod consume;
 pub mod demo;
 pub mod event;
+pub mod histogram;
 pub mod kafka_version;
 pub mod logging;
 pub mod produce;
 pub mod report;
 pub mod shutdown;
 pub mod topic;
+pub mod usage;
 
 #[global_allocator]
 static GLOBAL: alloc::Allocator = alloc::Allocator;
@@ -71,6 +113,12 @@ pub fn run(cli: cli::Cli) -> i32 {
     };
     match result {
         Ok(code) => code,
+        Err(e) if e.is::<usage::UsageError>() => {
+            if let Some(u) = e.downcast_ref::<usage::UsageError>() {
+                u.print();
+            }
+            usage::EXIT_USAGE
+        }
         Err(e) => {
             report::error_line(&e);
             1

@@ -30,7 +30,7 @@ pub fn line(text: &str) {
 }
 
 /// Writes one `--format json` event as a line on stdout and flushes it.
-/// Every command's events go through here (DESIGN.md, Machine-readable events).
+/// Every command's events go through here.
 pub fn emit_json<T: serde::Serialize + ?Sized>(event: &T) {
     let mut buf = match serde_json::to_vec(event) {
         Ok(b) => b,
@@ -51,11 +51,6 @@ pub fn now_ms() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
-}
-
-/// Prints a clap usage error the way clap does (the caller exits with 2).
-pub fn usage_error(e: &clap::Error) {
-    let _ = e.print();
 }
 
 /// Whether stderr, where progress goes, is a terminal.

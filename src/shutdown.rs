@@ -4,7 +4,7 @@
 //! `termination` feature, so SIGTERM counts too): the first signal asks for a
 //! graceful stop, the second exits at once with 130. The forking consumer
 //! supervisor never calls this module's `ctrlc` path: it uses `sigaction` and
-//! a self-pipe instead (see DESIGN.md, Signals).
+//! a self-pipe instead (`consume::supervisor`).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};

@@ -61,11 +61,13 @@ pub fn run(args: &TopicArgs) -> Result<i32> {
                 Duration::from_secs(30),
             )?;
             match args.format {
-                Format::Json => report::emit_json(&serde_json::json!({
-                    "name": "topic_created", "timestamp": report::now_ms(),
-                    "topic": name, "partitions": created.partitions,
-                    "replication_factor": created.replication,
-                })),
+                Format::Json => report::emit_json(&TopicCreated {
+                    name: "topic_created",
+                    timestamp: report::now_ms(),
+                    topic: name,
+                    partitions: created.partitions,
+                    replication_factor: created.replication,
+                }),
                 Format::Human => report::line(&format!(
                     "created topic '{name}' with {} partitions (replication factor {})",
                     created.partitions, created.replication
@@ -76,6 +78,32 @@ pub fn run(args: &TopicArgs) -> Result<i32> {
         TopicCommand::Describe { name, group } => describe(args, name, group.as_deref())?,
     }
     Ok(0)
+}
+
+/// `braid topic create --format json`: the `topic_created` event.
+#[derive(Debug, Serialize)]
+pub struct TopicCreated<'a> {
+    /// Always "topic_created".
+    pub name: &'static str,
+    /// When, in ms since the Unix epoch.
+    pub timestamp: u64,
+    /// The topic.
+    pub topic: &'a str,
+    /// Partitions it has.
+    pub partitions: i32,
+    /// Replicas per partition.
+    pub replication_factor: i16,
+}
+
+/// `braid topic describe --format json`: the topic, per partition.
+#[derive(Debug, Serialize)]
+pub struct TopicDescription<'a> {
+    /// The topic.
+    pub topic: &'a str,
+    /// The group asked about, if any.
+    pub group: Option<&'a str>,
+    /// Per partition: leader, offsets, the group's commit and lag.
+    pub partitions: &'a [PartitionInfo],
 }
 
 /// What the broker reports about a created topic.
@@ -492,9 +520,11 @@ pub fn partitions(
 fn describe(args: &TopicArgs, topic: &str, group: Option<&str>) -> Result<()> {
     let parts = partitions(&args.brokers, topic, group)?;
     if args.format == Format::Json {
-        report::emit_json(&serde_json::json!({
-            "topic": topic, "group": group, "partitions": parts,
-        }));
+        report::emit_json(&TopicDescription {
+            topic,
+            group,
+            partitions: &parts,
+        });
         return Ok(());
     }
     let dash = |o: Option<i64>| o.map_or("-".to_string(), |v| v.to_string());

@@ -1,5 +1,5 @@
-//! Validates `docker-compose.yml`, the three-broker Kafka 3.9 cluster of
-//! DESIGN.md's "Real Kafka" section, without starting it:
+//! Validates `docker-compose.yml`, the three-broker Kafka 3.9 KRaft cluster
+//! the README's real-Kafka runs use, without starting it:
 //!
 //! - against the Compose specification with
 //!   `check-jsonschema --builtin-schema vendor.compose-spec` (skipped with a

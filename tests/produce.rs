@@ -15,7 +15,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use braid::event::{self, Event};
-use braid::produce::events::{SendSuccess, ShutdownComplete};
+use braid::produce::events::{ProduceEvent, SendSuccess, ShutdownComplete};
 use braid::produce::partitioner::{murmur2, partition_for_key};
 use common::process::braid;
 use common::*;
@@ -190,19 +190,36 @@ fn decode(m: &Msg) -> Event {
     })
 }
 
-/// The JSON lines of a `--format json` run, each parsed (panics on a bad line).
-fn json_lines(stdout: &str) -> Vec<serde_json::Value> {
+/// The events of a `--format json` run, each parsed with the producer's
+/// own type (panics on a line that is not one).
+fn json_lines(stdout: &str) -> Vec<ProduceEvent> {
     stdout
         .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l:?}")))
+        .map(|l| {
+            ProduceEvent::parse(l).unwrap_or_else(|e| panic!("not a produce event ({e}): {l:?}"))
+        })
         .collect()
 }
 
-fn events_named<T: serde::de::DeserializeOwned>(lines: &[serde_json::Value], name: &str) -> Vec<T> {
-    lines
+/// The `shutdown_complete` events.
+fn shutdowns(events: &[ProduceEvent]) -> Vec<ShutdownComplete> {
+    events
         .iter()
-        .filter(|v| v["name"] == name)
-        .map(|v| serde_json::from_value(v.clone()).expect("event shape"))
+        .filter_map(|e| match e {
+            ProduceEvent::ShutdownComplete(s) => Some((**s).clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The `producer_send_success` events.
+fn successes(events: &[ProduceEvent]) -> Vec<SendSuccess> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            ProduceEvent::ProducerSendSuccess(s) => Some(s.clone()),
+            _ => None,
+        })
         .collect()
 }
 
@@ -417,29 +434,34 @@ fn json_events_parse_line_by_line_and_agree_with_the_log() {
     ]);
     assert!(out.status.success(), "{}", out.stderr);
     let lines = json_lines(&String::from_utf8_lossy(&out.stdout));
-    assert_eq!(lines.first().unwrap()["name"], "startup_complete");
-    assert_eq!(lines.first().unwrap()["partitions"], 6);
-    assert_eq!(lines.last().unwrap()["name"], "shutdown_complete");
-    for l in &lines {
-        let name = l["name"].as_str().expect("every event has a name");
-        assert!(
-            [
-                "startup_complete",
-                "producer_send_success",
-                "shutdown_complete"
-            ]
-            .contains(&name),
-            "unexpected event {l}"
-        );
-        assert!(l["timestamp"].as_u64().is_some(), "{l}");
+    match lines.first().unwrap() {
+        ProduceEvent::StartupComplete(s) => assert_eq!(s.partitions, 6),
+        other => panic!("the first event is not startup_complete: {other:?}"),
     }
-    let done: Vec<ShutdownComplete> = events_named(&lines, "shutdown_complete");
+    assert!(
+        matches!(lines.last().unwrap(), ProduceEvent::ShutdownComplete(_)),
+        "{:?}",
+        lines.last()
+    );
+    for l in &lines {
+        assert!(
+            matches!(
+                l,
+                ProduceEvent::StartupComplete(_)
+                    | ProduceEvent::ProducerSendSuccess(_)
+                    | ProduceEvent::ShutdownComplete(_)
+            ),
+            "unexpected event {l:?}"
+        );
+        assert!(l.timestamp() > 0, "{l:?}");
+    }
+    let done = shutdowns(&lines);
     let done = &done[0];
     assert_eq!((done.sent, done.acked, done.failed), (30_000, 30_000, 0));
     assert_eq!(done.threads.iter().map(|t| t.acked).sum::<u64>(), 30_000);
 
     // The success events tile every partition's log exactly: offsets 0..end.
-    let successes: Vec<SendSuccess> = events_named(&lines, "producer_send_success");
+    let successes = successes(&lines);
     assert_eq!(successes.iter().map(|s| s.count).sum::<u64>(), 30_000);
     let log = read_log(&addr, "js");
     let mut covered: BTreeMap<i32, Vec<(i64, i64)>> = BTreeMap::new();
@@ -628,7 +650,7 @@ fn broker_killed_and_restarted_mid_run_loses_nothing_acked() {
     assert!(status.success(), "exit {status:?}: {}", p.stderr());
 
     let lines = json_lines(&p.stdout());
-    let done: Vec<ShutdownComplete> = events_named(&lines, "shutdown_complete");
+    let done = shutdowns(&lines);
     let done = &done[0];
     assert_eq!(done.sent, done.acked + done.failed, "{done:?}");
     assert_eq!(done.sent, 200_000);
@@ -637,7 +659,7 @@ fn broker_killed_and_restarted_mid_run_loses_nothing_acked() {
 
     // Every acked event is in the log, at the offsets its confirm named.
     let log = read_log(&addr, "kill");
-    let successes: Vec<SendSuccess> = events_named(&lines, "producer_send_success");
+    let successes = successes(&lines);
     let mut acked = 0;
     for s in &successes {
         let msgs = &log[&s.partition];
@@ -710,21 +732,23 @@ fn broker_gone_for_good_fails_after_timeout_and_counts_every_record() {
     );
 
     let lines = json_lines(&p.stdout());
-    let done: Vec<ShutdownComplete> = events_named(&lines, "shutdown_complete");
+    let done = shutdowns(&lines);
     let done = &done[0];
     assert!(done.failed > 0, "{done:?}");
     assert_eq!(done.sent, done.acked + done.failed, "{done:?}");
     let failed: u64 = lines
         .iter()
-        .filter(|l| l["name"] == "producer_send_error")
-        .map(|l| l["count"].as_u64().unwrap())
+        .map(|l| match l {
+            ProduceEvent::ProducerSendError(e) => e.count,
+            _ => 0,
+        })
         .sum();
     assert_eq!(failed, done.failed);
 
     // Back up on the same data: every acked record is there.
     broker.spawn("gone:6");
     let log = read_log(&addr, "gone");
-    let successes: Vec<SendSuccess> = events_named(&lines, "producer_send_success");
+    let successes = successes(&lines);
     assert_eq!(successes.iter().map(|s| s.count).sum::<u64>(), done.acked);
     for s in &successes {
         for (k, o) in (s.offset..s.offset + s.count as i64).enumerate() {

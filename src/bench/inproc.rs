@@ -15,7 +15,7 @@ use anyhow::{bail, Result};
 use crossbeam::channel::{unbounded, Receiver, Sender};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use super::{Cell, Measure, Outcome};
+use super::{Cell, Measure, RunEnd};
 use crate::cli::{Assignment, BenchArgs};
 use crate::consume::{assignment, processor};
 use crate::event::{self, Event};
@@ -33,7 +33,7 @@ struct Batch {
 }
 
 /// One run of `cell` in this process.
-pub fn run_once(args: &BenchArgs, cell: &Cell, stop: &Stop) -> Result<Outcome> {
+pub fn run_once(args: &BenchArgs, cell: &Cell, stop: &Stop) -> Result<RunEnd> {
     let parts = cell.partitions as usize;
     let (txs, rxs): (Vec<Sender<Batch>>, Vec<Receiver<Batch>>) =
         (0..parts).map(|_| unbounded()).unzip();
@@ -52,7 +52,7 @@ pub fn run_once(args: &BenchArgs, cell: &Cell, stop: &Stop) -> Result<Outcome> {
     let produce_time = started.elapsed();
     drop(txs);
     if stop.requested() {
-        return Ok(Outcome::Interrupted);
+        return Ok(RunEnd::Interrupted);
     }
 
     // Consume.
@@ -77,7 +77,7 @@ pub fn run_once(args: &BenchArgs, cell: &Cell, stop: &Stop) -> Result<Outcome> {
             .collect()
     });
     if stop.requested() {
-        return Ok(Outcome::Interrupted);
+        return Ok(RunEnd::Interrupted);
     }
     let consumed: u64 = per_worker.iter().map(|w| w.consumed).sum();
     let invalid: u64 = per_worker.iter().map(|w| w.invalid).sum();
@@ -91,7 +91,7 @@ pub fn run_once(args: &BenchArgs, cell: &Cell, stop: &Stop) -> Result<Outcome> {
         _ => Duration::ZERO,
     };
     let rate = |n: u64, d: Duration| n as f64 / d.as_secs_f64().max(1e-9);
-    Ok(Outcome::Done(Measure {
+    Ok(RunEnd::Measured(Measure {
         acked: sent,
         consumed,
         produce_rate: rate(sent, produce_time),

@@ -1,23 +1,25 @@
 //! The Kafka path of `braid bench`: per run a fresh topic (CreateTopics with
 //! the cell's partition count), `braid produce` to it and then
 //! `braid consume --exit-at-end -o earliest`, both as child processes
-//! (`demo::children`) reading their `--format json` events. The embedded
-//! broker is started once for the whole bench unless `-b` names brokers.
+//! ([`crate::child`]) whose `--format json` events are read with their own
+//! types ([`ProduceEvent`], [`ConsumeEvent`]). The embedded broker is
+//! started once for the whole bench unless `-b` names brokers.
 
 use anyhow::{anyhow, bail, Result};
 use crossbeam::channel::{unbounded, Receiver, RecvTimeoutError, Sender};
 use nix::sys::signal::Signal;
-use serde_json::Value;
 use std::time::{Duration, Instant};
 
-use super::{Cell, Measure, Outcome};
+use super::{Cell, Measure, RunEnd};
+use crate::child::{self, Line, Proc};
 use crate::cli::BenchArgs;
-use crate::demo::children::{self, Line, Proc};
+use crate::consume::events::{ConsumeEvent, Shutdown};
+use crate::produce::events::{ProduceEvent, ShutdownComplete};
 use crate::report;
 use crate::shutdown::Stop;
 
 /// The broker(s) a bench runs against and the plumbing for its children.
-pub struct Env {
+pub struct KafkaRunner {
     /// Comma-separated bootstrap brokers.
     pub brokers: String,
     broker: Option<Proc>,
@@ -29,20 +31,61 @@ pub struct Env {
     signals_seen: usize,
 }
 
+/// Which command a child runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// `braid produce`.
+    Produce,
+    /// `braid consume`.
+    Consume,
+}
+
+impl Kind {
+    /// The command's name.
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Produce => "produce",
+            Kind::Consume => "consume",
+        }
+    }
+}
+
 /// What one child said before it exited.
 #[derive(Default)]
 struct ChildResult {
-    shutdown: Option<Value>,
+    /// The producer's `shutdown_complete`.
+    produced: Option<Box<ShutdownComplete>>,
+    /// The consumer's `shutdown_complete`.
+    consumed: Option<Box<Shutdown>>,
     /// Records acked (produce) or consumed (consume) so far, for progress.
     progress: u64,
     interrupted: bool,
 }
 
-impl Env {
+impl ChildResult {
+    /// Takes in one line of the child's output (lines that are no event of
+    /// its command are skipped).
+    fn read(&mut self, kind: Kind, text: &str) {
+        match kind {
+            Kind::Produce => match ProduceEvent::parse(text) {
+                Ok(ProduceEvent::ProducerSendSuccess(s)) => self.progress += s.count,
+                Ok(ProduceEvent::ShutdownComplete(s)) => self.produced = Some(s),
+                _ => {}
+            },
+            Kind::Consume => match ConsumeEvent::parse(text) {
+                Ok(ConsumeEvent::RecordsConsumed { count, .. }) => self.progress += count,
+                Ok(ConsumeEvent::ShutdownComplete(s)) => self.consumed = Some(s),
+                _ => {}
+            },
+        }
+    }
+}
+
+impl KafkaRunner {
     /// Starts the embedded broker (unless `-b`) and waits for it to listen.
-    pub fn start(args: &BenchArgs, stop: &Stop) -> Result<Env> {
+    pub fn start(args: &BenchArgs, stop: &Stop) -> Result<KafkaRunner> {
         let (tx, rx) = unbounded();
-        let mut env = Env {
+        let mut runner = KafkaRunner {
             brokers: String::new(),
             broker: None,
             tx,
@@ -53,36 +96,20 @@ impl Env {
             signals_seen: 0,
         };
         if let Some(b) = &args.brokers {
-            env.brokers = b.join(",");
-            return Ok(env);
+            runner.brokers = b.join(",");
+            return Ok(runner);
         }
-        let argv: Vec<String> = ["broker", "--listen", "127.0.0.1:0", "--no-auto-create"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        let id = env.next();
-        let broker = children::start("broker", &argv, id, env.tx.clone())?;
-        report::line_err(&format!("  [broker] {}", broker.command_line));
-        env.broker = Some(broker);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            match env.rx.recv_timeout(Duration::from_millis(100)) {
-                Ok(Line::Text(i, l)) if i == id => {
-                    if let Some(addr) = l.strip_prefix("listening on ") {
-                        env.brokers = addr.trim().to_string();
-                        return Ok(env);
-                    }
-                }
-                Ok(Line::Closed(i)) if i == id => {
-                    bail!("the embedded broker exited before listening")
-                }
-                _ => {}
-            }
-            if env.stop.requested() {
-                bail!("interrupted while starting the broker");
-            }
-        }
-        bail!("the embedded broker did not start within 30 s")
+        let id = runner.next();
+        let (broker, addr) = child::start_broker(
+            &["--no-auto-create"],
+            id,
+            (&runner.tx, &runner.rx),
+            &runner.stop,
+            |b| report::line_err(&format!("  [broker] {}", b.command_line)),
+        )?;
+        runner.broker = Some(broker);
+        runner.brokers = addr;
+        Ok(runner)
     }
 
     fn next(&mut self) -> usize {
@@ -99,7 +126,7 @@ impl Env {
     }
 
     /// One run of `cell`: fresh topic, produce, consume; `label` names it in progress lines.
-    pub fn run_once(&mut self, args: &BenchArgs, cell: &Cell, label: &str) -> Result<Outcome> {
+    pub fn run_once(&mut self, args: &BenchArgs, cell: &Cell, label: &str) -> Result<RunEnd> {
         self.runs += 1;
         let topic = format!(
             "braid-bench-{}-p{}-w{}-{}",
@@ -116,82 +143,82 @@ impl Env {
             cell.partitions as usize,
             Duration::from_secs(30),
         )?;
-        let s = |x: &str| x.to_string();
-        let produce = crate::demo::children::produce_args(
+        let produce = child::produce_args(
             &self.brokers,
             &topic,
             args.threads,
             args.messages,
             args.value_range,
-            &[s("--size"), args.size.to_string()],
+            &["--size".to_string(), args.size.to_string()],
         );
-        let p = self.child("produce", &produce, args, label)?;
+        let p = self.child(Kind::Produce, &produce, args, label)?;
         if p.interrupted {
-            return Ok(Outcome::Interrupted);
+            return Ok(RunEnd::Interrupted);
         }
         let ev = p
-            .shutdown
+            .produced
             .ok_or_else(|| anyhow!("braid produce ended without its summary"))?;
-        let acked = ev["acked"].as_u64().unwrap_or(0);
+        let acked = ev.acked;
         if acked != args.messages {
             bail!(
                 "braid produce acknowledged {acked} of {} records (failed {})",
                 args.messages,
-                ev["failed"]
+                ev.failed
             );
         }
         let mut m = Measure {
             acked,
-            produce_rate: ev["records_per_sec"].as_f64().unwrap_or(0.0),
-            produce_ms: ev["elapsed_ms"].as_u64().unwrap_or(0),
+            produce_rate: ev.records_per_sec,
+            produce_ms: ev.elapsed_ms,
             ..Measure::default()
         };
 
-        let consume = crate::demo::children::consume_args(
+        let consume = child::consume_args(
             &self.brokers,
             &topic,
             cell.processes,
             &format!("{topic}-group"),
             "earliest",
             &[
-                s("--exit-at-end"),
-                s("--processor"),
+                "--exit-at-end".to_string(),
+                "--processor".to_string(),
                 format!("{:?}", args.processor).to_lowercase(),
             ],
         );
-        let c = self.child("consume", &consume, args, label)?;
+        let c = self.child(Kind::Consume, &consume, args, label)?;
         if c.interrupted {
-            return Ok(Outcome::Interrupted);
+            return Ok(RunEnd::Interrupted);
         }
         let ev = c
-            .shutdown
+            .consumed
             .ok_or_else(|| anyhow!("braid consume ended without its summary"))?;
-        m.consumed = ev["consumed"].as_u64().unwrap_or(0);
+        m.consumed = ev.consumed;
         if m.consumed != acked {
             bail!(
                 "braid consume read {} events of {acked} produced on '{topic}'",
                 m.consumed
             );
         }
-        m.consume_rate = ev["events_per_sec"].as_f64().unwrap_or(0.0);
+        m.consume_rate = ev.events_per_sec;
         m.consume_ms = if m.consume_rate > 0.0 {
             (m.consumed as f64 / m.consume_rate * 1000.0).round() as u64
         } else {
-            ev["elapsed_ms"].as_u64().unwrap_or(0)
+            ev.elapsed_ms
         };
-        Ok(Outcome::Done(m))
+        Ok(RunEnd::Measured(m))
     }
 
     /// Runs one child to its end, reading its events; Ctrl+C forwards SIGINT.
     fn child(
         &mut self,
-        what: &str,
+        kind: Kind,
         argv: &[String],
         args: &BenchArgs,
         label: &str,
     ) -> Result<ChildResult> {
+        let what = kind.name();
         let id = self.next();
-        let mut proc = children::start(what, argv, id, self.tx.clone())?;
+        let mut proc = child::start(what, argv, id, self.tx.clone())?;
         log::info!("[{what}] {}", proc.command_line);
         let mut res = ChildResult::default();
         let started = Instant::now();
@@ -223,25 +250,14 @@ impl Env {
                 );
             }
             match self.rx.recv_timeout(Duration::from_millis(100)) {
-                Ok(Line::Text(i, text)) if i == id => {
-                    let Ok(v) = serde_json::from_str::<Value>(&text) else {
-                        continue;
-                    };
-                    match v["name"].as_str().unwrap_or("") {
-                        "producer_send_success" | "records_consumed" => {
-                            res.progress += v["count"].as_u64().unwrap_or(0)
-                        }
-                        "shutdown_complete" => res.shutdown = Some(v),
-                        _ => {}
-                    }
-                }
+                Ok(Line::Text(i, text)) if i == id => res.read(kind, &text),
                 Ok(Line::Closed(i)) if i == id => break,
                 Ok(_) | Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
             }
             if terminal && last_draw.elapsed() >= Duration::from_millis(200) {
                 last_draw = Instant::now();
-                let verb = if what == "produce" {
+                let verb = if kind == Kind::Produce {
                     "producing"
                 } else {
                     "consuming"
@@ -267,7 +283,7 @@ impl Env {
     }
 }
 
-impl Drop for Env {
+impl Drop for KafkaRunner {
     fn drop(&mut self) {
         if let Some(mut b) = self.broker.take() {
             b.signal(Signal::SIGTERM);

@@ -23,6 +23,7 @@ use std::time::Instant;
 use crate::cli::{BenchArgs, ProcessorKind, Transport};
 use crate::report;
 use crate::shutdown::{Stop, EXIT_INTERRUPTED};
+use crate::usage::UsageError;
 use results::{Results, RunResult};
 
 /// One cell of the grid.
@@ -61,23 +62,59 @@ pub struct Measure {
 }
 
 /// How a run ended.
-pub enum Outcome {
+pub enum RunEnd {
     /// It finished and measured this.
-    Done(Measure),
+    Measured(Measure),
     /// Ctrl+C stopped it.
     Interrupted,
 }
 
+/// How the grid ended.
+enum GridEnd {
+    /// Every cell ran.
+    Complete,
+    /// Ctrl+C stopped it.
+    Interrupted,
+    /// A run failed (the finished cells are kept).
+    Failed(anyhow::Error),
+}
+
 /// Runs `braid bench`; returns the exit code.
 pub fn run(args: &BenchArgs) -> Result<i32> {
-    if let Err(e) = validate(args) {
-        report::usage_error(&e);
-        return Ok(2);
-    }
+    validate(args)?;
     let stop = Stop::new();
     crate::shutdown::install_ctrlc_counting(&stop)?;
+    let cells = grid(args);
+    let mut results = Results::new(args);
+    let mut runner = if args.transport == Transport::Kafka {
+        Some(kafka::KafkaRunner::start(args, &stop)?)
+    } else {
+        None
+    };
+    if let Some(runner) = &runner {
+        report::line_err(&format!(
+            "braid bench: {} cells x ({} warmup + {} runs), {} events of {} bytes each, {} producer threads, brokers {}",
+            cells.len(),
+            args.warmup,
+            args.runs,
+            report::thousands(args.messages),
+            args.size,
+            args.threads,
+            runner.brokers
+        ));
+    }
+    let started = Instant::now();
+    let end = run_grid(args, &cells, runner.as_mut(), &stop, &mut results)?;
+    report::progress_done();
+    if let Some(runner) = runner.take() {
+        runner.stop();
+    }
+    finish(args, &mut results, started, end)
+}
 
-    let mut cells = Vec::new();
+/// The cells to run: the inproc reference grid (unless `--no-reference`),
+/// then the Kafka grid, each partitions × processes.
+fn grid(args: &BenchArgs) -> Vec<Cell> {
     let mut transports = Vec::new();
     if args.transport == Transport::Inproc || !args.no_reference {
         transports.push(Transport::Inproc);
@@ -85,6 +122,7 @@ pub fn run(args: &BenchArgs) -> Result<i32> {
     if args.transport == Transport::Kafka {
         transports.push(Transport::Kafka);
     }
+    let mut cells = Vec::new();
     for &transport in &transports {
         for &partitions in &args.partitions {
             for &processes in &args.processes {
@@ -96,84 +134,50 @@ pub fn run(args: &BenchArgs) -> Result<i32> {
             }
         }
     }
+    cells
+}
 
-    let mut results = Results::new(args);
-    let mut env = if args.transport == Transport::Kafka {
-        Some(kafka::Env::start(args, &stop)?)
-    } else {
-        None
-    };
-    if let Some(env) = &env {
-        report::line_err(&format!(
-            "braid bench: {} cells x ({} warmup + {} runs), {} events of {} bytes each, {} producer threads, brokers {}",
-            cells.len(),
-            args.warmup,
-            args.runs,
-            report::thousands(args.messages),
-            args.size,
-            args.threads,
-            env.brokers
-        ));
-    }
-
-    let started = Instant::now();
-    let mut interrupted = false;
-    let mut failed: Option<anyhow::Error> = None;
-    'cells: for (i, cell) in cells.iter().enumerate() {
-        let total = args.warmup + args.runs;
-        for k in 0..total {
+/// Runs every cell (warmups, then measured runs), adding the measured runs
+/// to `results` and writing the exports after each cell.
+fn run_grid(
+    args: &BenchArgs,
+    cells: &[Cell],
+    mut runner: Option<&mut kafka::KafkaRunner>,
+    stop: &Stop,
+    results: &mut Results,
+) -> Result<GridEnd> {
+    for (i, cell) in cells.iter().enumerate() {
+        for k in 0..args.warmup + args.runs {
             let warm = k < args.warmup;
-            let label = format!(
-                "[{}/{}] {} partitions={} processes={} {}",
-                i + 1,
-                cells.len(),
-                transport_name(cell.transport),
-                cell.partitions,
-                cell.processes,
-                if warm {
-                    format!("warmup {}/{}", k + 1, args.warmup)
-                } else {
-                    format!("run {}/{}", k - args.warmup + 1, args.runs)
-                }
-            );
+            let label = run_label(args, (i, cells.len()), cell, k);
             if !report::progress_on_terminal() {
                 report::line_err(&label);
             }
-            let outcome = match cell.transport {
+            let end = match cell.transport {
                 Transport::Inproc => {
                     if report::progress_on_terminal() {
                         report::progress(&label);
                     }
-                    inproc::run_once(args, cell, &stop)
+                    inproc::run_once(args, cell, stop)
                 }
-                Transport::Kafka => match env.as_mut() {
-                    Some(env) => env.run_once(args, cell, &label),
+                Transport::Kafka => match runner.as_deref_mut() {
+                    Some(runner) => runner.run_once(args, cell, &label),
                     None => Err(anyhow::anyhow!(
                         "internal error: no broker for a kafka cell"
                     )),
                 },
             };
-            let outcome = match outcome {
-                Ok(o) => o,
-                Err(e) => {
-                    // Keep what was measured: show and write it, then fail.
-                    failed = Some(e);
-                    break 'cells;
-                }
-            };
-            match outcome {
-                Outcome::Interrupted => {
-                    interrupted = true;
-                    break 'cells;
-                }
-                Outcome::Done(m) if !warm => {
+            // Keep what was measured: show and write it, then fail.
+            match end {
+                Err(e) => return Ok(GridEnd::Failed(e)),
+                Ok(RunEnd::Interrupted) => return Ok(GridEnd::Interrupted),
+                Ok(RunEnd::Measured(m)) if !warm => {
                     results.add(RunResult::new(args, cell, k - args.warmup + 1, &m))
                 }
-                Outcome::Done(_) => {}
+                Ok(RunEnd::Measured(_)) => {}
             }
             if stop.requested() {
-                interrupted = true;
-                break 'cells;
+                return Ok(GridEnd::Interrupted);
             }
         }
         results.set_status(if i + 1 == cells.len() {
@@ -181,21 +185,41 @@ pub fn run(args: &BenchArgs) -> Result<i32> {
         } else {
             "partial"
         });
-        write_exports(args, &results, false)?;
+        write_exports(args, results, false)?;
     }
-    report::progress_done();
-    if let Some(env) = env.take() {
-        env.stop();
-    }
-    if failed.is_some() {
-        results.set_status("failed");
-    }
-    if interrupted {
-        results.set_status("interrupted");
-        report::line_err(&format!(
-            "interrupted: keeping the {} finished cells",
-            results.cells().len()
-        ));
+    Ok(GridEnd::Complete)
+}
+
+/// `[3/8] kafka partitions=2 processes=4 run 1/3`: cell `i` of `n`, run `k`.
+fn run_label(args: &BenchArgs, (i, n): (usize, usize), cell: &Cell, k: u32) -> String {
+    format!(
+        "[{}/{}] {} partitions={} processes={} {}",
+        i + 1,
+        n,
+        transport_name(cell.transport),
+        cell.partitions,
+        cell.processes,
+        if k < args.warmup {
+            format!("warmup {}/{}", k + 1, args.warmup)
+        } else {
+            format!("run {}/{}", k - args.warmup + 1, args.runs)
+        }
+    )
+}
+
+/// Shows the tables, writes the exports for the last time, and returns the
+/// exit code (or the error that stopped the grid).
+fn finish(args: &BenchArgs, results: &mut Results, started: Instant, end: GridEnd) -> Result<i32> {
+    match &end {
+        GridEnd::Failed(_) => results.set_status("failed"),
+        GridEnd::Interrupted => {
+            results.set_status("interrupted");
+            report::line_err(&format!(
+                "interrupted: keeping the {} finished cells",
+                results.cells().len()
+            ));
+        }
+        GridEnd::Complete => {}
     }
     let to_stdout = [&args.export_json, &args.export_csv, &args.export_markdown]
         .iter()
@@ -210,14 +234,15 @@ pub fn run(args: &BenchArgs) -> Result<i32> {
         "bench took {:.1}s",
         started.elapsed().as_secs_f64()
     ));
-    write_exports(args, &results, true)?;
-    if let Some(e) = failed {
-        return Err(e.context(format!(
+    write_exports(args, results, true)?;
+    match end {
+        GridEnd::Failed(e) => Err(e.context(format!(
             "bench stopped after {} finished cells",
             results.cells().len()
-        )));
+        ))),
+        GridEnd::Interrupted => Ok(EXIT_INTERRUPTED),
+        GridEnd::Complete => Ok(0),
     }
-    Ok(if interrupted { EXIT_INTERRUPTED } else { 0 })
 }
 
 /// The name of a transport as shown and exported.
@@ -262,9 +287,8 @@ fn write_atomically(path: &std::path::Path, text: &str) -> Result<()> {
 }
 
 /// Checks what clap cannot check flag by flag; a usage error exits 2.
-fn validate(args: &BenchArgs) -> Result<(), clap::Error> {
-    use clap::error::ErrorKind;
-    let err = |msg: String| crate::cli::usage_error("bench", ErrorKind::ValueValidation, msg);
+fn validate(args: &BenchArgs) -> Result<(), UsageError> {
+    let err = |msg: String| UsageError::new("bench", msg);
     if args.processor == ProcessorKind::Echo {
         return Err(err(
             "--processor echo prints every event; bench takes count, prime, sqrt or square".into(),

@@ -145,6 +145,21 @@ struct Config {
 /// A rendered table: title, header, rows, notes under it.
 type Table = (String, Vec<String>, Vec<Vec<String>>, Vec<String>);
 
+/// The JSON export (`--export-json`), keys in alphabetical order.
+#[derive(Serialize)]
+struct Export<'a> {
+    /// Per cell: medians with min and max.
+    cells: Vec<CellSummary>,
+    /// The bench's settings.
+    config: &'a Config,
+    /// Every measured run.
+    runs: &'a [RunResult],
+    /// `running`, `partial`, `complete`, `interrupted` or `failed`.
+    status: &'a str,
+}
+
+mod tables;
+
 /// Everything measured so far.
 pub struct Results {
     config: Config,
@@ -230,12 +245,12 @@ impl Results {
 
     /// The JSON export: configuration, status, every run and the cell summaries.
     pub fn to_json(&self) -> String {
-        let v = serde_json::json!({
-            "config": self.config,
-            "status": self.status,
-            "runs": self.runs,
-            "cells": self.cells(),
-        });
+        let v = Export {
+            cells: self.cells(),
+            config: &self.config,
+            runs: &self.runs,
+            status: self.status,
+        };
         let mut s = serde_json::to_string_pretty(&v).unwrap_or_else(|_| "{}".into());
         s.push('\n');
         s
@@ -268,136 +283,6 @@ impl Results {
             ));
         }
         s
-    }
-
-    /// The tables as rows: (title, header, rows, notes).
-    fn tables(&self) -> Vec<Table> {
-        let cells = self.cells();
-        let parts = &self.config.partitions;
-        let procs = &self.config.processes;
-        let mut header = vec!["processes".to_string()];
-        header.extend(parts.iter().map(|p| format!("{p} partitions")));
-        let mut out = Vec::new();
-        let mut idle_used = false;
-        for t in [Transport::Kafka, Transport::Inproc] {
-            let name = transport_name(t);
-            if !cells.iter().any(|c| c.transport == name) {
-                continue;
-            }
-            let mut rows = Vec::new();
-            for &w in procs {
-                let mut row = vec![w.to_string()];
-                for &p in parts {
-                    let base = procs
-                        .iter()
-                        .find_map(|&w0| self.cell(&cells, t, p, w0))
-                        .map(|c| c.consume_events_per_sec.median);
-                    row.push(match self.cell(&cells, t, p, w) {
-                        None => "-".into(),
-                        Some(c) => {
-                            let m = c.consume_events_per_sec.median;
-                            let speedup = base
-                                .filter(|b| *b > 0.0)
-                                .map_or(String::new(), |b| format!(" ({:.2}x)", m / b));
-                            let idle = if w > p {
-                                idle_used = true;
-                                " *"
-                            } else {
-                                ""
-                            };
-                            format!("{}{speedup}{idle}", report::thousands(m.round() as u64))
-                        }
-                    });
-                }
-                rows.push(row);
-            }
-            let title = match t {
-                Transport::Kafka => {
-                    "consume events/s, kafka (median; speedup over the fewest processes)"
-                }
-                Transport::Inproc => {
-                    "consume events/s, inproc: no broker, crossbeam channels (the ceiling)"
-                }
-            };
-            let mut notes = Vec::new();
-            if idle_used {
-                notes.push(
-                    "* more processes than partitions: only as many as there are partitions get work (idle capacity)"
-                        .to_string(),
-                );
-            }
-            out.push((title.to_string(), header.clone(), rows, notes));
-        }
-        // Kafka / inproc per cell.
-        let has_both = [Transport::Kafka, Transport::Inproc]
-            .iter()
-            .all(|t| cells.iter().any(|c| c.transport == transport_name(*t)));
-        if has_both {
-            let mut rows = Vec::new();
-            for &w in procs {
-                let mut row = vec![w.to_string()];
-                for &p in parts {
-                    let k = self.cell(&cells, Transport::Kafka, p, w);
-                    let i = self.cell(&cells, Transport::Inproc, p, w);
-                    row.push(match (k, i) {
-                        (Some(k), Some(i)) if i.consume_events_per_sec.median > 0.0 => format!(
-                            "{:.1}%",
-                            100.0 * k.consume_events_per_sec.median
-                                / i.consume_events_per_sec.median
-                        ),
-                        _ => "-".into(),
-                    });
-                }
-                rows.push(row);
-            }
-            out.push((
-                "kafka as a share of inproc (consume events/s)".to_string(),
-                header.clone(),
-                rows,
-                Vec::new(),
-            ));
-        }
-        // Produce records/s per partition count: median over all runs of the column.
-        let mut rows = Vec::new();
-        for t in [Transport::Kafka, Transport::Inproc] {
-            let name = transport_name(t);
-            if !self.runs.iter().any(|r| r.transport == name) {
-                continue;
-            }
-            let mut row = vec![name.to_string()];
-            for &p in parts {
-                let xs: Vec<f64> = self
-                    .runs
-                    .iter()
-                    .filter(|r| r.transport == name && r.partitions == p)
-                    .map(|r| r.produce_records_per_sec)
-                    .collect();
-                row.push(if xs.is_empty() {
-                    "-".into()
-                } else {
-                    let s = Stat::of(&xs);
-                    format!(
-                        "{} ({}-{})",
-                        report::thousands(s.median.round() as u64),
-                        report::thousands(s.min.round() as u64),
-                        report::thousands(s.max.round() as u64)
-                    )
-                });
-            }
-            rows.push(row);
-        }
-        let mut ph = vec!["transport".to_string()];
-        ph.extend(parts.iter().map(|p| format!("{p} partitions")));
-        out.push((
-            format!(
-                "produce records/s, {} threads (median, min-max over all runs of the column)",
-                self.config.threads
-            ),
-            ph,
-            rows,
-            Vec::new(),
-        ));
-        out
     }
 
     /// The human report: the pivot tables with titles and notes.

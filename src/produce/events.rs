@@ -1,15 +1,48 @@
-//! The producer's `--format json` events (DESIGN.md, Machine-readable
-//! events), one JSON object per line on stdout. Each has `name` (the event
-//! type) and `timestamp` (ms since the Unix epoch) first. They derive
-//! `Deserialize` too, so that `braid demo` and tests can read them back.
+//! The producer's `--format json` events, one JSON object per line on
+//! stdout, named by their `name` field, with `timestamp` (ms since the Unix
+//! epoch) next. Whoever reads them back (`braid demo`, `braid bench`, the
+//! tests) parses them with this same type, so a field cannot be misspelled
+//! on one side only.
 
 use serde::{Deserialize, Serialize};
+
+/// One event of `braid produce --format json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "name", rename_all = "snake_case")]
+pub enum ProduceEvent {
+    /// The topic was found and the senders are starting.
+    StartupComplete(StartupComplete),
+    /// Records of one batch acknowledged by one partition.
+    ProducerSendSuccess(SendSuccess),
+    /// Records given up on.
+    ProducerSendError(SendError),
+    /// A send failed and will be retried.
+    ProducerSendRetry(SendRetry),
+    /// The run is over: the final counts.
+    ShutdownComplete(Box<ShutdownComplete>),
+}
+
+impl ProduceEvent {
+    /// Parses one line of `braid produce --format json`.
+    pub fn parse(line: &str) -> Result<ProduceEvent, serde_json::Error> {
+        serde_json::from_str(line)
+    }
+
+    /// When it was written, in ms since the Unix epoch.
+    pub fn timestamp(&self) -> u64 {
+        match self {
+            ProduceEvent::StartupComplete(e) => e.timestamp,
+            ProduceEvent::ProducerSendSuccess(e) => e.timestamp,
+            ProduceEvent::ProducerSendError(e) => e.timestamp,
+            ProduceEvent::ProducerSendRetry(e) => e.timestamp,
+            ProduceEvent::ShutdownComplete(e) => e.timestamp,
+        }
+    }
+}
 
 /// `startup_complete`: the topic was found and the senders are starting.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StartupComplete {
-    /// Always "startup_complete".
-    pub name: String,
     /// When, in ms since the Unix epoch.
     pub timestamp: u64,
     /// Always "produce".
@@ -32,8 +65,6 @@ pub struct StartupComplete {
 /// by one partition, at offsets `offset..offset + count`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SendSuccess {
-    /// Always "producer_send_success".
-    pub name: String,
     /// When, in ms since the Unix epoch.
     pub timestamp: u64,
     /// The sender (the `sender` field of these events).
@@ -56,8 +87,6 @@ pub struct SendSuccess {
 /// `--timeout`, or at once for an error retrying cannot fix).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SendError {
-    /// Always "producer_send_error".
-    pub name: String,
     /// When, in ms since the Unix epoch.
     pub timestamp: u64,
     /// The sender.
@@ -75,8 +104,6 @@ pub struct SendError {
 /// `producer_send_retry`: a send failed and will be retried.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SendRetry {
-    /// Always "producer_send_retry".
-    pub name: String,
     /// When, in ms since the Unix epoch.
     pub timestamp: u64,
     /// The sender.
@@ -124,8 +151,6 @@ pub struct ThreadCounts {
 /// `shutdown_complete`: the final counts; `acked + failed == sent` always.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ShutdownComplete {
-    /// Always "shutdown_complete".
-    pub name: String,
     /// When, in ms since the Unix epoch.
     pub timestamp: u64,
     /// Always "produce".
@@ -152,4 +177,38 @@ pub struct ShutdownComplete {
     pub latency_ms: LatencyMs,
     /// Per sender.
     pub threads: Vec<ThreadCounts>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_round_trip_with_their_wire_names() {
+        let e = ProduceEvent::ProducerSendSuccess(SendSuccess {
+            timestamp: 1,
+            thread: 2,
+            topic: "t".into(),
+            partition: 3,
+            offset: 4,
+            count: 5,
+            first_seq: 6,
+            last_seq: 10,
+        });
+        let line = serde_json::to_string(&e).unwrap();
+        assert!(
+            line.starts_with(r#"{"name":"producer_send_success","timestamp":1,"#),
+            "{line}"
+        );
+        match ProduceEvent::parse(&line).unwrap() {
+            ProduceEvent::ProducerSendSuccess(s) => assert_eq!((s.count, s.last_seq), (5, 10)),
+            other => panic!("{other:?}"),
+        }
+        let retry = r#"{"name":"producer_send_retry","timestamp":1,"thread":0,"topic":"t","attempt":2,"error":"x"}"#;
+        assert!(matches!(
+            ProduceEvent::parse(retry).unwrap(),
+            ProduceEvent::ProducerSendRetry(SendRetry { attempt: 2, .. })
+        ));
+        assert!(ProduceEvent::parse(r#"{"name":"producer_send_sucess"}"#).is_err());
+    }
 }

@@ -1,97 +1,68 @@
-//! `braid produce`: one OS thread per sender (DESIGN.md, Producer).
+//! `braid produce`: one OS thread per sender.
 //!
 //! ```text
 //! sender 0 ──Producer──> send_all ──┐
-//! sender 1 ──Producer──> send_all ──┤── crossbeam channel ──> reporter (progress, JSON events, histogram)
+//! sender 1 ──Producer──> send_all ──┤── crossbeam channel ──> collector (progress, JSON events, histogram)
 //! sender 2 ──Producer──> send_all ──┘
 //! ```
 //!
 //! Before any thread starts, the brokers are checked for reachability and
 //! the topic for existence (the kafka crate silently skips unknown topics).
-//! Then `std::thread::scope` runs the senders ([`sender`]) and one reporter;
-//! when they are done the summary follows kafka-producer-perf-test, overall
-//! and per thread. Ctrl+C stops generating, lets the batches in flight
+//! Then `std::thread::scope` runs the senders ([`sender`]) and one collector ([`collector`]);
+//! when they are done the summary ([`summary`]) follows
+//! kafka-producer-perf-test, overall and per thread. Ctrl+C stops generating, lets the batches in flight
 //! finish, prints the summary and exits 130.
 
+pub mod collector;
 pub mod events;
+pub mod options;
 pub mod partitioner;
 pub mod sender;
 pub mod stats;
+pub mod summary;
 
-use crate::cli::{Format, ProduceArgs};
-use crate::report;
+pub use options::{Acks, CompressionArg, KeyMode, Options, ValueRange};
+
+use crate::cli::ProduceArgs;
+use crate::report::{self, Format};
 use crate::shutdown::{self, Stop};
 use anyhow::{bail, Context as _};
-use crossbeam::channel::{self, RecvTimeoutError};
+use collector::Collector;
+use crossbeam::channel;
+use events::ProduceEvent;
 use kafka::client::KafkaClient;
-use sender::SenderConfig;
-use stats::{Report, Tally};
+use stats::{Tally, Update};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
+use summary::Summary;
 
 /// Runs `braid produce`; returns the exit code (0, 1 if records failed, 130
-/// after Ctrl+C, 2 for flags that do not fit together).
+/// after Ctrl+C); flags that do not fit together are a [`crate::usage::UsageError`].
 pub fn run(args: &ProduceArgs) -> anyhow::Result<i32> {
-    if let Err(e) = args.validate() {
-        report::usage_error(&e);
-        return Ok(2);
-    }
+    let opts = Options::from_args(args)?;
     let stop = Stop::new();
     shutdown::install_ctrlc(&stop)?;
-
-    let cfg = SenderConfig {
-        brokers: args.brokers.clone(),
-        topic: args.topic.clone(),
-        threads: args.threads,
-        batch_size: args.batch_size as usize,
-        key: args.key,
-        values: args.value_range,
-        size: args.size.map(|s| s as usize),
-        compression: args.compression,
-        acks: args.acks,
-        timeout: Duration::from_secs(args.timeout),
-        rate: (args.rate > 0.0).then_some(args.rate),
-    };
-    check_reachable(&cfg.brokers)?;
-    let partitions = check_topic(&cfg)?;
+    check_reachable(&opts.brokers)?;
+    let partitions = check_topic(&opts)?;
     log::info!(
         "producing to '{}' ({partitions} partitions) with {} senders",
-        cfg.topic,
-        cfg.threads
+        opts.topic,
+        opts.threads
     );
-    if args.format == Format::Json {
-        report::emit_json(&events::StartupComplete {
-            name: "startup_complete".into(),
+    if opts.format == Format::Json {
+        report::emit_json(&ProduceEvent::StartupComplete(events::StartupComplete {
             timestamp: report::now_ms(),
             command: "produce".into(),
-            topic: cfg.topic.clone(),
+            topic: opts.topic.clone(),
             partitions,
-            brokers: cfg.brokers.clone(),
-            threads: cfg.threads,
-            messages: args.messages,
-            key: format!("{:?}", cfg.key).to_lowercase(),
-        });
+            brokers: opts.brokers.clone(),
+            threads: opts.threads,
+            messages: opts.messages.unwrap_or(0),
+            key: format!("{:?}", opts.key).to_lowercase(),
+        }));
     }
-
     let start = Instant::now();
-    let (tx, rx) = channel::unbounded::<Report>();
-    let tallies = std::thread::scope(|s| {
-        let target = (args.messages > 0).then_some(args.messages);
-        let (cfg, format) = (&cfg, args.format);
-        let reporter = s.spawn(move || Reporter::new(cfg, format, target).run(rx));
-        for thread in 0..cfg.threads {
-            let quota = quota(args.messages, cfg.threads, thread);
-            let (stop, tx) = (&stop, tx.clone());
-            std::thread::Builder::new()
-                .name(format!("sender-{thread}"))
-                .spawn_scoped(s, move || {
-                    sender::Sender::new(cfg, thread, stop, tx).run(quota)
-                })
-                .expect("cannot spawn a sender thread");
-        }
-        drop(tx);
-        reporter.join().expect("the reporter thread panicked")
-    });
+    let tallies = run_senders(&opts, &stop);
     let elapsed = start.elapsed();
 
     let mut all = Tally::default();
@@ -100,16 +71,42 @@ pub fn run(args: &ProduceArgs) -> anyhow::Result<i32> {
     }
     let interrupted = stop.by_signal();
     let summary = Summary {
-        topic: &cfg.topic,
+        topic: &opts.topic,
         tallies: &tallies,
         all: &all,
         elapsed,
         interrupted,
     };
-    match args.format {
+    match opts.format {
         Format::Human => summary.print_human(),
         Format::Json => summary.emit_json(),
     }
+    Ok(exit_code(&all, interrupted))
+}
+
+/// Runs the sender threads and the collector until every sender is done;
+/// returns each sender's tally.
+fn run_senders(opts: &Options, stop: &Stop) -> Vec<Tally> {
+    let (tx, rx) = channel::unbounded::<Update>();
+    std::thread::scope(|s| {
+        let collector = s.spawn(move || Collector::new(opts).run(rx));
+        for thread in 0..opts.threads {
+            let quota = quota(opts.messages.unwrap_or(0), opts.threads, thread);
+            let tx = tx.clone();
+            std::thread::Builder::new()
+                .name(format!("sender-{thread}"))
+                .spawn_scoped(s, move || {
+                    sender::Sender::new(opts, thread, stop, tx).run(quota)
+                })
+                .expect("cannot spawn a sender thread");
+        }
+        drop(tx);
+        collector.join().expect("the collector thread panicked")
+    })
+}
+
+/// 130 after Ctrl+C, 1 (with the last error) when records failed, else 0.
+fn exit_code(all: &Tally, interrupted: bool) -> i32 {
     if all.acked + all.failed != all.attempted {
         // Cannot happen unless a sender thread died; say so rather than hide it.
         log::error!(
@@ -119,7 +116,7 @@ pub fn run(args: &ProduceArgs) -> anyhow::Result<i32> {
             all.failed
         );
     }
-    Ok(if interrupted {
+    if interrupted {
         shutdown::EXIT_INTERRUPTED
     } else if all.failed > 0 || all.acked + all.failed != all.attempted {
         report::error_line(&anyhow::anyhow!(
@@ -131,7 +128,7 @@ pub fn run(args: &ProduceArgs) -> anyhow::Result<i32> {
         1
     } else {
         0
-    })
+    }
 }
 
 /// This sender's share of `total` messages (None: until stopped).
@@ -179,7 +176,7 @@ fn check_reachable(brokers: &[String]) -> anyhow::Result<()> {
 
 /// Checks that the topic exists (asking for its metadata creates it on a
 /// broker that auto-creates topics) and returns its partition count.
-fn check_topic(cfg: &SenderConfig) -> anyhow::Result<u32> {
+fn check_topic(cfg: &Options) -> anyhow::Result<u32> {
     let mut client = KafkaClient::new(cfg.brokers.clone());
     client.set_client_id("braid-producer".to_string());
     let deadline = Instant::now() + Duration::from_secs(3);
@@ -203,296 +200,6 @@ fn check_topic(cfg: &SenderConfig) -> anyhow::Result<u32> {
             ),
             _ => std::thread::sleep(Duration::from_millis(200)),
         }
-    }
-}
-
-/// The reporter thread: tallies reports, draws progress, emits JSON events.
-struct Reporter<'a> {
-    cfg: &'a SenderConfig,
-    format: Format,
-    target: Option<u64>,
-    tallies: Vec<Tally>,
-    done: u32,
-}
-
-impl<'a> Reporter<'a> {
-    fn new(cfg: &'a SenderConfig, format: Format, target: Option<u64>) -> Self {
-        Self {
-            cfg,
-            format,
-            target,
-            tallies: vec![Tally::default(); cfg.threads as usize],
-            done: 0,
-        }
-    }
-
-    fn run(mut self, rx: channel::Receiver<Report>) -> Vec<Tally> {
-        let human = self.format == Format::Human;
-        let terminal = human && report::progress_on_terminal();
-        let tick = if terminal {
-            Duration::from_millis(200)
-        } else {
-            Duration::from_secs(1)
-        };
-        let start = Instant::now();
-        let mut next_tick = start + tick;
-        let (mut last_acked, mut last_at) = (0u64, start);
-        let mut drew = false;
-        loop {
-            let timeout = next_tick.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(timeout) {
-                Ok(r) => self.handle(r),
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => break,
-            }
-            let now = Instant::now();
-            if now >= next_tick {
-                next_tick = now + tick;
-                if human {
-                    let acked: u64 = self.tallies.iter().map(|t| t.acked).sum();
-                    let rate = (acked - last_acked) as f64 / (now - last_at).as_secs_f64();
-                    (last_acked, last_at) = (acked, now);
-                    report::progress(&self.progress_text(acked, rate, start.elapsed()));
-                    drew = true;
-                }
-            }
-        }
-        if drew {
-            report::progress_done();
-        }
-        debug_assert_eq!(self.done, self.cfg.threads);
-        self.tallies
-    }
-
-    fn progress_text(&self, acked: u64, rate: f64, elapsed: Duration) -> String {
-        let failed: u64 = self.tallies.iter().map(|t| t.failed).sum();
-        let retries: u64 = self.tallies.iter().map(|t| t.retries).sum();
-        let target = self
-            .target
-            .map_or_else(|| "∞".to_string(), report::thousands);
-        let mut text = format!(
-            "produce {:>6.1}s  acked {} / {}  {} rec/s  failed {}",
-            elapsed.as_secs_f64(),
-            report::thousands(acked),
-            target,
-            report::thousands(rate as u64),
-            report::thousands(failed)
-        );
-        if retries > 0 {
-            text.push_str(&format!("  retries {retries}"));
-        }
-        text
-    }
-
-    fn handle(&mut self, r: Report) {
-        let json = self.format == Format::Json;
-        let topic = &self.cfg.topic;
-        match r {
-            Report::Started { thread } => log::debug!("sender {thread} connected"),
-            Report::Acked {
-                thread,
-                partition,
-                base_offset,
-                records,
-                bytes,
-                latency,
-                seqs,
-            } => {
-                let t = &mut self.tallies[thread as usize];
-                t.acked += records;
-                t.bytes += bytes;
-                t.latency.record(latency.as_micros() as u64, records);
-                if json {
-                    report::emit_json(&events::SendSuccess {
-                        name: "producer_send_success".into(),
-                        timestamp: report::now_ms(),
-                        thread,
-                        topic: topic.clone(),
-                        partition,
-                        offset: base_offset,
-                        count: records,
-                        first_seq: seqs.0,
-                        last_seq: seqs.1,
-                    });
-                }
-            }
-            Report::Failed {
-                thread,
-                partition,
-                records,
-                error,
-            } => {
-                let t = &mut self.tallies[thread as usize];
-                t.failed += records;
-                t.last_error = Some(error.clone());
-                log::error!(
-                    "sender {thread}: {records} records for partition {partition} failed: {error}"
-                );
-                if json {
-                    report::emit_json(&events::SendError {
-                        name: "producer_send_error".into(),
-                        timestamp: report::now_ms(),
-                        thread,
-                        topic: topic.clone(),
-                        partition,
-                        count: records,
-                        error,
-                    });
-                }
-            }
-            Report::Retrying {
-                thread,
-                attempt,
-                error,
-            } => {
-                self.tallies[thread as usize].retries += 1;
-                if json {
-                    report::emit_json(&events::SendRetry {
-                        name: "producer_send_retry".into(),
-                        timestamp: report::now_ms(),
-                        thread,
-                        topic: topic.clone(),
-                        attempt,
-                        error,
-                    });
-                }
-            }
-            Report::Done { thread, attempted } => {
-                self.tallies[thread as usize].attempted = attempted;
-                self.done += 1;
-            }
-        }
-    }
-}
-
-/// The final numbers, printed like kafka-producer-perf-test.
-struct Summary<'a> {
-    topic: &'a str,
-    tallies: &'a [Tally],
-    all: &'a Tally,
-    elapsed: Duration,
-    interrupted: bool,
-}
-
-const MB: f64 = 1024.0 * 1024.0;
-
-fn ms(us: u64) -> f64 {
-    us as f64 / 1000.0
-}
-
-impl Summary<'_> {
-    fn rates(&self, t: &Tally) -> (f64, f64) {
-        let secs = self.elapsed.as_secs_f64().max(1e-9);
-        (t.acked as f64 / secs, t.bytes as f64 / MB / secs)
-    }
-
-    fn print_human(&self) {
-        let a = self.all;
-        let (rps, mbps) = self.rates(a);
-        let h = &a.latency;
-        if self.interrupted {
-            report::line("interrupted: stopped generating, batches in flight finished");
-        }
-        report::line(&format!(
-            "{} records sent ({} acked, {} failed) to '{}' in {:.2} s, {:.1} records/sec ({:.2} MB/sec), \
-             {:.2} ms avg latency, {:.2} ms max latency, {:.1} ms 50th, {:.1} ms 95th, {:.1} ms 99th, {:.1} ms 99.9th.",
-            a.attempted,
-            a.acked,
-            a.failed,
-            self.topic,
-            self.elapsed.as_secs_f64(),
-            rps,
-            mbps,
-            ms(h.mean() as u64),
-            ms(h.max()),
-            ms(h.quantile(0.5)),
-            ms(h.quantile(0.95)),
-            ms(h.quantile(0.99)),
-            ms(h.quantile(0.999)),
-        ));
-        let header = [
-            "thread",
-            "sent",
-            "acked",
-            "failed",
-            "retries",
-            "records/s",
-            "MB/s",
-            "avg ms",
-            "max ms",
-            "p50",
-            "p95",
-            "p99",
-            "p99.9",
-        ];
-        let row = |name: String, t: &Tally| {
-            let (rps, mbps) = self.rates(t);
-            let l = &t.latency;
-            vec![
-                name,
-                report::thousands(t.attempted),
-                report::thousands(t.acked),
-                report::thousands(t.failed),
-                t.retries.to_string(),
-                format!("{rps:.0}"),
-                format!("{mbps:.2}"),
-                format!("{:.2}", ms(l.mean() as u64)),
-                format!("{:.2}", ms(l.max())),
-                format!("{:.1}", ms(l.quantile(0.5))),
-                format!("{:.1}", ms(l.quantile(0.95))),
-                format!("{:.1}", ms(l.quantile(0.99))),
-                format!("{:.1}", ms(l.quantile(0.999))),
-            ]
-        };
-        let mut rows: Vec<Vec<String>> = self
-            .tallies
-            .iter()
-            .enumerate()
-            .map(|(i, t)| row(i.to_string(), t))
-            .collect();
-        rows.push(row("all".to_string(), a));
-        report::line(&report::table(&header, &rows));
-    }
-
-    fn emit_json(&self) {
-        let a = self.all;
-        let (rps, mbps) = self.rates(a);
-        let h = &a.latency;
-        let threads = self
-            .tallies
-            .iter()
-            .zip(0..)
-            .map(|(t, thread)| events::ThreadCounts {
-                thread,
-                sent: t.attempted,
-                acked: t.acked,
-                failed: t.failed,
-                retries: t.retries,
-            })
-            .collect();
-        report::emit_json(&events::ShutdownComplete {
-            name: "shutdown_complete".into(),
-            timestamp: report::now_ms(),
-            command: "produce".into(),
-            topic: self.topic.to_string(),
-            sent: a.attempted,
-            acked: a.acked,
-            failed: a.failed,
-            retries: a.retries,
-            interrupted: self.interrupted,
-            elapsed_ms: self.elapsed.as_millis() as u64,
-            records_per_sec: rps,
-            mb_per_sec: mbps,
-            latency_ms: events::LatencyMs {
-                avg: ms(h.mean() as u64),
-                max: ms(h.max()),
-                p50: ms(h.quantile(0.5)),
-                p95: ms(h.quantile(0.95)),
-                p99: ms(h.quantile(0.99)),
-                p99_9: ms(h.quantile(0.999)),
-            },
-            threads,
-        });
     }
 }
 

@@ -1,12 +1,12 @@
 //! One sender: an OS thread with its own `kafka::producer::Producer` (its own
 //! connections). It builds batches of events into reusable buffers, sends
 //! them with `send_all`, retries what failed with backoff until `--timeout`,
-//! and reports every outcome to the reporter. Each record it builds ends up
+//! and reports every outcome to the collector. Each record it builds ends up
 //! either acked or failed: nothing is dropped silently.
 
+use super::options::{Acks, CompressionArg, KeyMode, Options, ValueRange};
 use super::partitioner::Murmur2Partitioner;
-use super::stats::Report;
-use crate::cli::{Acks, CompressionArg, KeyMode, ValueRange};
+use super::stats::Update;
 use crate::event::{self, Event};
 use crate::shutdown::Stop;
 use anyhow::Context as _;
@@ -16,33 +16,6 @@ use kafka::error::KafkaCode;
 use kafka::producer::{Producer, Record};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-/// Everything a sender needs to know (shared by all senders but `thread` and `quota`).
-#[derive(Debug, Clone)]
-pub struct SenderConfig {
-    /// Bootstrap brokers.
-    pub brokers: Vec<String>,
-    /// Topic to produce to.
-    pub topic: String,
-    /// Number of senders (for the rate schedule).
-    pub threads: u32,
-    /// Messages per send.
-    pub batch_size: usize,
-    /// Key mode.
-    pub key: KeyMode,
-    /// Event values.
-    pub values: ValueRange,
-    /// Pad messages to this size.
-    pub size: Option<usize>,
-    /// Compression codec.
-    pub compression: CompressionArg,
-    /// Acks to wait for.
-    pub acks: Acks,
-    /// How long a batch is retried before it counts as failed.
-    pub timeout: Duration,
-    /// Total rate limit in messages/s (None = unlimited).
-    pub rate: Option<f64>,
-}
 
 /// A connected producer and the partitions of the topic at connect time.
 pub struct Connected {
@@ -68,7 +41,7 @@ pub fn topic_partitions(client: &KafkaClient, topic: &str) -> Option<(u32, Vec<i
 
 /// Connects a producer for `thread`: loads the topic's metadata, checks the
 /// topic has partitions, and builds the producer with the murmur2 partitioner.
-pub fn connect(cfg: &SenderConfig, thread: u32) -> anyhow::Result<Connected> {
+pub fn connect(cfg: &Options, thread: u32) -> anyhow::Result<Connected> {
     let mut client = KafkaClient::new(cfg.brokers.clone());
     client.set_client_id(format!("braid-producer-{thread}"));
     client
@@ -197,10 +170,10 @@ enum Attempt {
 
 /// One sender thread's state.
 pub struct Sender<'a> {
-    cfg: &'a SenderConfig,
+    cfg: &'a Options,
     thread: u32,
     stop: &'a Stop,
-    tx: Tx<Report>,
+    tx: Tx<Update>,
     conn: Option<Connected>,
     /// Partitions known from the last successful connect.
     num_all: u32,
@@ -220,7 +193,7 @@ enum Due {
 
 impl<'a> Sender<'a> {
     /// A sender for `thread` (0-based), reporting on `tx`.
-    pub fn new(cfg: &'a SenderConfig, thread: u32, stop: &'a Stop, tx: Tx<Report>) -> Self {
+    pub fn new(cfg: &'a Options, thread: u32, stop: &'a Stop, tx: Tx<Update>) -> Self {
         let seed = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_nanos() as u64)
@@ -249,7 +222,7 @@ impl<'a> Sender<'a> {
         let start = Instant::now();
         match self.ensure_connected() {
             Ok(()) => {
-                let _ = self.tx.send(Report::Started {
+                let _ = self.tx.send(Update::Started {
                     thread: self.thread,
                 });
             }
@@ -283,7 +256,7 @@ impl<'a> Sender<'a> {
                 break;
             }
         }
-        let _ = self.tx.send(Report::Done {
+        let _ = self.tx.send(Update::Done {
             thread: self.thread,
             attempted: self.attempted,
         });
@@ -404,7 +377,7 @@ impl<'a> Sender<'a> {
                 "sender {}: {error}; retrying (attempt {attempt})",
                 self.thread
             );
-            let _ = self.tx.send(Report::Retrying {
+            let _ = self.tx.send(Update::Retrying {
                 thread: self.thread,
                 attempt,
                 error,
@@ -516,7 +489,7 @@ impl<'a> Sender<'a> {
                 Some(Ok(base_offset)) => {
                     let bytes = idx.iter().map(|&i| b.value(i).len() as u64).sum();
                     let seq = |i: usize| b.first_seq + i as u64;
-                    let _ = self.tx.send(Report::Acked {
+                    let _ = self.tx.send(Update::Acked {
                         thread: self.thread,
                         partition: p,
                         base_offset,
@@ -553,7 +526,7 @@ impl<'a> Sender<'a> {
         }
         for (partition, records) in by_partition {
             self.failed += records;
-            let _ = self.tx.send(Report::Failed {
+            let _ = self.tx.send(Update::Failed {
                 thread: self.thread,
                 partition,
                 records,

@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use braid::consume::events::{ConsumeEvent, Shutdown};
 use kafka::client::{FetchGroupOffset, FetchOffset};
 use nix::sys::signal::{kill, killpg, Signal};
 use nix::unistd::Pid;
@@ -31,8 +32,8 @@ pub const RUN_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// How long a test waits for every process of a `braid consume` to be gone
 /// after the signal (or the end of work) that ends it. A deadline for a
-/// failure message, not a speed check: DESIGN.md's "well under a second" is
-/// measured by `benches/ctrl_c_latency.py`, not asserted on a loaded 2-core
+/// failure message, not a speed check: the shutdown latency (well under a
+/// second) is measured by `benches/ctrl_c_latency.py`, not asserted on a loaded 2-core
 /// machine.
 pub const GONE_WITHIN: Duration = Duration::from_secs(30);
 
@@ -512,17 +513,40 @@ pub struct Rec {
     pub seq: u64,
 }
 
-pub fn records(events: &[Value]) -> Vec<Rec> {
+/// The events as the consumer's own type: a field misspelled on either
+/// side fails here instead of reading as 0.
+pub fn typed(events: &[Value]) -> Vec<ConsumeEvent> {
     events
         .iter()
-        .filter(|v| v["name"] == "record_processed")
-        .map(|v| Rec {
-            worker: v["worker"].as_u64().expect("worker"),
-            pid: v["pid"].as_i64().expect("pid"),
-            partition: v["partition"].as_i64().expect("partition") as i32,
-            offset: v["offset"].as_i64().expect("offset"),
-            sender: v["sender"].as_u64().expect("sender"),
-            seq: v["seq"].as_u64().expect("seq"),
+        .map(|v| {
+            serde_json::from_value(v.clone())
+                .unwrap_or_else(|e| panic!("not a braid consume event ({e}): {v}"))
+        })
+        .collect()
+}
+
+/// The processed events, from `record_processed` events.
+pub fn records(events: &[Value]) -> Vec<Rec> {
+    typed(events)
+        .into_iter()
+        .filter_map(|e| match e {
+            ConsumeEvent::RecordProcessed {
+                worker,
+                pid,
+                partition,
+                offset,
+                sender,
+                seq,
+                ..
+            } => Some(Rec {
+                worker: worker as u64,
+                pid: pid as i64,
+                partition,
+                offset,
+                sender: sender as u64,
+                seq,
+            }),
+            _ => None,
         })
         .collect()
 }
@@ -552,14 +576,32 @@ pub fn human_record(line: &str) -> Option<Rec> {
     })
 }
 
-/// The one `shutdown_complete` event.
+/// The one `shutdown_complete` event (checked against its type).
 pub fn shutdown(events: &[Value]) -> Value {
     let list: Vec<&Value> = events
         .iter()
-        .filter(|v| v["name"] == "shutdown_complete")
+        .filter(|v| {
+            matches!(
+                typed(std::slice::from_ref(v))[0],
+                ConsumeEvent::ShutdownComplete(_)
+            )
+        })
         .collect();
     assert_eq!(list.len(), 1, "exactly one shutdown_complete: {list:?}");
     list[0].clone()
+}
+
+/// The one `shutdown_complete` event, as its type.
+pub fn summary(events: &[Value]) -> Shutdown {
+    let list: Vec<Shutdown> = typed(events)
+        .into_iter()
+        .filter_map(|e| match e {
+            ConsumeEvent::ShutdownComplete(s) => Some(*s),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(list.len(), 1, "exactly one shutdown_complete: {list:?}");
+    list.into_iter().next().unwrap()
 }
 
 /// `{"0": 10, ...}` → map.
@@ -578,50 +620,48 @@ pub fn offset_map(v: &Value) -> BTreeMap<i32, i64> {
 
 /// The sum of the counts of `records_consumed` events.
 pub fn reported_count(events: &[Value]) -> u64 {
-    events
+    typed(events)
         .iter()
-        .filter(|v| v["name"] == "records_consumed")
-        .map(|v| v["count"].as_u64().expect("count"))
+        .map(|e| match e {
+            ConsumeEvent::RecordsConsumed { count, .. } => *count,
+            _ => 0,
+        })
         .sum()
 }
 
 /// The offsets of an `offsets_committed` event.
 pub fn commit_offsets(v: &Value) -> BTreeMap<i32, i64> {
-    v["offsets"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no offsets in {v}"))
-        .iter()
-        .map(|o| {
-            (
-                o["partition"].as_i64().expect("partition") as i32,
-                o["offset"].as_i64().expect("offset"),
-            )
-        })
-        .collect()
+    match typed(std::slice::from_ref(v)).remove(0) {
+        ConsumeEvent::OffsetsCommitted { offsets, .. } => {
+            offsets.iter().map(|o| (o.partition, o.offset)).collect()
+        }
+        other => panic!("not an offsets_committed event: {other:?}"),
+    }
 }
 
 /// Worker index → partitions, from `partitions_assigned` events (the first
 /// assignment of each worker).
 pub fn assigned(events: &[Value]) -> BTreeMap<u64, Vec<i32>> {
     let mut out = BTreeMap::new();
-    for v in events.iter().filter(|v| v["name"] == "partitions_assigned") {
-        let parts: Vec<i32> = v["partitions"]
-            .as_array()
-            .expect("partitions")
-            .iter()
-            .map(|p| p.as_i64().unwrap() as i32)
-            .collect();
-        out.entry(v["worker"].as_u64().unwrap()).or_insert(parts);
+    for e in typed(events) {
+        if let ConsumeEvent::PartitionsAssigned {
+            worker, partitions, ..
+        } = e
+        {
+            out.entry(worker as u64).or_insert(partitions);
+        }
     }
     out
 }
 
 /// The pids of `partitions_assigned` events.
 pub fn worker_pids(events: &[Value]) -> Vec<i32> {
-    events
-        .iter()
-        .filter(|v| v["name"] == "partitions_assigned")
-        .map(|v| v["pid"].as_i64().unwrap() as i32)
+    typed(events)
+        .into_iter()
+        .filter_map(|e| match e {
+            ConsumeEvent::PartitionsAssigned { pid, .. } => Some(pid),
+            _ => None,
+        })
         .collect()
 }
 

@@ -1,5 +1,4 @@
-//! Real Apache Kafka clusters for the tests (DESIGN.md, "Real Kafka in the
-//! tests"): one or three combined broker+controller KRaft nodes on 127.0.0.1,
+//! Real Apache Kafka clusters for the tests: one or three combined broker+controller KRaft nodes on 127.0.0.1,
 //! started from the jars `tests/kafka/fetch.sh` puts under `target/`.
 //!
 //! - The three-node cluster runs the `KAFKA_*` settings of

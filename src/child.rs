@@ -1,11 +1,13 @@
-//! The demo's child processes: its own executable run as `braid broker`,
-//! `braid consume` and `braid produce`, each in its own process group (so a
-//! terminal's Ctrl+C reaches only the demo, which forwards it exactly once per
-//! press), each with PDEATHSIG set (so none outlives a killed demo), their
-//! stdout read line by line on a thread into one channel.
+//! braid's own children, for `braid demo` and `braid bench`: its own
+//! executable run as `braid broker`, `braid consume` and `braid produce`,
+//! each in its own process group (so a terminal's Ctrl+C reaches only the
+//! parent, which forwards it exactly once per press), each with PDEATHSIG set
+//! (so none outlives a killed parent), their stdout read line by line on a
+//! thread into one channel. [`start_broker`] starts the embedded broker and
+//! waits for its `listening on` line.
 
-use anyhow::{anyhow, Context, Result};
-use crossbeam::channel::Sender;
+use anyhow::{anyhow, bail, Context, Result};
+use crossbeam::channel::{Receiver, Sender};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::io::{BufRead, BufReader};
@@ -23,7 +25,7 @@ pub enum Line {
 
 /// One running child.
 pub struct Proc {
-    /// Its label in the demo's output (`broker`, `consume`, `produce`, ...).
+    /// Its label in the parent's output (`broker`, `consume`, `produce`, ...).
     pub label: String,
     child: Child,
     /// The command line, as printed for the user.
@@ -31,7 +33,7 @@ pub struct Proc {
     exited: Option<ExitStatus>,
 }
 
-/// The demo's own executable.
+/// braid's own executable.
 pub fn exe() -> Result<std::path::PathBuf> {
     std::env::current_exe().context("cannot find the braid executable")
 }
@@ -138,6 +140,60 @@ impl Drop for Proc {
     }
 }
 
+/// How long the embedded broker may take to print `listening on`.
+const BROKER_START: Duration = Duration::from_secs(30);
+
+/// Starts the embedded broker, `braid broker --listen 127.0.0.1:0 EXTRA...`,
+/// as child `id`, and waits for its `listening on ADDR` line on `rx`. Calls
+/// `announce` with it once started (to print its command line); returns it
+/// and ADDR. On failure (it exits, does not listen within 30 s, or `stop`
+/// is requested) it is stopped before the error returns.
+pub fn start_broker(
+    extra: &[&str],
+    id: usize,
+    (tx, rx): (&Sender<Line>, &Receiver<Line>),
+    stop: &crate::shutdown::Stop,
+    announce: impl FnOnce(&Proc),
+) -> Result<(Proc, String)> {
+    let args: Vec<String> = ["broker", "--listen", "127.0.0.1:0"]
+        .iter()
+        .chain(extra)
+        .map(|a| a.to_string())
+        .collect();
+    let mut broker = start("broker", &args, id, tx.clone())?;
+    announce(&broker);
+    match wait_listening(id, rx, stop) {
+        Ok(addr) => Ok((broker, addr)),
+        Err(e) => {
+            broker.signal(Signal::SIGTERM);
+            broker.wait_or_kill(Duration::from_secs(10));
+            Err(e)
+        }
+    }
+}
+
+/// Reads child `id`'s lines until `listening on ADDR`; returns ADDR.
+fn wait_listening(id: usize, rx: &Receiver<Line>, stop: &crate::shutdown::Stop) -> Result<String> {
+    let deadline = Instant::now() + BROKER_START;
+    while Instant::now() < deadline {
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(Line::Text(i, l)) if i == id => {
+                if let Some(addr) = l.strip_prefix("listening on ") {
+                    return Ok(addr.trim().to_string());
+                }
+            }
+            Ok(Line::Closed(i)) if i == id => {
+                bail!("the embedded broker exited before listening")
+            }
+            _ => {}
+        }
+        if stop.requested() {
+            bail!("interrupted while starting the broker");
+        }
+    }
+    bail!("the embedded broker did not start within 30 s")
+}
+
 /// `braid produce` as the demo and bench run it: JSON events, round-robin
 /// keys (so every partition, and every worker, gets its share), plus `extra`.
 pub fn produce_args(
@@ -145,7 +201,7 @@ pub fn produce_args(
     topic: &str,
     threads: u32,
     messages: u64,
-    value_range: crate::cli::ValueRange,
+    value_range: crate::produce::ValueRange,
     extra: &[String],
 ) -> Vec<String> {
     let mut v: Vec<String> = [

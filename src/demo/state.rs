@@ -1,0 +1,205 @@
+//! What the demo knows of each child, updated from its `--format json`
+//! events, parsed with the children's own types ([`ProduceEvent`],
+//! [`ConsumeEvent`]).
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use super::verify::Consumed;
+use super::Demo;
+use crate::child::Line;
+use crate::consume::events::{ConsumeEvent, Shutdown};
+use crate::produce::events::{ProduceEvent, ShutdownComplete};
+
+/// What one consumer (supervisor) child has told us.
+#[derive(Default)]
+pub(super) struct ConsumerState {
+    pub(super) label: String,
+    pub(super) workers_expected: Option<usize>,
+    /// Per worker number: pid, partitions, consumed.
+    pub(super) workers: BTreeMap<u64, WorkerState>,
+    pub(super) start: BTreeMap<i32, i64>,
+    pub(super) consumed: BTreeMap<i32, Consumed>,
+    pub(super) total: u64,
+    pub(super) invalid: u64,
+    pub(super) respawns: u64,
+    pub(super) shutdown: Option<Shutdown>,
+    pub(super) exited: bool,
+}
+
+/// What one consumer worker has told us.
+#[derive(Default, Clone)]
+pub(super) struct WorkerState {
+    pub(super) pid: i64,
+    pub(super) partitions: Vec<i32>,
+    pub(super) consumed: u64,
+    pub(super) last_count: u64,
+}
+
+/// What one producer child has told us.
+#[derive(Default)]
+pub(super) struct ProducerState {
+    /// End of the acknowledged records per partition (last acked offset + 1).
+    pub(super) acked_end: BTreeMap<i32, i64>,
+    pub(super) acked: u64,
+    pub(super) failed: u64,
+    pub(super) shutdown: Option<Box<ShutdownComplete>>,
+    pub(super) exited: bool,
+}
+
+impl Demo<'_> {
+    /// Takes in one line of a child's output: a producer's or consumer's
+    /// event, or text to pass on.
+    pub(super) fn handle(&mut self, line: Line) {
+        self.last_activity = Instant::now();
+        match line {
+            Line::Closed(id) => {
+                if let Some(c) = self.consumers.get_mut(&id) {
+                    c.exited = true;
+                }
+                if let Some(p) = self.producers.get_mut(&id) {
+                    p.exited = true;
+                }
+            }
+            Line::Text(id, text) => {
+                if !text.trim_start().starts_with('{') {
+                    if !text.trim().is_empty() {
+                        self.note(&format!("[{}] {text}", self.procs[id].label));
+                    }
+                    return;
+                }
+                if self.consumers.contains_key(&id) {
+                    self.on_consumer_event(id, &text);
+                } else if self.producers.contains_key(&id) {
+                    self.on_producer_event(id, &text);
+                } else if serde_json::from_str::<serde::de::IgnoredAny>(&text).is_err() {
+                    self.note(&format!("[{}] {text}", self.procs[id].label));
+                }
+            }
+        }
+    }
+
+    /// A producer's event: acknowledged and failed records, its summary.
+    fn on_producer_event(&mut self, id: usize, text: &str) {
+        let event = match ProduceEvent::parse(text) {
+            Ok(event) => event,
+            Err(_) => {
+                self.note(&format!("[{}] {text}", self.procs[id].label));
+                return;
+            }
+        };
+        let p = self.producers.get_mut(&id).expect("known producer");
+        match event {
+            ProduceEvent::ProducerSendSuccess(s) => {
+                p.acked += s.count;
+                let end = p.acked_end.entry(s.partition).or_insert(0);
+                *end = (*end).max(s.offset + s.count as i64);
+            }
+            ProduceEvent::ProducerSendError(e) => p.failed += e.count,
+            ProduceEvent::ShutdownComplete(s) => p.shutdown = Some(s),
+            ProduceEvent::StartupComplete(_) | ProduceEvent::ProducerSendRetry(_) => {}
+        }
+    }
+
+    /// A consumer's event: its workers, what they consumed, respawns, its summary.
+    fn on_consumer_event(&mut self, id: usize, text: &str) {
+        let event = match ConsumeEvent::parse(text) {
+            Ok(event) => event,
+            Err(e) => {
+                let label = self.consumers[&id].label.clone();
+                self.note(&format!("[{label}] unreadable event ({e}): {text}"));
+                return;
+            }
+        };
+        let label = self.consumers[&id].label.clone();
+        let c = self.consumers.get_mut(&id).expect("known consumer");
+        match event {
+            ConsumeEvent::StartupComplete { workers, .. } => c.workers_expected = Some(workers),
+            ConsumeEvent::PartitionsAssigned {
+                worker,
+                pid,
+                partitions,
+                start_offsets,
+                ..
+            } => {
+                let w = c.workers.entry(worker as u64).or_default();
+                w.pid = pid as i64;
+                w.partitions = partitions;
+                for (p, o) in start_offsets {
+                    c.start.entry(p).or_insert(o);
+                }
+            }
+            ConsumeEvent::RecordsConsumed {
+                worker,
+                count,
+                invalid,
+                partitions,
+                ..
+            } => {
+                c.total += count;
+                c.invalid += invalid;
+                c.workers.entry(worker as u64).or_default().consumed += count;
+                for s in &partitions {
+                    c.consumed.entry(s.partition).or_default().add(
+                        s.min_offset,
+                        s.max_offset,
+                        s.count,
+                        s.rewinds,
+                    );
+                }
+                self.maybe_kill_a_worker(id);
+            }
+            ConsumeEvent::WorkerExited {
+                worker,
+                pid,
+                status,
+                respawned: true,
+                ..
+            } => {
+                c.respawns += 1;
+                self.note(&format!(
+                    "[{label}] worker {worker} (pid {pid}) {status}; respawning with the same partitions"
+                ));
+            }
+            ConsumeEvent::RecordProcessed {
+                worker,
+                pid,
+                partition,
+                offset,
+                result,
+                ..
+            } => {
+                self.note(&format!(
+                    "[{label:<9}] worker {worker} pid {pid} p{partition}@{offset} {result}"
+                ));
+            }
+            ConsumeEvent::ShutdownComplete(s) => c.shutdown = Some(*s),
+            ConsumeEvent::WorkerExited { .. }
+            | ConsumeEvent::OffsetsCommitted { .. }
+            | ConsumeEvent::GroupJoined { .. }
+            | ConsumeEvent::GroupRebalancing { .. } => {}
+        }
+    }
+
+    /// `--kill-worker-after N`: once N events are consumed, SIGKILL one
+    /// worker of consumer `id` (once per demo) to show the respawn.
+    fn maybe_kill_a_worker(&mut self, id: usize) {
+        let (Some(n), None) = (self.opts.kill_worker_after, self.killed_worker) else {
+            return;
+        };
+        let c = &self.consumers[&id];
+        if c.total < n {
+            return;
+        }
+        if let Some(w) = c.workers.values().find(|w| w.pid > 0) {
+            let pid = w.pid;
+            let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
+            self.killed_worker = Some(pid);
+            self.note(&format!(
+                "[demo] killed worker pid {pid} with SIGKILL after {n} events: the supervisor respawns it"
+            ));
+        }
+    }
+}
