@@ -514,30 +514,17 @@ impl Demo<'_> {
         Ok((end, committed))
     }
 
-    /// Per partition, the offset the consumers must reach once the producers
-    /// are done: the end of the log, and never short of what a producer saw
-    /// acknowledged. Kafka answers ListOffsets (latest) with the high
-    /// watermark, which trails records acknowledged with acks=1 until every
-    /// in-sync follower has them: stopping at it stopped consumers short. `None`
-    /// (asked again on the next turn) while the end of a partition is unknown:
-    /// ListOffsets failed or skipped a partition whose leader was unknown.
+    /// Where the consumers must get to once the producers are done
+    /// ([`verify::end_to_reach`]); `None` (asked again on the next turn)
+    /// while ListOffsets fails or leaves a partition out.
     fn end_to_reach(&self) -> Option<BTreeMap<i32, i64>> {
-        let mut end = match self.log_state() {
-            Ok((end, _)) => end,
+        match self.log_state() {
+            Ok((listed, _)) => verify::end_to_reach(&listed, &self.acked_end()),
             Err(e) => {
                 log::debug!("end of log not known yet: {e:#}");
-                return None;
+                None
             }
-        };
-        if end.is_empty() || end.values().any(|e| *e < 0) {
-            log::debug!("end of log not known yet for every partition: {end:?}");
-            return None;
         }
-        for (p, acked) in self.acked_end() {
-            let e = end.entry(p).or_insert(acked);
-            *e = (*e).max(acked);
-        }
-        Some(end)
     }
 
     /// Records acknowledged to the producer but not yet consumed, over all
