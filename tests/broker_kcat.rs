@@ -1,6 +1,9 @@
-//! The embedded broker against kcat (librdkafka), in its default (modern)
-//! protocol mode and in legacy mode, and across clients with the `kafka`
-//! crate. Skipped (with a `SKIPPED:` line) where kcat is not installed.
+//! kcat (librdkafka) in its default (modern) protocol mode and in legacy
+//! mode, and across clients with the `kafka` crate, against both brokers:
+//! every scenario runs on the embedded broker (`<scenario>::embedded`) and on
+//! one Kafka 3.9 node (`<scenario>::kafka_3_9`, shared by this file), from
+//! the same code; a difference is a bug in the embedded broker. Skipped (with
+//! a `SKIPPED:` line) where kcat, Java or the Kafka jars are missing.
 
 mod common;
 
@@ -8,6 +11,7 @@ use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::Duration;
 
+use common::peer::{Target, Under};
 use common::*;
 use kafka::client::{Compression, FetchOffset};
 
@@ -83,13 +87,16 @@ fn parse_lines(bytes: &[u8]) -> Vec<Msg> {
 /// kcat produces 10,000 keyed lines (each partition pinned with `-p`, with
 /// no, gzip and snappy compression), reads them back byte for byte per
 /// partition and as a whole topic, and the `kafka` crate reads the same.
-fn kcat_roundtrip(mode: Mode, test: &str) {
+fn kcat_roundtrip(mode: Mode, under: Under, test: &str) {
     if !kcat_available(test) {
         return;
     }
-    let broker = Broker::start(&[]);
+    let Some(broker) = Target::start(under, test) else {
+        return;
+    };
     let addr = broker.addr();
     let topic = unique(test);
+    broker.create_topic(&topic, PARTITIONS);
     let codecs = ["none", "gzip", "snappy"];
     let mut want: BTreeMap<i32, Vec<u8>> = BTreeMap::new();
     for p in 0..PARTITIONS {
@@ -190,13 +197,16 @@ fn kcat_roundtrip(mode: Mode, test: &str) {
 }
 
 /// The `kafka` crate produces (gzip) and kcat reads it back byte for byte.
-fn crate_to_kcat(mode: Mode, test: &str) {
+fn crate_to_kcat(mode: Mode, under: Under, test: &str) {
     if !kcat_available(test) {
         return;
     }
-    let broker = Broker::start(&[]);
+    let Some(broker) = Target::start(under, test) else {
+        return;
+    };
     let addr = broker.addr();
     let topic = unique(test);
+    broker.create_topic(&topic, PARTITIONS);
     let msgs = make_messages(LINES, PARTITIONS, test);
     let mut producer = new_producer(&addr, &topic, PARTITIONS as usize, Compression::GZIP);
     send_pinned(&mut producer, &topic, &msgs, 1_000);
@@ -237,22 +247,15 @@ fn crate_to_kcat(mode: Mode, test: &str) {
     }
 }
 
-#[test]
-fn kcat_modern_produce_consume() {
-    kcat_roundtrip(Mode::Modern, "kcat_modern_produce_consume");
-}
-
-#[test]
-fn kcat_legacy_produce_consume() {
-    kcat_roundtrip(Mode::Legacy, "kcat_legacy_produce_consume");
-}
-
-#[test]
-fn kafka_crate_writes_kcat_modern_reads() {
-    crate_to_kcat(Mode::Modern, "kafka_crate_writes_kcat_modern_reads");
-}
-
-#[test]
-fn kafka_crate_writes_kcat_legacy_reads() {
-    crate_to_kcat(Mode::Legacy, "kafka_crate_writes_kcat_legacy_reads");
-}
+on_both!(kcat_modern_produce_consume, |under, test| {
+    kcat_roundtrip(Mode::Modern, under, test)
+});
+on_both!(kcat_legacy_produce_consume, |under, test| {
+    kcat_roundtrip(Mode::Legacy, under, test)
+});
+on_both!(kafka_crate_writes_kcat_modern_reads, |under, test| {
+    crate_to_kcat(Mode::Modern, under, test)
+});
+on_both!(kafka_crate_writes_kcat_legacy_reads, |under, test| {
+    crate_to_kcat(Mode::Legacy, under, test)
+});

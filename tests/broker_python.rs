@@ -1,25 +1,33 @@
-//! The embedded broker against kafka-python 3.x (`tests/python/*.py`):
-//! producer with acks=1, consumer with `assign()`, `commit()` then
-//! `committed()`. Skipped (with a `SKIPPED:` line) where python3 or
-//! kafka-python is missing.
+//! kafka-python 3.x (`tests/python/*.py`) against both brokers, from the
+//! same code: the embedded broker (`<scenario>::embedded`) and one Kafka 3.9
+//! node (`<scenario>::kafka_3_9`, shared by this file); producer with
+//! acks=1, consumer with `assign()`, `commit()` then `committed()`. A
+//! difference is a bug in the embedded broker. Skipped (with a `SKIPPED:`
+//! line) where python3, kafka-python, Java or the Kafka jars are missing.
 
 mod common;
 
 use std::process::Command;
 use std::time::Duration;
 
+use common::peer::{Target, Under};
 use common::*;
 
 const MESSAGES: usize = 3_000;
+/// The script's partition count (`PARTITIONS` in produce_consume.py).
+const PARTITIONS: i32 = 6;
 
-/// Runs `tests/python/produce_consume.py` against a fresh broker and checks
-/// that every step reported success.
-fn run_script(test: &str, compression: Option<&str>) {
+/// Runs `tests/python/produce_consume.py` against the broker `under` and
+/// checks that every step reported success.
+fn run_script(under: Under, test: &str, compression: Option<&str>) {
     if !python_kafka_available(test) {
         return;
     }
-    let broker = Broker::start(&[]);
+    let Some(broker) = Target::start(under, test) else {
+        return;
+    };
     let topic = unique(test);
+    broker.create_topic(&topic, PARTITIONS);
     let script = tests_dir().join("python").join("produce_consume.py");
     let mut cmd = Command::new("python3");
     cmd.arg(&script)
@@ -33,10 +41,11 @@ fn run_script(test: &str, compression: Option<&str>) {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
-        "{} failed with {}\nstdout:\n{stdout}\nstderr:\n{}",
+        "{} failed with {}\nstdout:\n{stdout}\nstderr:\n{}\n{}",
         script.display(),
         out.status,
-        out.stderr
+        out.stderr,
+        broker.log()
     );
     for step in [
         format!("ok: produced {MESSAGES} messages with acks=1"),
@@ -54,12 +63,9 @@ fn run_script(test: &str, compression: Option<&str>) {
     }
 }
 
-#[test]
-fn kafka_python_produce_assign_commit() {
-    run_script("kafka_python_produce_assign_commit", None);
-}
-
-#[test]
-fn kafka_python_gzip() {
-    run_script("kafka_python_gzip", Some("gzip"));
-}
+on_both!(kafka_python_produce_assign_commit, |under, test| {
+    run_script(under, test, None)
+});
+on_both!(kafka_python_gzip, |under, test| {
+    run_script(under, test, Some("gzip"))
+});

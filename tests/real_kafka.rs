@@ -470,7 +470,6 @@ fn demo_ctrl_c_then_a_resumed_run_misses_nothing() {
 }
 
 #[test]
-#[ignore = "flaky on Kafka 3.9 (about 1 run in 3): the demo stops the consumers with partitions short of the end of log (e.g. missing 2200 of 20000, committed 2600 of 3334 on 3 partitions), see the report of issue 10"]
 fn demo_parallel_is_verified() {
     let Some(c) = cluster("demo_parallel_is_verified") else {
         return;

@@ -5,6 +5,8 @@
 //! key | value` (big-endian, key and value as i32-length-prefixed bytes,
 //! -1 = null); magic 1 adds a timestamp i64 after the attributes.
 
+use std::ops::Range;
+
 /// Bytes of a message before its CRC-covered part: offset (8) and size (4).
 pub const LOG_OVERHEAD: usize = 12;
 /// Smallest valid magic-0 message body: crc, magic, attributes, key and value lengths.
@@ -71,4 +73,35 @@ pub fn check_layout(msg: &[u8]) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// Where a key or a value lies within its message (`None`: null).
+pub type Field = Option<Range<usize>>;
+
+/// Where the key and the value of one legacy message (with its 12-byte log
+/// header) lie within it; `None` for a null one. Reads only the lengths (the
+/// log's messages were checked with [`check_message`] or on ingest), but never
+/// reads out of bounds: lengths that overrun the message are an error.
+pub fn key_value(msg: &[u8]) -> Result<(Field, Field), String> {
+    let mut cursor = LOG_OVERHEAD + 4 + 1 + 1;
+    if msg.get(16) == Some(&1) {
+        cursor += 8;
+    }
+    let mut field = || -> Result<Field, String> {
+        let len = msg
+            .get(cursor..cursor + 4)
+            .map(|b| i32::from_be_bytes(b.try_into().expect("4 bytes")))
+            .ok_or("message ends before a length")?;
+        cursor += 4;
+        if len < 0 {
+            return Ok(None);
+        }
+        let range = cursor..cursor + len as usize;
+        if range.end > msg.len() {
+            return Err(format!("a field of {len} bytes overruns the message"));
+        }
+        cursor = range.end;
+        Ok(Some(range))
+    };
+    Ok((field()?, field()?))
 }

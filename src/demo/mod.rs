@@ -261,4 +261,17 @@ impl Demo<'_> {
             .collect();
         Ok((end, committed))
     }
+
+    /// Where the consumers must get to once the producers are done
+    /// ([`verify::end_to_reach`]); `None` (asked again on the next turn)
+    /// while ListOffsets fails or leaves a partition out.
+    fn end_to_reach(&self) -> Option<BTreeMap<i32, i64>> {
+        match self.log_state() {
+            Ok((listed, _)) => verify::end_to_reach(&listed, &self.acked_end()),
+            Err(e) => {
+                log::debug!("end of log not known yet: {e:#}");
+                None
+            }
+        }
+    }
 }

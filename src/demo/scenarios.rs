@@ -40,7 +40,7 @@ impl Demo<'_> {
             }
             if self.producers[&pid].exited && self.procs[pid].poll_exit().is_some() && end.is_none()
             {
-                end = Some(self.log_state()?.0);
+                end = self.end_to_reach();
             }
             if let Some(end) = &end {
                 let c = &self.consumers[&cid];

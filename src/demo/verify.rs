@@ -129,9 +129,45 @@ pub fn verify(
     v
 }
 
+/// Per partition, the offset the consumers must reach once the producers are
+/// done: the end of the log as ListOffsets `listed` it, but never short of
+/// what a producer saw `acked`. Kafka answers ListOffsets (latest) with the
+/// high watermark, which trails records acknowledged with acks=1 until every
+/// in-sync follower has them. `None` while the end of some partition is not
+/// known (nothing listed, or -1: ListOffsets skipped a partition whose leader
+/// was unknown); the caller asks again.
+pub fn end_to_reach(
+    listed: &BTreeMap<i32, i64>,
+    acked: &BTreeMap<i32, i64>,
+) -> Option<BTreeMap<i32, i64>> {
+    if listed.is_empty() || listed.values().any(|e| *e < 0) {
+        return None;
+    }
+    let mut end = listed.clone();
+    for (p, a) in acked {
+        let e = end.entry(*p).or_insert(*a);
+        *e = (*e).max(*a);
+    }
+    Some(end)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_end_to_reach_is_never_short_of_what_was_acked() {
+        // The high watermark trails partition 1's acknowledged records.
+        let listed = map(&[(0, 3334), (1, 2600), (2, 3333)]);
+        let acked = map(&[(0, 3334), (1, 3334), (2, 3332)]);
+        assert_eq!(
+            end_to_reach(&listed, &acked),
+            Some(map(&[(0, 3334), (1, 3334), (2, 3333)]))
+        );
+        // A partition ListOffsets left out (-1) is not caught up: ask again.
+        assert_eq!(end_to_reach(&map(&[(0, 10), (1, -1)]), &acked), None);
+        assert_eq!(end_to_reach(&BTreeMap::new(), &acked), None);
+    }
 
     fn map(pairs: &[(i32, i64)]) -> BTreeMap<i32, i64> {
         pairs.iter().copied().collect()

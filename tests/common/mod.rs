@@ -11,6 +11,7 @@
 
 pub mod consume;
 pub mod kafka_cluster;
+pub mod peer;
 pub mod process;
 pub mod raw;
 

@@ -1,4 +1,4 @@
-"""kafka-python against the embedded broker.
+"""kafka-python against a broker (the embedded one or Kafka 3.9).
 
 Usage: produce_consume.py ADDR TOPIC [MESSAGES [COMPRESSION]]
 
