@@ -30,6 +30,9 @@
 //!   end (producer and consumer as child processes on a broker) or in one
 //!   process over crossbeam channels (`--transport inproc`); pivot tables,
 //!   JSON, CSV, Markdown and an SVG chart.
+//! - [`registry`]: `braid registry`, a Confluent-compatible schema registry
+//!   (REST API over a small HTTP/1.1 server) whose state is the `_schemas`
+//!   topic, replayed at start; Avro compatibility through `apache-avro`.
 //! - [`kafka_version`]: refuses Kafka 4.0+ (ApiVersions) before a command
 //!   that connects does anything, with one line that says why.
 //! - [`report`]: human tables and `--format json` events shared by all commands.
@@ -47,6 +50,7 @@ pub mod event;
 pub mod kafka_version;
 pub mod logging;
 pub mod produce;
+pub mod registry;
 pub mod report;
 pub mod shutdown;
 pub mod topic;
@@ -67,6 +71,7 @@ pub fn run(cli: cli::Cli) -> i32 {
         cli::Command::Demo(args) => demo::run(&args),
         cli::Command::Topic(args) => topic::run(&args),
         cli::Command::Bench(args) => bench::run(&args),
+        cli::Command::Registry(args) => registry::run(&args),
     };
     match result {
         Ok(code) => code,
@@ -86,6 +91,7 @@ fn refuse_kafka_4(command: &cli::Command) -> anyhow::Result<()> {
         cli::Command::Topic(a) => Some(&a.brokers),
         cli::Command::Demo(a) => a.brokers.as_ref(),
         cli::Command::Bench(a) => a.brokers.as_ref(),
+        cli::Command::Registry(a) => Some(&a.brokers),
         cli::Command::Broker(_) => None,
     };
     brokers.map_or(Ok(()), |b| kafka_version::check(b))
