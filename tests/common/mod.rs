@@ -13,6 +13,7 @@ pub mod consume;
 pub mod kafka_cluster;
 pub mod process;
 pub mod raw;
+pub mod registry;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
