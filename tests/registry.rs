@@ -40,8 +40,9 @@ fn assert_error(r: &common::registry::Reply, status: u16, code: i64) {
     assert!(r.json["message"].is_string(), "no message: {:?}", r.json);
 }
 
-#[test]
-fn rest_api_and_error_codes() {
+/// A broker and a registry with `ev-value` at versions 1 (v1) and 2 (v2),
+/// and v2 also under `other-value`: (broker, registry, connection, id of v1, id of v2).
+fn setup() -> (Broker, Registry, Http, i64, i64) {
     let broker = Broker::start(&[]);
     let reg = Registry::start(&broker.addr(), &[]);
     let mut http = Http::connect(&reg.addr());
@@ -53,6 +54,13 @@ fn rest_api_and_error_codes() {
     assert_ne!(id1, id2);
     // The same schema under another subject keeps its global id.
     assert_eq!(register(&mut http, "other-value", &v2()), id2);
+    (broker, reg, http, id1, id2)
+}
+
+#[test]
+/// Registration, the same schema again, lookups and reads.
+fn register_and_read_back() {
+    let (_broker, _reg, mut http, id1, id2) = setup();
 
     let r = http.call("GET", &format!("/schemas/ids/{id1}"), None);
     assert_eq!(r.status, 200);
@@ -89,7 +97,12 @@ fn rest_api_and_error_codes() {
         (found.status, found.json["version"].clone()),
         (200, json!(1))
     );
+}
 
+#[test]
+/// Every error code of the reads, the lookup and registration.
+fn error_codes() {
+    let (_broker, _reg, mut http, _, _) = setup();
     // Error codes.
     assert_error(
         &http.call("GET", "/subjects/nope/versions", None),
@@ -175,8 +188,13 @@ fn rest_api_and_error_codes() {
         409,
     );
     assert_error(&http.call("GET", "/nowhere", None), 404, 404);
+}
 
-    // Compatibility endpoint.
+#[test]
+/// `/compatibility` and `/config`, global and per subject.
+fn compatibility_endpoint_and_config() {
+    let (_broker, _reg, mut http, _, _) = setup();
+    let incompatible = avro_record(&[("value", "string", None)]);
     let check = |http: &mut Http, s: &str| {
         http.call(
             "POST",
@@ -237,7 +255,12 @@ fn rest_api_and_error_codes() {
         http.call("GET", "/config", None).json,
         json!({"compatibilityLevel": "NONE"})
     );
+}
 
+#[test]
+/// JSON Schemas (compared only under NONE) and a soft deletion.
+fn json_schemas_and_soft_delete() {
+    let (_broker, _reg, mut http, id1, _) = setup();
     // JSON Schema: validated as JSON; a second version only under NONE.
     let js = |t: &str| schema_body(&json!({"type": t}).to_string(), Some("JSON"));
     http.call(
