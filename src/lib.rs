@@ -67,6 +67,9 @@
 //!   thread-per-connection server, framing (`broker::wire`), the one table
 //!   of supported APIs and their handlers, the partition log on disk and
 //!   the committed-offset store.
+//! - [`registry`]: `braid registry`, a Confluent-compatible schema registry
+//!   (REST API over a small HTTP/1.1 server) whose state is the `_schemas`
+//!   topic, replayed at start; Avro compatibility through `apache-avro`.
 //! - [`kafka_version`]: refuses Kafka 4.0+ (ApiVersions) before a command
 //!   that connects does anything, with one line that says why.
 //! - [`shutdown`]: the one place that installs signal handling (`ctrlc` for
@@ -89,6 +92,7 @@ pub mod histogram;
 pub mod kafka_version;
 pub mod logging;
 pub mod produce;
+pub mod registry;
 pub mod report;
 pub mod shutdown;
 pub mod topic;
@@ -110,6 +114,7 @@ pub fn run(cli: cli::Cli) -> i32 {
         cli::Command::Demo(args) => demo::run(&args),
         cli::Command::Topic(args) => topic::run(&args),
         cli::Command::Bench(args) => bench::run(&args),
+        cli::Command::Registry(args) => registry::run(&args),
     };
     match result {
         Ok(code) => code,
@@ -135,6 +140,7 @@ fn refuse_kafka_4(command: &cli::Command) -> anyhow::Result<()> {
         cli::Command::Topic(a) => Some(&a.brokers),
         cli::Command::Demo(a) => a.brokers.as_ref(),
         cli::Command::Bench(a) => a.brokers.as_ref(),
+        cli::Command::Registry(a) => Some(&a.brokers),
         cli::Command::Broker(_) => None,
     };
     brokers.map_or(Ok(()), |b| kafka_version::check(b))

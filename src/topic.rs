@@ -16,7 +16,7 @@ use anyhow::{anyhow, bail, Context as _, Result};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka::client::{FetchOffset, GroupOffsetStorage, KafkaClient};
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, CreateTopicsRequest, MetadataRequest, RequestHeader,
     ResponseHeader, TopicName,
@@ -123,6 +123,18 @@ pub fn create(
     partitions: i32,
     replication: i16,
 ) -> Result<Created> {
+    create_with_configs(brokers, name, partitions, replication, &[])
+}
+
+/// [`create`] with topic configs (such as `cleanup.policy=compact`);
+/// replication -1 asks for the cluster's default.
+pub fn create_with_configs(
+    brokers: &[String],
+    name: &str,
+    partitions: i32,
+    replication: i16,
+    configs: &[(&str, &str)],
+) -> Result<Created> {
     let mut conn = Conn::connect_any(brokers)?;
     let versions = conn.api_versions()?;
     let create_v = pick_version(&versions, ApiKey::CreateTopics, CREATE_TOPICS_MAX)
@@ -153,6 +165,15 @@ pub fn create(
     topic.name = TopicName(StrBytes::from_string(name.to_string()));
     topic.num_partitions = partitions;
     topic.replication_factor = replication;
+    topic.configs = configs
+        .iter()
+        .map(|(k, v)| {
+            let mut c = CreatableTopicConfig::default();
+            c.name = StrBytes::from_string(k.to_string());
+            c.value = Some(StrBytes::from_string(v.to_string()));
+            c
+        })
+        .collect();
     let mut req = CreateTopicsRequest::default();
     req.topics = vec![topic];
     req.timeout_ms = 30_000;

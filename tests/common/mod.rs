@@ -14,6 +14,7 @@ pub mod kafka_cluster;
 pub mod peer;
 pub mod process;
 pub mod raw;
+pub mod registry;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};

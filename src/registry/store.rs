@@ -1,0 +1,302 @@
+//! The registry's state in memory: schemas by global id, subjects and their
+//! versions, compatibility levels. It changes only by applying `_schemas`
+//! records ([`State::apply`]), both when replaying the topic at start and
+//! after a write was acknowledged, so a restart rebuilds exactly what was
+//! served. Planning a change ([`State::plan_register`], ...) reads the state
+//! and returns the records to write; it changes nothing.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use super::compat::{self, Level, Parsed, SchemaType};
+use super::records::{ConfigValue, DeleteSubjectValue, Encoded, Key, SchemaValue};
+
+/// One version of a subject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Version {
+    /// The schema's global id.
+    pub id: i32,
+    /// Soft-deleted.
+    pub deleted: bool,
+}
+
+/// The registry's state.
+#[derive(Debug, Default)]
+pub struct State {
+    schemas: BTreeMap<i32, Arc<Parsed>>,
+    ids: HashMap<(SchemaType, String), i32>,
+    subjects: BTreeMap<String, BTreeMap<i32, Version>>,
+    global: Option<Level>,
+    levels: BTreeMap<String, Level>,
+}
+
+/// What a registration comes to.
+#[derive(Debug)]
+pub enum Plan {
+    /// The subject already has this schema: its id, nothing to write.
+    Existing(i32),
+    /// A new version: the id it gets and the record to write.
+    New(i32, Encoded),
+}
+
+impl State {
+    /// Applies one `_schemas` record (value None or empty: a tombstone).
+    /// A record that does not parse is skipped with a warning.
+    pub fn apply(&mut self, key: &[u8], value: Option<&[u8]>) {
+        let key: Key = match serde_json::from_slice(key) {
+            Ok(k) => k,
+            Err(e) => {
+                log::warn!("_schemas: skipping a record with an unknown key ({e})");
+                return;
+            }
+        };
+        let value = value.filter(|v| !v.is_empty());
+        if let Err(e) = self.apply_key(key, value) {
+            log::warn!("_schemas: skipping a record with a bad value ({e})");
+        }
+    }
+
+    fn apply_key(&mut self, key: Key, value: Option<&[u8]>) -> Result<(), String> {
+        match (key, value) {
+            (
+                Key::Schema {
+                    subject, version, ..
+                },
+                None,
+            ) => {
+                if let Some(vs) = self.subjects.get_mut(&subject) {
+                    vs.remove(&version);
+                }
+            }
+            (Key::Schema { .. }, Some(v)) => {
+                let v: SchemaValue = serde_json::from_slice(v).map_err(|e| e.to_string())?;
+                let kind = SchemaType::parse(v.schema_type.as_deref())?;
+                if !self.schemas.contains_key(&v.id) {
+                    let parsed = compat::parse(kind, &v.schema)?;
+                    self.ids.insert((kind, parsed.canonical.clone()), v.id);
+                    self.schemas.insert(v.id, Arc::new(parsed));
+                }
+                let version = Version {
+                    id: v.id,
+                    deleted: v.deleted,
+                };
+                self.subjects
+                    .entry(v.subject)
+                    .or_default()
+                    .insert(v.version, version);
+            }
+            (Key::Config { subject, .. }, value) => {
+                let level = match value {
+                    Some(v) => {
+                        let c: ConfigValue =
+                            serde_json::from_slice(v).map_err(|e| e.to_string())?;
+                        Some(Level::parse(&c.compatibility_level).ok_or("unknown level")?)
+                    }
+                    None => None,
+                };
+                match (subject, level) {
+                    (None, l) => self.global = l,
+                    (Some(s), Some(l)) => {
+                        self.levels.insert(s, l);
+                    }
+                    (Some(s), None) => {
+                        self.levels.remove(&s);
+                    }
+                }
+            }
+            (Key::DeleteSubject { subject, .. }, Some(v)) => {
+                let d: DeleteSubjectValue = serde_json::from_slice(v).map_err(|e| e.to_string())?;
+                if let Some(vs) = self.subjects.get_mut(&subject) {
+                    for (_, ver) in vs.range_mut(..=d.version) {
+                        ver.deleted = true;
+                    }
+                }
+            }
+            (Key::DeleteSubject { .. } | Key::Noop { .. }, None) | (Key::Noop { .. }, _) => {}
+        }
+        Ok(())
+    }
+
+    /// The schema with global id `id` (deleted versions keep their schema readable).
+    pub fn schema(&self, id: i32) -> Option<&Arc<Parsed>> {
+        self.schemas.get(&id)
+    }
+
+    /// Subjects with at least one live version (all known ones with `deleted`).
+    pub fn subjects(&self, deleted: bool) -> Vec<String> {
+        self.subjects
+            .iter()
+            .filter(|(_, vs)| vs.values().any(|v| deleted || !v.deleted))
+            .map(|(s, _)| s.clone())
+            .collect()
+    }
+
+    /// A subject's live versions, oldest first (empty: unknown or all deleted).
+    pub fn versions(&self, subject: &str) -> Vec<(i32, Version)> {
+        self.subjects.get(subject).map_or_else(Vec::new, |vs| {
+            vs.iter()
+                .filter(|(_, v)| !v.deleted)
+                .map(|(n, v)| (*n, *v))
+                .collect()
+        })
+    }
+
+    /// The global compatibility level (BACKWARD unless set).
+    pub fn global_level(&self) -> Level {
+        self.global.unwrap_or(Level::Backward)
+    }
+
+    /// The level set for `subject`, if one was.
+    pub fn subject_level(&self, subject: &str) -> Option<Level> {
+        self.levels.get(subject).copied()
+    }
+
+    /// The level that applies to `subject`.
+    pub fn effective_level(&self, subject: &str) -> Level {
+        self.subject_level(subject)
+            .unwrap_or_else(|| self.global_level())
+    }
+
+    /// The live version of `subject` holding `schema`, if any.
+    pub fn find(&self, subject: &str, schema: &Parsed) -> Option<(i32, i32)> {
+        let id = *self.ids.get(&(schema.kind, schema.canonical.clone()))?;
+        self.versions(subject)
+            .into_iter()
+            .find(|(_, v)| v.id == id)
+            .map(|(n, v)| (n, v.id))
+    }
+
+    /// Plans registering `schema` under `subject`: the existing id, a new
+    /// version (an identical schema anywhere keeps its global id), or the
+    /// reasons it is incompatible with the subject's live versions.
+    pub fn plan_register(&self, subject: &str, schema: &Parsed) -> Result<Plan, Vec<String>> {
+        if let Some((_, id)) = self.find(subject, schema) {
+            return Ok(Plan::Existing(id));
+        }
+        let live: Vec<&Parsed> = self
+            .versions(subject)
+            .iter()
+            .filter_map(|(_, v)| self.schemas.get(&v.id).map(|p| p.as_ref()))
+            .collect();
+        compat::check(self.effective_level(subject), schema, &live)?;
+        let id = match self.ids.get(&(schema.kind, schema.canonical.clone())) {
+            Some(id) => *id,
+            None => self.schemas.keys().next_back().map_or(1, |m| m + 1),
+        };
+        let version = self
+            .subjects
+            .get(subject)
+            .and_then(|vs| vs.keys().next_back())
+            .map_or(1, |m| m + 1);
+        let key = Key::Schema {
+            subject: subject.to_string(),
+            version,
+            magic: 1,
+        };
+        let value = SchemaValue {
+            subject: subject.to_string(),
+            version,
+            id,
+            schema_type: (schema.kind != SchemaType::Avro).then(|| schema.kind.name().to_string()),
+            schema: schema.canonical.clone(),
+            deleted: false,
+        };
+        Ok(Plan::New(id, Encoded::new(&key, &value)))
+    }
+
+    /// Plans a soft deletion of `subject`: its live versions and the records
+    /// (each version marked deleted, then DELETE_SUBJECT); None if it has none.
+    pub fn plan_delete(&self, subject: &str) -> Option<(Vec<i32>, Vec<Encoded>)> {
+        let live = self.versions(subject);
+        let last = live.last()?.0;
+        let mut records = Vec::new();
+        for (n, v) in &live {
+            let schema = self.schemas.get(&v.id)?;
+            let key = Key::Schema {
+                subject: subject.to_string(),
+                version: *n,
+                magic: 1,
+            };
+            let value = SchemaValue {
+                subject: subject.to_string(),
+                version: *n,
+                id: v.id,
+                schema_type: (schema.kind != SchemaType::Avro)
+                    .then(|| schema.kind.name().to_string()),
+                schema: schema.canonical.clone(),
+                deleted: true,
+            };
+            records.push(Encoded::new(&key, &value));
+        }
+        let key = Key::DeleteSubject {
+            subject: subject.to_string(),
+            magic: 0,
+        };
+        let value = DeleteSubjectValue {
+            subject: subject.to_string(),
+            version: last,
+        };
+        records.push(Encoded::new(&key, &value));
+        Some((live.iter().map(|(n, _)| *n).collect(), records))
+    }
+}
+
+/// The record that sets `subject`'s level (None: the global one).
+pub fn config_record(subject: Option<&str>, level: Level) -> Encoded {
+    let key = Key::Config {
+        subject: subject.map(str::to_string),
+        magic: 0,
+    };
+    let value = ConfigValue {
+        compatibility_level: level.to_string(),
+    };
+    Encoded::new(&key, &value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn register(state: &mut State, subject: &str, text: &str) -> Result<i32, Vec<String>> {
+        let p = compat::parse(SchemaType::Avro, text).unwrap();
+        match state.plan_register(subject, &p)? {
+            Plan::Existing(id) => Ok(id),
+            Plan::New(id, rec) => {
+                state.apply(&rec.key, rec.value.as_deref());
+                Ok(id)
+            }
+        }
+    }
+
+    #[test]
+    fn ids_are_global_versions_per_subject() {
+        let mut s = State::default();
+        assert_eq!(register(&mut s, "a", "\"int\""), Ok(1));
+        assert_eq!(register(&mut s, "a", " \"int\" "), Ok(1));
+        assert_eq!(register(&mut s, "b", "\"int\""), Ok(1));
+        assert_eq!(s.versions("b").len(), 1);
+        // int -> long is backward compatible (long reads int).
+        assert_eq!(register(&mut s, "a", "\"long\""), Ok(2));
+        assert_eq!(
+            s.versions("a").iter().map(|v| v.0).collect::<Vec<_>>(),
+            [1, 2]
+        );
+        assert!(register(&mut s, "a", "\"string\"").is_err());
+        let (versions, records) = s.plan_delete("a").unwrap();
+        assert_eq!(versions, [1, 2]);
+        for r in &records {
+            s.apply(&r.key, r.value.as_deref());
+        }
+        assert_eq!(s.subjects(false), ["b"]);
+        assert_eq!(s.subjects(true), ["a", "b"]);
+        assert!(s.schema(2).is_some());
+        // After a deletion the subject starts over with the next version number.
+        assert_eq!(register(&mut s, "a", "\"string\""), Ok(3));
+        assert_eq!(s.versions("a")[0].0, 3);
+        s.apply(b"not json", None);
+        s.apply(
+            br#"{"keytype":"SCHEMA","subject":"x","version":1,"magic":1}"#,
+            Some(b"{"),
+        );
+    }
+}
