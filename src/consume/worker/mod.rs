@@ -1,0 +1,310 @@
+//! A worker process: reads its manually assigned partitions, processes each
+//! event, commits processed offsets, and reports to the supervisor.
+//!
+//! Everything here runs after the fork: the Kafka connection, the rayon pool
+//! and the signal handlers are all created in the child. The worker talks to
+//! the broker through `kafka::client::KafkaClient` directly rather than
+//! `kafka::consumer::Consumer`: `-o earliest|latest|N` must override a
+//! group's committed offsets (the Consumer only falls back to them), and lag
+//! and `--exit-at-end` need each partition's high watermark, which the
+//! Consumer's message sets do not carry. Manual assignment, Kafka-stored
+//! group offsets and the fetch settings are the same.
+
+use anyhow::{anyhow, Context, Result};
+use kafka::client::{
+    CommitOffset, FetchGroupOffset, FetchOffset, FetchPartition, GroupOffsetStorage, KafkaClient,
+};
+use kafka::error::{Error as KafkaError, KafkaCode};
+use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use super::membership::commit::{CommitError, GroupCommitter};
+use super::options::{Options, StartOffset};
+use super::processor::ProcessorKind;
+use super::processor::{self, Output};
+use super::recover::{self, Outage, UNAVAILABLE_FOR};
+use super::status::{Progress, Span, Status};
+use crate::event::{self, Event};
+use crate::produce::stats::Histogram;
+use crate::report::Format;
+
+static STOP: AtomicBool = AtomicBool::new(false);
+static INTERRUPTS: AtomicUsize = AtomicUsize::new(0);
+
+/// How often a worker reports progress; also the longest stretch of
+/// processing between two reports and commit checks.
+const REPORT_EVERY: Duration = Duration::from_millis(250);
+
+/// Exit code of a worker that left at once on a second Ctrl+C.
+pub const EXIT_IMMEDIATE: i32 = 130;
+
+/// SIGTERM (from the supervisor, or PDEATHSIG): finish the event in hand, commit, leave.
+extern "C" fn on_term(_: nix::libc::c_int) {
+    STOP.store(true, Ordering::SeqCst);
+}
+
+/// SIGINT (Ctrl+C reaches the whole process group): the first stops
+/// gracefully, the second exits at once (uncommitted work is redelivered).
+extern "C" fn on_int(_: nix::libc::c_int) {
+    if INTERRUPTS.fetch_add(1, Ordering::SeqCst) >= 1 {
+        // SAFETY: _exit is async-signal-safe; nothing is flushed or unwound.
+        unsafe { nix::libc::_exit(EXIT_IMMEDIATE) };
+    }
+    STOP.store(true, Ordering::SeqCst);
+}
+
+/// Installs the worker's own signal handling; called first thing in the child.
+pub fn install_signals(supervisor: nix::unistd::Pid) -> Result<()> {
+    let term = SigAction::new(
+        SigHandler::Handler(on_term),
+        SaFlags::SA_RESTART,
+        SigSet::empty(),
+    );
+    let int = SigAction::new(
+        SigHandler::Handler(on_int),
+        SaFlags::SA_RESTART,
+        SigSet::empty(),
+    );
+    let default = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
+    // SAFETY: the handlers only touch atomics and call _exit, both async-signal-safe;
+    // the process is single-threaded here (just forked).
+    unsafe {
+        sigaction(Signal::SIGCHLD, &default)?;
+        sigaction(Signal::SIGTERM, &term)?;
+        sigaction(Signal::SIGINT, &int)?;
+    }
+    nix::sys::prctl::set_pdeathsig(Signal::SIGTERM)?;
+    // The supervisor may have died before prctl: then no signal will come.
+    if nix::unistd::getppid() != supervisor {
+        STOP.store(true, Ordering::SeqCst);
+    }
+    Ok(())
+}
+
+/// What one worker is asked to do.
+#[derive(Debug, Clone)]
+pub struct WorkerTask {
+    /// The worker's number (stable across respawns).
+    pub index: usize,
+    /// Its partitions.
+    pub partitions: Vec<i32>,
+    /// A respawn resumes from the group's committed offsets whatever `-o` said.
+    pub resume: bool,
+    /// Events this worker's earlier processes consumed (counts toward --max-messages).
+    pub already: u64,
+    /// The supervisor's pid (to notice it dying).
+    pub supervisor: nix::unistd::Pid,
+    /// `--subscribe`: the group generation its commits carry.
+    pub generation: Option<super::membership::Generation>,
+}
+
+/// The pipe to the supervisor.
+pub struct StatusPipe {
+    pipe: File,
+}
+
+impl StatusPipe {
+    /// Wraps the write end of the status pipe.
+    pub fn new(pipe: File) -> Self {
+        StatusPipe { pipe }
+    }
+
+    /// Sends one status line; if the supervisor is gone, the worker stops.
+    pub fn send(&mut self, status: &Status) {
+        let mut line = serde_json::to_vec(status).unwrap_or_default();
+        line.push(b'\n');
+        if self.pipe.write_all(&line).is_err() {
+            STOP.store(true, Ordering::SeqCst);
+        }
+    }
+}
+
+/// Runs the worker to the end; returns its exit code.
+pub fn main(opts: &Options, spec: &WorkerTask, mut reporter: StatusPipe) -> i32 {
+    match run(opts, spec, &mut reporter) {
+        Ok(reason) => {
+            reporter.send(&Status::Done { reason });
+            0
+        }
+        Err(e) => {
+            let message = format!("{e:#}");
+            log::error!("worker {}: {message}", spec.index);
+            reporter.send(&Status::Error { message });
+            1
+        }
+    }
+}
+
+struct State<'a> {
+    opts: &'a Options,
+    spec: &'a WorkerTask,
+    fetch_pos: BTreeMap<i32, i64>,
+    done_pos: BTreeMap<i32, i64>,
+    committed: BTreeMap<i32, i64>,
+    high_watermark: BTreeMap<i32, i64>,
+    progress: Progress,
+    latency: Histogram,
+    consumed_total: u64,
+    invalid_logged: Instant,
+    invalid_unlogged: u64,
+    first_event: Option<Instant>,
+    last_event: Option<Instant>,
+    first_us: u64,
+    last_us: u64,
+    /// `--subscribe`: commits carrying the group generation.
+    group_commit: Option<GroupCommitter>,
+}
+
+impl<'a> State<'a> {
+    /// A worker's state before its first fetch, starting at `start`.
+    fn new(opts: &'a Options, spec: &'a WorkerTask, start: BTreeMap<i32, i64>) -> State<'a> {
+        State {
+            opts,
+            spec,
+            fetch_pos: start.clone(),
+            done_pos: start,
+            committed: BTreeMap::new(),
+            high_watermark: BTreeMap::new(),
+            progress: Progress::default(),
+            latency: Histogram::default(),
+            consumed_total: spec.already,
+            invalid_logged: Instant::now() - Duration::from_secs(10),
+            invalid_unlogged: 0,
+            first_event: None,
+            last_event: None,
+            first_us: 0,
+            last_us: 0,
+            group_commit: spec
+                .generation
+                .clone()
+                .map(|g| GroupCommitter::new(&opts.brokers, &opts.group, g)),
+        }
+    }
+
+    /// `--exit-at-end`: every partition processed up to its high watermark.
+    fn at_end(&self) -> bool {
+        self.done_pos
+            .iter()
+            .all(|(p, pos)| self.high_watermark.get(p).is_some_and(|hw| pos >= hw))
+    }
+}
+
+/// The events fetched and not processed yet, and when the oldest arrived
+/// (for `--batch-timeout`).
+struct InHand {
+    pending: Vec<Pending>,
+    since: Instant,
+}
+
+fn run(opts: &Options, spec: &WorkerTask, reporter: &mut StatusPipe) -> Result<String> {
+    let mut client = connect(opts)?;
+    let start = start_positions(&mut client, opts, spec)?;
+    reporter.send(&Status::Assigned {
+        start: start.clone(),
+    });
+    let pool = if opts.work_threads > 1 {
+        Some(
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(opts.work_threads)
+                .build()
+                .context("cannot start the work threads")?,
+        )
+    } else {
+        None
+    };
+    let mut st = State::new(opts, spec, start);
+    let mut hand = InHand {
+        pending: Vec::new(),
+        since: Instant::now(),
+    };
+    let mut last_commit = Instant::now();
+    let mut last_report = Instant::now();
+    let mut failing = Outage::default();
+    let reason = loop {
+        if STOP.load(Ordering::SeqCst) {
+            break "signal";
+        }
+        if nix::unistd::getppid() != spec.supervisor {
+            break "parent";
+        }
+        // Fetch only when what is in hand cannot make a batch: a slow
+        // processor works through one fetch before asking for the next.
+        if hand.pending.is_empty() || hand.pending.len() < opts.batch_size {
+            let before = hand.pending.len();
+            fetch(
+                &mut client,
+                &mut st,
+                &mut hand.pending,
+                &mut failing,
+                reporter,
+            )?;
+            if before == 0 && !hand.pending.is_empty() {
+                hand.since = Instant::now();
+            }
+        }
+        work(&mut st, pool.as_ref(), &mut hand, last_report, reporter);
+        if last_commit.elapsed() >= opts.commit_interval {
+            commit(&mut client, &mut st, reporter);
+            last_commit = Instant::now();
+        }
+        if last_report.elapsed() >= REPORT_EVERY {
+            report(&mut st, reporter);
+            last_report = Instant::now();
+        }
+        if opts.exit_at_end && hand.pending.is_empty() && st.at_end() {
+            break "end";
+        }
+    };
+    // The event in hand is finished; what is still pending was fetched but
+    // not processed: it is neither counted nor committed (the next run reads
+    // it again). Commit exactly what was processed, and report it.
+    final_commit(&mut client, &mut st, reporter);
+    report(&mut st, reporter);
+    Ok(reason.to_string())
+}
+
+/// Processes for one time slice (or whole batches with --batch-size, or a
+/// partial one that has waited long enough), so that commits and reports
+/// keep their pace. A stop ends processing between two events; the
+/// unprocessed rest stays in hand.
+fn work(
+    st: &mut State<'_>,
+    pool: Option<&rayon::ThreadPool>,
+    hand: &mut InHand,
+    last_report: Instant,
+    reporter: &mut StatusPipe,
+) {
+    let batch = st.opts.batch_size;
+    if batch == 0 {
+        let slice = Instant::now() + REPORT_EVERY;
+        process(st, pool, &mut hand.pending, Some(slice), reporter);
+        return;
+    }
+    while hand.pending.len() >= batch && !STOP.load(Ordering::SeqCst) {
+        let rest = hand.pending.split_off(batch);
+        process(st, pool, &mut hand.pending, None, reporter);
+        hand.pending.extend(rest);
+        hand.since = Instant::now();
+        if last_report.elapsed() >= REPORT_EVERY {
+            return;
+        }
+    }
+    if !hand.pending.is_empty()
+        && hand.pending.len() < batch
+        && hand.since.elapsed() >= st.opts.batch_timeout
+    {
+        process(st, pool, &mut hand.pending, None, reporter);
+    }
+}
+
+mod kafka_io;
+mod processing;
+
+use kafka_io::*;
+pub use processing::merge_span;
+use processing::*;
