@@ -27,6 +27,23 @@ pub(super) struct ConsumerState {
     pub(super) respawns: u64,
     pub(super) shutdown: Option<Shutdown>,
     pub(super) exited: bool,
+    /// Count what was consumed from each `record_processed` (the workers'
+    /// own lines, which outlive a killed supervisor) instead of the
+    /// supervisor's `records_consumed` reports.
+    pub(super) by_record: bool,
+    /// The latest start offset per partition (the first is in `start`).
+    pub(super) last_start: BTreeMap<i32, i64>,
+    /// `--subscribe`: every generation this host joined, oldest first.
+    pub(super) joins: Vec<Joined>,
+}
+
+/// A generation a `--subscribe` host joined.
+#[derive(Debug, Clone)]
+pub(super) struct Joined {
+    /// When (ms since the Unix epoch, the consumer's clock).
+    pub(super) at_ms: u64,
+    pub(super) generation: i32,
+    pub(super) partitions: Vec<i32>,
 }
 
 /// What one consumer worker has told us.
@@ -129,6 +146,7 @@ impl Demo<'_> {
                 w.partitions = partitions;
                 for (p, o) in start_offsets {
                     c.start.entry(p).or_insert(o);
+                    c.last_start.insert(p, o);
                 }
             }
             ConsumeEvent::RecordsConsumed {
@@ -141,7 +159,7 @@ impl Demo<'_> {
                 c.total += count;
                 c.invalid += invalid;
                 c.workers.entry(worker as u64).or_default().consumed += count;
-                for s in &partitions {
+                for s in partitions.iter().filter(|_| !c.by_record) {
                     c.consumed.entry(s.partition).or_default().add(
                         s.min_offset,
                         s.max_offset,
@@ -164,6 +182,14 @@ impl Demo<'_> {
                 ));
             }
             ConsumeEvent::RecordProcessed {
+                partition, offset, ..
+            } if c.by_record => {
+                c.consumed
+                    .entry(partition)
+                    .or_default()
+                    .add(offset, offset, 1, 0);
+            }
+            ConsumeEvent::RecordProcessed {
                 worker,
                 pid,
                 partition,
@@ -176,10 +202,36 @@ impl Demo<'_> {
                 ));
             }
             ConsumeEvent::ShutdownComplete(s) => c.shutdown = Some(*s),
-            ConsumeEvent::WorkerExited { .. }
-            | ConsumeEvent::OffsetsCommitted { .. }
-            | ConsumeEvent::GroupJoined { .. }
-            | ConsumeEvent::GroupRebalancing { .. } => {}
+            ConsumeEvent::WorkerExited { worker, .. } if !c.joins.is_empty() => {
+                // A group member's workers end with their generation.
+                c.workers.remove(&(worker as u64));
+            }
+            ConsumeEvent::GroupJoined {
+                timestamp,
+                generation,
+                partitions,
+                plan,
+                ..
+            } => {
+                let text = format!(
+                    "[{label}] joined generation {generation}: partitions {} -> workers {}",
+                    crate::consume::assignment::describe(&partitions),
+                    plan.iter()
+                        .map(|p| format!("{{{}}}", crate::consume::assignment::describe(p)))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                );
+                c.joins.push(Joined {
+                    at_ms: timestamp,
+                    generation,
+                    partitions,
+                });
+                self.note(&text);
+            }
+            ConsumeEvent::GroupRebalancing { generation, .. } => self.note(&format!(
+                "[{label}] group rebalancing: its workers commit and stop, then it rejoins (left generation {generation})"
+            )),
+            ConsumeEvent::WorkerExited { .. } | ConsumeEvent::OffsetsCommitted { .. } => {}
         }
     }
 
