@@ -10,7 +10,7 @@ use std::time::Instant;
 use super::verify::Consumed;
 use super::Demo;
 use crate::child::Line;
-use crate::consume::events::{ConsumeEvent, Shutdown};
+use crate::consume::events::{ConsumeEvent, PartitionSpan, Shutdown};
 use crate::produce::events::{ProduceEvent, ShutdownComplete};
 
 /// What one consumer (supervisor) child has told us.
@@ -35,6 +35,41 @@ pub(super) struct ConsumerState {
     pub(super) last_start: BTreeMap<i32, i64>,
     /// `--subscribe`: every generation this host joined, oldest first.
     pub(super) joins: Vec<Joined>,
+}
+
+impl ConsumerState {
+    /// A worker's progress report (counted per partition unless the
+    /// workers' own record lines are counted instead).
+    fn records(&mut self, worker: usize, count: u64, invalid: u64, partitions: &[PartitionSpan]) {
+        self.total += count;
+        self.invalid += invalid;
+        self.workers.entry(worker as u64).or_default().consumed += count;
+        for s in partitions.iter().filter(|_| !self.by_record) {
+            self.consumed.entry(s.partition).or_default().add(
+                s.min_offset,
+                s.max_offset,
+                s.count,
+                s.rewinds,
+            );
+        }
+    }
+
+    /// A worker reported its partitions and where it starts.
+    fn assigned(
+        &mut self,
+        worker: usize,
+        pid: i32,
+        partitions: Vec<i32>,
+        start_offsets: BTreeMap<i32, i64>,
+    ) {
+        let w = self.workers.entry(worker as u64).or_default();
+        w.pid = pid as i64;
+        w.partitions = partitions;
+        for (p, o) in start_offsets {
+            self.start.entry(p).or_insert(o);
+            self.last_start.insert(p, o);
+        }
+    }
 }
 
 /// A generation a `--subscribe` host joined.
@@ -140,15 +175,7 @@ impl Demo<'_> {
                 partitions,
                 start_offsets,
                 ..
-            } => {
-                let w = c.workers.entry(worker as u64).or_default();
-                w.pid = pid as i64;
-                w.partitions = partitions;
-                for (p, o) in start_offsets {
-                    c.start.entry(p).or_insert(o);
-                    c.last_start.insert(p, o);
-                }
-            }
+            } => c.assigned(worker, pid, partitions, start_offsets),
             ConsumeEvent::RecordsConsumed {
                 worker,
                 count,
@@ -156,17 +183,7 @@ impl Demo<'_> {
                 partitions,
                 ..
             } => {
-                c.total += count;
-                c.invalid += invalid;
-                c.workers.entry(worker as u64).or_default().consumed += count;
-                for s in partitions.iter().filter(|_| !c.by_record) {
-                    c.consumed.entry(s.partition).or_default().add(
-                        s.min_offset,
-                        s.max_offset,
-                        s.count,
-                        s.rewinds,
-                    );
-                }
+                c.records(worker, count, invalid, &partitions);
                 self.maybe_kill_a_worker(id);
             }
             ConsumeEvent::WorkerExited {
@@ -212,27 +229,40 @@ impl Demo<'_> {
                 partitions,
                 plan,
                 ..
-            } => {
-                let text = format!(
-                    "[{label}] joined generation {generation}: partitions {} -> workers {}",
-                    crate::consume::assignment::describe(&partitions),
-                    plan.iter()
-                        .map(|p| format!("{{{}}}", crate::consume::assignment::describe(p)))
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                );
-                c.joins.push(Joined {
-                    at_ms: timestamp,
-                    generation,
-                    partitions,
-                });
-                self.note(&text);
-            }
+            } => self.on_group_joined(id, timestamp, generation, partitions, &plan),
             ConsumeEvent::GroupRebalancing { generation, .. } => self.note(&format!(
                 "[{label}] group rebalancing: its workers commit and stop, then it rejoins (left generation {generation})"
             )),
             ConsumeEvent::WorkerExited { .. } | ConsumeEvent::OffsetsCommitted { .. } => {}
         }
+    }
+
+    /// A `--subscribe` consumer joined a generation: noted in the live view
+    /// and kept for the failover verdict.
+    fn on_group_joined(
+        &mut self,
+        id: usize,
+        timestamp: u64,
+        generation: i32,
+        partitions: Vec<i32>,
+        plan: &[Vec<i32>],
+    ) {
+        let c = self.consumers.get_mut(&id).expect("known consumer");
+        let text = format!(
+            "[{}] joined generation {generation}: partitions {} -> workers {}",
+            c.label,
+            crate::consume::assignment::describe(&partitions),
+            plan.iter()
+                .map(|p| format!("{{{}}}", crate::consume::assignment::describe(p)))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        c.joins.push(Joined {
+            at_ms: timestamp,
+            generation,
+            partitions,
+        });
+        self.note(&text);
     }
 
     /// `--kill-worker-after N`: once N events are consumed, SIGKILL one
