@@ -94,6 +94,7 @@ pub mod logging;
 pub mod produce;
 pub mod registry;
 pub mod report;
+pub mod schema;
 pub mod shutdown;
 pub mod topic;
 pub mod usage;
