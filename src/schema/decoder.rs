@@ -171,6 +171,15 @@ impl Decoder {
     }
 }
 
+/// Reads `--reader-schema FILE` and checks that it is an Avro schema.
+pub fn read_reader_schema(path: &std::path::Path) -> Result<String> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the reader schema {}", path.display()))?;
+    Schema::parse_str(&text)
+        .with_context(|| format!("{} is not an Avro schema", path.display()))?;
+    Ok(text)
+}
+
 /// Reads one Avro datum written with `writer` as `reader` sees it (Avro's
 /// resolution rules): what `apache_avro::from_avro_datum` does, through
 /// the reader type that replaces it.
