@@ -380,6 +380,9 @@ pub enum Scenario {
     Offsets,
     /// Three groups on one stream: primes, square roots, squares.
     Processors,
+    /// Avro events through `braid registry`: v1, then v2 mid-run, read by v1 and v2
+    /// readers; an incompatible v3 refused (-n is capped at 10,000 here).
+    Schemas,
 }
 
 /// `braid demo`: the whole pipeline on one machine.

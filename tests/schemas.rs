@@ -230,3 +230,37 @@ on_both!(
     python_avro_serializer_consumed_by_braid_exactly_once,
     python_avro_consumed_by_braid_once
 );
+
+/// `braid demo --scenario schemas`: the embedded broker and `braid registry`
+/// as its children, v1 then v2 mid-run, both readers, v3 refused; every
+/// check of its table passes and it exits 0.
+#[test]
+fn demo_schemas_scenario_runs_and_verifies() {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_braid"));
+    cmd.env("RUST_LOG", "warn").args([
+        "demo",
+        "--scenario",
+        "schemas",
+        "-n",
+        "1200",
+        "-j",
+        "4",
+        "--processes",
+        "2",
+    ]);
+    let out = run_with_timeout(&mut cmd, None, TIMEOUT);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let all = format!("{stdout}\nstderr:\n{}", out.stderr);
+    assert!(out.status.success(), "{}: {all}", out.status);
+    for want in [
+        "[produce] v1 registered under events-value: id 1",
+        "[produce] v2 registered under events-value: id 2",
+        "[produce v3] braid: error: the registry refused the schema for events-value: 409",
+        "/subjects/events-value/versions\n[1,2]\n",
+        "reader v1: each of the 1200 acknowledged events read once",
+        "v2 reader fills host's default (\"unknown\") for v1 events",
+    ] {
+        assert!(stdout.contains(want), "missing {want:?}:\n{all}");
+    }
+    assert!(!stdout.contains("FAILED"), "{all}");
+}

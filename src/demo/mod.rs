@@ -7,7 +7,9 @@
 //! Scenarios replay the classic Kafka demos on the same machinery:
 //! `parallel` (threads → partitions → processes, verified), `offsets`
 //! (oldest / newest / batch consumers side by side) and `processors`
-//! (prime / sqrt / square groups on one stream).
+//! (prime / sqrt / square groups on one stream); `schemas` (Avro events
+//! through `braid registry`, evolving from v1 to v2, v3 refused) lives in
+//! `scenarios_schemas`.
 //!
 //! - [`options`]: the flags checked and resolved once.
 //! - `scenarios`: the three scenarios, and running until done or stopped.
@@ -20,6 +22,7 @@
 mod live;
 pub mod options;
 mod scenarios;
+mod scenarios_schemas;
 mod signals;
 mod state;
 mod verdict;
@@ -122,6 +125,10 @@ impl Demo<'_> {
                 "braid demo, processors scenario: 1 producer thread at {}/s -> topic '{}' -> three groups: prime, sqrt, square",
                 o.rate, o.topic
             ),
+            Scenario::Schemas => format!(
+                "braid demo, schemas scenario: {} producer threads write Avro v1, half move to v2 mid-run -> topic '{}' -> a v1 reader and a v2 reader ({} processes each) -> v3 refused",
+                o.threads, o.topic, o.processes
+            ),
         });
         self.brokers = match &o.brokers {
             Some(b) => b.join(","),
@@ -131,6 +138,7 @@ impl Demo<'_> {
             Scenario::Parallel => self.parallel(),
             Scenario::Offsets => self.offsets(),
             Scenario::Processors => self.processors(),
+            Scenario::Schemas => self.schemas(),
         }
     }
 

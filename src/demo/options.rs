@@ -11,6 +11,9 @@ use crate::usage::UsageError;
 /// The producer rate of the offsets and processors scenarios without `--rate`.
 const STREAM_RATE: f64 = 2.0;
 
+/// The most events the schemas scenario writes.
+const SCHEMAS_MESSAGES: u64 = 10_000;
+
 /// What `braid demo` runs, with its defaults resolved.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -55,7 +58,7 @@ impl Options {
             ));
         }
         let rate = args.rate.unwrap_or(match args.scenario {
-            Scenario::Parallel => 0.0,
+            Scenario::Parallel | Scenario::Schemas => 0.0,
             Scenario::Offsets | Scenario::Processors => STREAM_RATE,
         });
         Ok(Options {
@@ -63,7 +66,11 @@ impl Options {
             threads: args.threads,
             processes: args.processes,
             partitions: args.partitions,
-            messages: args.messages,
+            messages: match args.scenario {
+                // Both readers print every event for the checks.
+                Scenario::Schemas => args.messages.min(SCHEMAS_MESSAGES),
+                _ => args.messages,
+            },
             rate,
             processor: args.processor,
             value_range: args.value_range,

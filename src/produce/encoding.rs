@@ -100,14 +100,20 @@ impl Encodings {
         })
     }
 
+    /// The seq at which sender `thread` (of `quota` events) upgrades, if it does.
+    pub fn upgrade_at(&self, thread: u32, quota: Option<u64>) -> Option<u64> {
+        let u = self.upgrade.as_ref()?;
+        (thread < u.senders).then_some(quota? / 2)
+    }
+
     /// The encoding of sender `thread`'s batch starting at `seq` (of
     /// `quota` events): the upgrade from half its quota on, for the first
     /// half of the senders, once registered (on a refusal they keep the first).
     pub fn for_batch(&self, topic: &str, thread: u32, seq: u64, quota: Option<u64>) -> &Encoding {
-        let Some(u) = &self.upgrade else {
+        let (Some(u), Some(at)) = (&self.upgrade, self.upgrade_at(thread, quota)) else {
             return &self.first;
         };
-        if thread >= u.senders || quota.is_none_or(|q| seq < q / 2) {
+        if seq < at {
             return &self.first;
         }
         let registered = u.registered.get_or_init(|| {

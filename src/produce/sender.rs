@@ -229,6 +229,7 @@ impl<'a> Sender<'a> {
     /// Sends `quota` events (None: until stopped), then reports `Done`.
     pub fn run(mut self, quota: Option<u64>) {
         self.quota = quota;
+        let upgrade_at = self.encodings.upgrade_at(self.thread, quota);
         let mut batch = Batch::new();
         let mut seq = 0u64;
         let start = Instant::now();
@@ -249,6 +250,9 @@ impl<'a> Sender<'a> {
                 break;
             }
             let mut n = (self.cfg.batch_size as u64).min(remaining);
+            if let Some(at) = upgrade_at.filter(|at| seq < *at) {
+                n = n.min(at - seq); // no batch mixes two schemas
+            }
             if let Some(rate) = self.cfg.rate {
                 match self.due(rate, start, seq) {
                     Due::Now(due) => n = n.min(due),
