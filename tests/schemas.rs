@@ -264,3 +264,101 @@ fn demo_schemas_scenario_runs_and_verifies() {
     }
     assert!(!stdout.contains("FAILED"), "{all}");
 }
+
+/// Messages braid cannot decode (an id the registry never gave, a datum cut
+/// short, bytes after the datum, a header cut short) are invalid events:
+/// counted, logged with partition and offset, skipped; the worker carries
+/// on (no respawn) and the good events around them are read.
+#[test]
+fn unknown_ids_and_bad_datums_are_invalid_events_not_crashes() {
+    let broker = Broker::start(&[]);
+    let reg = Registry::start(&broker.addr(), &[]);
+    let (addr, url, topic) = (broker.addr(), reg.url(), unique("bad"));
+    braid_ok(&["topic", "create", &topic, "--partitions", "1", "-b", &addr]);
+    braid_ok(&[
+        "produce",
+        "-b",
+        &addr,
+        "-t",
+        &topic,
+        "--schema",
+        "avro",
+        "--registry",
+        &url,
+        "-n",
+        "5",
+        "-j",
+        "1",
+    ]);
+    let mut producer = new_producer(&addr, &topic, 1, kafka::client::Compression::NONE);
+    let bad: Vec<(i32, Vec<u8>, Vec<u8>)> = [
+        &b"\x00\x00\x00\x03\xe7\x02\x04"[..], // id 999: never registered
+        b"\x00\x00\x00\x00\x01\x02",          // id 1, the datum cut short
+        b"\x00\x00\x00\x00\x01\x02\x04\x06\x08\x00\xff", // id 1, a byte after the datum
+        b"\x00\x00\x00",                      // too short for a header: not JSON either
+    ]
+    .iter()
+    .map(|v| (0, b"k".to_vec(), v.to_vec()))
+    .collect();
+    send_pinned_from(&mut producer, &topic, &bad, 10, BTreeMap::from([(0, 5)]));
+    braid_ok(&[
+        "produce",
+        "-b",
+        &addr,
+        "-t",
+        &topic,
+        "--schema",
+        "avro",
+        "--registry",
+        &url,
+        "-n",
+        "5",
+        "-j",
+        "1",
+    ]);
+    let group = unique("g");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_braid"));
+    cmd.env("RUST_LOG", "warn").args([
+        "consume",
+        "-b",
+        &addr,
+        "-t",
+        &topic,
+        "--registry",
+        &url,
+        "-g",
+        &group,
+        "-o",
+        "earliest",
+        "--exit-at-end",
+        "--format",
+        "json",
+        "--processes",
+        "1",
+    ]);
+    let out = run_with_timeout(&mut cmd, None, TIMEOUT);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}\n{stdout}\n{}",
+        out.status,
+        out.stderr
+    );
+    let summary = stdout
+        .lines()
+        .find_map(|l| match ConsumeEvent::parse(l) {
+            Ok(ConsumeEvent::ShutdownComplete(s)) => Some(s),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no summary:\n{stdout}"));
+    assert_eq!((summary.consumed, summary.invalid), (14, 4), "{stdout}");
+    assert_eq!(summary.workers[0].respawns, 0);
+    // The first is logged at once with where it is; the rest within the
+    // second are counted into the next line (rate-limited).
+    assert!(
+        out.stderr
+            .contains("partition 0 offset 5: unknown schema id 999"),
+        "{}",
+        out.stderr
+    );
+}
