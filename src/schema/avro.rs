@@ -19,7 +19,7 @@ use crate::event::Event;
 
 /// One field of the event in a writer schema.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Field {
+pub(super) enum Field {
     Sender,
     Seq,
     Value,
@@ -50,25 +50,13 @@ impl Writer {
         };
         let mut fields = Vec::with_capacity(record.fields.len());
         for f in &record.fields {
-            let (field, ok) = match f.name.as_str() {
-                "sender" => (Field::Sender, matches!(f.schema, Schema::Long)),
-                "seq" => (Field::Seq, matches!(f.schema, Schema::Long)),
-                "value" => (Field::Value, matches!(f.schema, Schema::Long)),
-                "ts_ms" => (Field::TsMs, matches!(f.schema, Schema::Long)),
-                "pad" => (
-                    Field::Pad,
-                    matches!(f.schema, Schema::String | Schema::Bytes),
-                ),
-                "host" => (Field::Host, matches!(f.schema, Schema::String)),
-                other => {
-                    return Err(format!(
-                        "braid cannot write field '{other}': it writes sender, seq, value, ts_ms (long), pad (string or bytes) and host (string)"
-                    ))
+            let field = field_kind(&f.name, &f.schema).map_err(|known| {
+                if known {
+                    format!("field '{}' has a type braid cannot write", f.name)
+                } else {
+                    format!("braid cannot write field '{}': it writes sender, seq, value, ts_ms (long), pad (string or bytes) and host (string)", f.name)
                 }
-            };
-            if !ok {
-                return Err(format!("field '{}' has a type braid cannot write", f.name));
-            }
+            })?;
             fields.push(field);
         }
         for needed in [Field::Sender, Field::Seq, Field::Value, Field::TsMs] {
@@ -126,6 +114,25 @@ impl Writer {
                 Field::Host => long_len(self.host.len() as i64) + self.host.len(),
             })
             .sum()
+    }
+}
+
+/// The event's field named `name` of type `schema`; Err(true) for a known
+/// name of another type, Err(false) for an unknown name.
+pub(super) fn field_kind(name: &str, schema: &Schema) -> Result<Field, bool> {
+    let (field, ok) = match name {
+        "sender" => (Field::Sender, matches!(schema, Schema::Long)),
+        "seq" => (Field::Seq, matches!(schema, Schema::Long)),
+        "value" => (Field::Value, matches!(schema, Schema::Long)),
+        "ts_ms" => (Field::TsMs, matches!(schema, Schema::Long)),
+        "pad" => (Field::Pad, matches!(schema, Schema::String | Schema::Bytes)),
+        "host" => (Field::Host, matches!(schema, Schema::String)),
+        _ => return Err(false),
+    };
+    if ok {
+        Ok(field)
+    } else {
+        Err(true)
     }
 }
 

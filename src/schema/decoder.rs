@@ -4,19 +4,22 @@
 //! schema by id: fetched from the registry once and cached (an unknown id
 //! is asked again after [`RETRY_MISSING`]), then the datum is decoded with
 //! the reader schema by Avro's resolution rules (`apache-avro`'s
-//! `from_avro_datum`): `--reader-schema FILE`, else the subject's latest
+//! `from_avro_datum`, or [`FastReader`] for the event's own schemas):
+//! `--reader-schema FILE`, else the subject's latest
 //! version when the worker first needs it, else the writer's own schema.
 //!
 //! A [`Decoder`] holds a registry client and a cache: build it in the
 //! worker, after the fork. It is `Sync` (the rayon pool shares it).
 
 use anyhow::{Context as _, Result};
+use apache_avro::reader::datum::GenericDatumReader;
 use apache_avro::Schema;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use super::client::Client;
+use super::fast::FastReader;
 use super::{avro, split, value_subject, SchemaKind};
 use crate::event::{self, Event};
 
@@ -34,9 +37,12 @@ pub struct Decoded {
     pub host: Option<String>,
 }
 
-/// A writer schema, by id.
+/// A writer schema, by id: for Avro, a datum reader built once (resolving
+/// names costs more than decoding a small event).
 enum Writer {
-    Avro(Schema),
+    /// A pair of the event's own schemas ([`FastReader`]).
+    Fast(FastReader),
+    Avro(GenericDatumReader<'static>),
     Json,
 }
 
@@ -46,12 +52,13 @@ enum Entry {
     Missing(Instant),
 }
 
-/// The reader schema.
+/// The reader schema. Schemas are leaked (`&'static`) so that the cached
+/// datum readers can borrow them: one per schema id a worker meets.
 enum Reader {
     /// `--reader-schema`.
-    Fixed(Schema),
+    Fixed(&'static Schema),
     /// The subject's latest version, asked once (None: read with the writer's schema).
-    Latest(String, OnceLock<Option<Schema>>),
+    Latest(String, OnceLock<Option<&'static Schema>>),
 }
 
 /// Decodes plain JSON and schema-framed messages; see the module.
@@ -71,9 +78,9 @@ impl Decoder {
     ) -> Result<Decoder> {
         let client = registry.map(Client::new).transpose()?;
         let reader = match reader_schema {
-            Some(text) => Reader::Fixed(
+            Some(text) => Reader::Fixed(leak(
                 Schema::parse_str(text).context("the reader schema is not an Avro schema")?,
-            ),
+            )),
             None => Reader::Latest(value_subject(topic), OnceLock::new()),
         };
         Ok(Decoder {
@@ -96,9 +103,11 @@ impl Decoder {
         let writer = self.writer(id)?;
         let (event, host) = match &*writer {
             Writer::Json => (event::decode(datum).map_err(|e| e.to_string())?, None),
-            Writer::Avro(w) => {
+            Writer::Fast(f) => f.read(datum).map_err(|e| format!("schema id {id}: {e}"))?,
+            Writer::Avro(reader) => {
                 let mut rest = datum;
-                let value = read_datum(w, self.reader_schema(), &mut rest)
+                let value = reader
+                    .read_value(&mut rest)
                     .map_err(|e| format!("schema id {id}: cannot decode the Avro datum: {e}"))?;
                 if !rest.is_empty() {
                     return Err(format!(
@@ -138,10 +147,20 @@ impl Decoder {
         };
         let writer = match reg.kind {
             SchemaKind::Json => Writer::Json,
-            SchemaKind::Avro => Writer::Avro(
-                Schema::parse_str(&reg.schema)
-                    .map_err(|e| format!("schema id {id} is not valid Avro: {e}"))?,
-            ),
+            SchemaKind::Avro => {
+                let schema = Schema::parse_str(&reg.schema)
+                    .map_err(|e| format!("schema id {id} is not valid Avro: {e}"))?;
+                if let Some(fast) = FastReader::new(&schema, self.reader_schema()) {
+                    let writer = Arc::new(Writer::Fast(fast));
+                    cache.insert(id, Entry::Known(writer.clone()));
+                    return Ok(writer);
+                }
+                let reader = GenericDatumReader::builder(leak(schema))
+                    .maybe_reader_schema(self.reader_schema())
+                    .build()
+                    .map_err(|e| format!("schema id {id}: {e}"))?;
+                Writer::Avro(reader)
+            }
         };
         let writer = Arc::new(writer);
         cache.insert(id, Entry::Known(writer.clone()));
@@ -149,16 +168,17 @@ impl Decoder {
     }
 
     /// The reader schema, if any (the subject's latest is asked once).
-    fn reader_schema(&self) -> Option<&Schema> {
+    fn reader_schema(&self) -> Option<&'static Schema> {
         match &self.reader {
-            Reader::Fixed(s) => Some(s),
+            Reader::Fixed(s) => Some(*s),
             Reader::Latest(subject, cell) => cell
                 .get_or_init(|| {
                     let client = self.client.as_ref()?;
                     match client.latest(subject) {
                         Ok(Some(r)) if r.kind == SchemaKind::Avro => Schema::parse_str(&r.schema)
                             .inspect_err(|e| log::warn!("{subject} latest is not Avro: {e}"))
-                            .ok(),
+                            .ok()
+                            .map(leak),
                         Ok(_) => None,
                         Err(e) => {
                             log::warn!("cannot read the latest {subject} ({e:#}): reading with each writer's schema");
@@ -166,9 +186,15 @@ impl Decoder {
                         }
                     }
                 })
-                .as_ref(),
+                .as_ref()
+                .copied(),
         }
     }
+}
+
+/// A schema that lives as long as the process (see [`Reader`]).
+fn leak(schema: Schema) -> &'static Schema {
+    Box::leak(Box::new(schema))
 }
 
 /// Reads `--reader-schema FILE` and checks that it is an Avro schema.

@@ -18,10 +18,13 @@
 //! - [`decoder`]: the consumer side: schemas by id, cached, decoded with a
 //!   reader schema by Avro's resolution rules. Built in the worker, after
 //!   the fork.
+//! - [`fast`]: the decoder's fast path for pairs of the event's own
+//!   schemas, checked against `apache-avro`'s resolution in its tests.
 
 pub mod avro;
 pub mod client;
 pub mod decoder;
+pub mod fast;
 
 use clap::ValueEnum;
 
