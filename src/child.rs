@@ -162,7 +162,7 @@ pub fn start_broker(
         .collect();
     let mut broker = start("broker", &args, id, tx.clone())?;
     announce(&broker);
-    match wait_listening(id, rx, stop) {
+    match wait_listening(id, rx, stop, "the embedded broker") {
         Ok(addr) => Ok((broker, addr)),
         Err(e) => {
             broker.signal(Signal::SIGTERM);
@@ -172,8 +172,38 @@ pub fn start_broker(
     }
 }
 
+/// Starts `braid registry --listen 127.0.0.1:0 -b BROKERS` as child `id`
+/// and waits for its `listening on ADDR` line, as [`start_broker`] does.
+pub fn start_registry(
+    brokers: &str,
+    id: usize,
+    (tx, rx): (&Sender<Line>, &Receiver<Line>),
+    stop: &crate::shutdown::Stop,
+    announce: impl FnOnce(&Proc),
+) -> Result<(Proc, String)> {
+    let args: Vec<String> = ["registry", "--listen", "127.0.0.1:0", "-b", brokers]
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+    let mut registry = start("registry", &args, id, tx.clone())?;
+    announce(&registry);
+    match wait_listening(id, rx, stop, "the schema registry") {
+        Ok(addr) => Ok((registry, addr)),
+        Err(e) => {
+            registry.signal(Signal::SIGTERM);
+            registry.wait_or_kill(Duration::from_secs(10));
+            Err(e)
+        }
+    }
+}
+
 /// Reads child `id`'s lines until `listening on ADDR`; returns ADDR.
-fn wait_listening(id: usize, rx: &Receiver<Line>, stop: &crate::shutdown::Stop) -> Result<String> {
+fn wait_listening(
+    id: usize,
+    rx: &Receiver<Line>,
+    stop: &crate::shutdown::Stop,
+    what: &str,
+) -> Result<String> {
     let deadline = Instant::now() + BROKER_START;
     while Instant::now() < deadline {
         match rx.recv_timeout(Duration::from_millis(100)) {
@@ -183,15 +213,15 @@ fn wait_listening(id: usize, rx: &Receiver<Line>, stop: &crate::shutdown::Stop) 
                 }
             }
             Ok(Line::Closed(i)) if i == id => {
-                bail!("the embedded broker exited before listening")
+                bail!("{what} exited before listening")
             }
             _ => {}
         }
         if stop.requested() {
-            bail!("interrupted while starting the broker");
+            bail!("interrupted while starting {what}");
         }
     }
-    bail!("the embedded broker did not start within 30 s")
+    bail!("{what} did not start within 30 s")
 }
 
 /// `braid produce` as the demo and bench run it: JSON events, round-robin

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 pub use crate::produce::options::{parse_value_range, Acks, CompressionArg, KeyMode, ValueRange};
 pub use crate::report::Format;
+pub use crate::schema::SchemaKind;
 
 /// braid: shows, measures and survives concurrency around Kafka partitions.
 #[derive(Debug, Parser)]
@@ -201,6 +202,20 @@ pub struct ProduceArgs {
     /// Output: human (progress and summary) or json (one event per line).
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
+    /// Write events with a registered schema in Confluent's wire format: avro or json
+    /// (default: plain JSON). Needs --registry.
+    #[arg(long, value_enum, requires = "registry")]
+    pub schema: Option<SchemaKind>,
+    /// The schema registry (http://HOST:PORT), e.g. `braid registry`'s.
+    #[arg(long, value_name = "URL", requires = "schema")]
+    pub registry: Option<String>,
+    /// With --schema avro: the event's Avro writer schema (default: braid's version 1).
+    #[arg(long, value_name = "FILE")]
+    pub writer_schema: Option<PathBuf>,
+    /// With --schema avro: halfway through, the first half of the senders switch to
+    /// this writer schema (registered then, once).
+    #[arg(long, value_name = "FILE")]
+    pub upgrade_schema: Option<PathBuf>,
 }
 
 pub use crate::consume::assignment::{parse_assignment, parse_member, Assignment, Member};
@@ -292,6 +307,14 @@ pub struct ConsumeArgs {
     /// decides which partitions this host gets, then its workers split them.
     #[arg(long, conflicts_with = "member")]
     pub subscribe: bool,
+    /// A schema registry (http://HOST:PORT): decode messages in Confluent's wire format
+    /// (magic byte 0, schema id) with the schemas it holds; plain JSON still works.
+    #[arg(long, value_name = "URL")]
+    pub registry: Option<String>,
+    /// With --registry: read Avro events with this reader schema (default: the latest
+    /// version of <topic>-value), by Avro's resolution rules.
+    #[arg(long, value_name = "FILE", requires = "registry")]
+    pub reader_schema: Option<PathBuf>,
     /// --subscribe: the coordinator drops this host after this long without a heartbeat.
     #[arg(long, value_name = "MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
     pub session_timeout: u64,
@@ -342,6 +365,8 @@ impl From<&ConsumeArgs> for crate::consume::options::Options {
                 rebalance_timeout: ms(a.rebalance_timeout),
                 assignor: a.assignor,
             }),
+            registry: a.registry.clone(),
+            reader_schema: a.reader_schema.clone(),
         }
     }
 }
@@ -357,6 +382,9 @@ pub enum Scenario {
     Processors,
     /// Two hosts in one consumer group; host a is SIGKILLed and host b takes over its partitions.
     Failover,
+    /// Avro events through `braid registry`: v1, then v2 mid-run, read by v1 and v2
+    /// readers; an incompatible v3 refused (-n is capped at 10,000 here).
+    Schemas,
 }
 
 /// `braid demo`: the whole pipeline on one machine.

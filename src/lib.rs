@@ -85,6 +85,11 @@
 //! - [`registry`]: `braid registry`, a Confluent-compatible schema registry
 //!   (REST API over a small HTTP/1.1 server) whose state is the `_schemas`
 //!   topic, replayed at start; Avro compatibility through `apache-avro`.
+//! - [`schema`]: events with a schema: Confluent's wire format (magic 0,
+//!   schema id), braid's own Avro encoder for the event, a registry client,
+//!   and the consumer's decoder (schemas by id, cached after the fork, read
+//!   with a reader schema by Avro's resolution rules). `braid produce
+//!   --schema avro|json --registry URL` and `braid consume --registry URL`.
 //! - [`kafka_version`]: refuses Kafka 4.0+ (ApiVersions) before a command
 //!   that connects does anything, with one line that says why.
 //! - [`shutdown`]: the one place that installs signal handling (`ctrlc` for
@@ -109,6 +114,7 @@ pub mod logging;
 pub mod produce;
 pub mod registry;
 pub mod report;
+pub mod schema;
 pub mod shutdown;
 pub mod topic;
 pub mod usage;

@@ -91,6 +91,12 @@ pub enum ConsumeEvent {
         value: u64,
         /// What the processor made of it.
         result: String,
+        /// The writer's schema id (absent for a plain JSON message).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        schema_id: Option<u32>,
+        /// The record's `host` as the reader schema sees it (absent when it has none).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        host: Option<String>,
     },
     /// A worker process ended.
     WorkerExited {

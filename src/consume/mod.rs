@@ -74,6 +74,10 @@ fn topic_partitions(opts: &Options) -> Result<Vec<i32>> {
 
 /// Runs `braid consume`; returns the exit code.
 pub fn run(opts: &Options) -> Result<i32> {
+    // A bad reader schema fails here, once, rather than in every worker.
+    if let Some(path) = &opts.reader_schema {
+        crate::schema::decoder::read_reader_schema(path)?;
+    }
     // The metadata client is dropped (its sockets closed) before any fork.
     let partitions = topic_partitions(opts)?;
     if partitions.is_empty() {

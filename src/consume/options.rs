@@ -109,4 +109,8 @@ pub struct Options {
     pub faults: Faults,
     /// Join the group through Kafka's group protocol (None: manual assignment only).
     pub subscribe: Option<Subscription>,
+    /// The schema registry that decodes messages in Confluent's wire format.
+    pub registry: Option<String>,
+    /// The Avro reader schema's file (None: the subject's latest version).
+    pub reader_schema: Option<std::path::PathBuf>,
 }

@@ -8,7 +8,9 @@
 //! `parallel` (threads → partitions → processes, verified), `offsets`
 //! (oldest / newest / batch consumers side by side) and `processors`
 //! (prime / sqrt / square groups on one stream); `failover` runs two
-//! `--subscribe` hosts in one group and SIGKILLs one (`failover`).
+//! `--subscribe` hosts in one group and SIGKILLs one (`failover`);
+//! `schemas` (Avro events through `braid registry`, evolving from v1 to v2,
+//! v3 refused) lives in `scenarios_schemas`.
 //!
 //! - [`options`]: the flags checked and resolved once.
 //! - `scenarios`: the three scenarios, and running until done or stopped.
@@ -22,6 +24,7 @@ mod failover;
 mod live;
 pub mod options;
 mod scenarios;
+mod scenarios_schemas;
 mod signals;
 mod state;
 mod verdict;
@@ -130,6 +133,10 @@ impl Demo<'_> {
                 "braid demo, failover scenario: 1 producer thread at {}/s -> topic '{}' ({} partitions) -> group '{FAILOVER_GROUP}': host a and host b (2 workers each); host a is SIGKILLed after {} events",
                 o.rate, o.topic, o.partitions, o.kill_after
             ),
+            Scenario::Schemas => format!(
+                "braid demo, schemas scenario: {} producer threads write Avro v1, half move to v2 mid-run -> topic '{}' -> a v1 reader and a v2 reader ({} processes each) -> v3 refused",
+                o.threads, o.topic, o.processes
+            ),
         });
         self.brokers = match &o.brokers {
             Some(b) => b.join(","),
@@ -140,6 +147,7 @@ impl Demo<'_> {
             Scenario::Offsets => self.offsets(),
             Scenario::Processors => self.processors(),
             Scenario::Failover => self.failover(),
+            Scenario::Schemas => self.schemas(),
         }
     }
 

@@ -17,6 +17,9 @@ const FAILOVER_MESSAGES: u64 = 20_000;
 /// Events the other scenarios produce without `-n`.
 const MESSAGES: u64 = 200_000;
 
+/// The most events the schemas scenario writes.
+const SCHEMAS_MESSAGES: u64 = 10_000;
+
 /// What `braid demo` runs, with its defaults resolved.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -72,7 +75,7 @@ impl Options {
             ));
         }
         let rate = args.rate.unwrap_or(match args.scenario {
-            Scenario::Parallel => 0.0,
+            Scenario::Parallel | Scenario::Schemas => 0.0,
             Scenario::Offsets | Scenario::Processors => STREAM_RATE,
             Scenario::Failover => FAILOVER_RATE,
         });
@@ -93,7 +96,11 @@ impl Options {
             threads: args.threads,
             processes: args.processes,
             partitions: args.partitions,
-            messages,
+            messages: match args.scenario {
+                // Both readers print every event for the checks.
+                Scenario::Schemas => messages.min(SCHEMAS_MESSAGES),
+                _ => messages,
+            },
             rate,
             processor: args.processor,
             value_range: args.value_range,

@@ -142,6 +142,15 @@ impl Demo<'_> {
                 return;
             }
         };
+        if let ProduceEvent::SchemaRegistered(r) = &event {
+            let what = if r.upgrade { "upgrade" } else { "schema" };
+            let label = self.procs[id].label.clone();
+            self.note(&format!(
+                "[{label}] {what}: {} schema registered under {}: id {}",
+                r.schema_type, r.subject, r.id
+            ));
+            return;
+        }
         let p = self.producers.get_mut(&id).expect("known producer");
         match event {
             ProduceEvent::ProducerSendSuccess(s) => {
@@ -151,7 +160,9 @@ impl Demo<'_> {
             }
             ProduceEvent::ProducerSendError(e) => p.failed += e.count,
             ProduceEvent::ShutdownComplete(s) => p.shutdown = Some(s),
-            ProduceEvent::StartupComplete(_) | ProduceEvent::ProducerSendRetry(_) => {}
+            ProduceEvent::StartupComplete(_)
+            | ProduceEvent::ProducerSendRetry(_)
+            | ProduceEvent::SchemaRegistered(_) => {}
         }
     }
 

@@ -12,6 +12,8 @@ use serde::{Deserialize, Serialize};
 pub enum ProduceEvent {
     /// The topic was found and the senders are starting.
     StartupComplete(StartupComplete),
+    /// The event's schema was registered (or found) in the schema registry.
+    SchemaRegistered(SchemaRegistered),
     /// Records of one batch acknowledged by one partition.
     ProducerSendSuccess(SendSuccess),
     /// Records given up on.
@@ -32,6 +34,7 @@ impl ProduceEvent {
     pub fn timestamp(&self) -> u64 {
         match self {
             ProduceEvent::StartupComplete(e) => e.timestamp,
+            ProduceEvent::SchemaRegistered(e) => e.timestamp,
             ProduceEvent::ProducerSendSuccess(e) => e.timestamp,
             ProduceEvent::ProducerSendError(e) => e.timestamp,
             ProduceEvent::ProducerSendRetry(e) => e.timestamp,
@@ -59,6 +62,22 @@ pub struct StartupComplete {
     pub messages: u64,
     /// Key mode: sender, seq or none.
     pub key: String,
+}
+
+/// `schema_registered`: `--schema` registered the event's schema under
+/// the topic's value subject (the same schema again gets the same id).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SchemaRegistered {
+    /// When, in ms since the Unix epoch.
+    pub timestamp: u64,
+    /// The subject (`<topic>-value`).
+    pub subject: String,
+    /// The schema's global id, in every message written with it.
+    pub id: u32,
+    /// "avro" or "json".
+    pub schema_type: String,
+    /// Whether this is `--upgrade-schema`, registered mid-run.
+    pub upgrade: bool,
 }
 
 /// `producer_send_success`: one sender's records of one batch acknowledged
@@ -173,6 +192,9 @@ pub struct ShutdownComplete {
     pub records_per_sec: f64,
     /// Acked value MiB per second.
     pub mb_per_sec: f64,
+    /// Acked value bytes (with the schema header, when there is one).
+    #[serde(default)]
+    pub bytes: u64,
     /// Acknowledgement latency per record.
     pub latency_ms: LatencyMs,
     /// Per sender.

@@ -14,6 +14,7 @@
 //! finish, prints the summary and exits 130.
 
 pub mod collector;
+pub mod encoding;
 pub mod events;
 pub mod options;
 pub mod partitioner;
@@ -61,8 +62,9 @@ pub fn run(args: &ProduceArgs) -> anyhow::Result<i32> {
             key: format!("{:?}", opts.key).to_lowercase(),
         }));
     }
+    let encodings = encoding::Encodings::register(&opts)?;
     let start = Instant::now();
-    let tallies = run_senders(&opts, &stop);
+    let tallies = run_senders(&opts, &encodings, &stop);
     let elapsed = start.elapsed();
 
     let mut all = Tally::default();
@@ -86,7 +88,7 @@ pub fn run(args: &ProduceArgs) -> anyhow::Result<i32> {
 
 /// Runs the sender threads and the collector until every sender is done;
 /// returns each sender's tally.
-fn run_senders(opts: &Options, stop: &Stop) -> Vec<Tally> {
+fn run_senders(opts: &Options, encodings: &encoding::Encodings, stop: &Stop) -> Vec<Tally> {
     let (tx, rx) = channel::unbounded::<Update>();
     std::thread::scope(|s| {
         let collector = s.spawn(move || Collector::new(opts).run(rx));
@@ -96,7 +98,7 @@ fn run_senders(opts: &Options, stop: &Stop) -> Vec<Tally> {
             std::thread::Builder::new()
                 .name(format!("sender-{thread}"))
                 .spawn_scoped(s, move || {
-                    sender::Sender::new(opts, thread, stop, tx).run(quota)
+                    sender::Sender::new(opts, encodings, thread, stop, tx).run(quota)
                 })
                 .expect("cannot spawn a sender thread");
         }

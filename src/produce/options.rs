@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use crate::cli::ProduceArgs;
 use crate::report::Format;
+use crate::schema::{SchemaKind, EVENT_JSON_SCHEMA, EVENT_V1, HEADER_LEN};
 use crate::usage::UsageError;
 
 /// How the producer keys its events.
@@ -103,14 +104,31 @@ pub struct Options {
     pub rate: Option<f64>,
     /// Human progress and summary, or JSON events.
     pub format: Format,
+    /// `--schema`: the registry and the schemas (None: plain JSON).
+    pub schema: Option<SchemaOptions>,
+}
+
+/// `--schema avro|json --registry URL`, checked, with the schemas' text.
+#[derive(Debug, Clone)]
+pub struct SchemaOptions {
+    /// Avro or JSON.
+    pub kind: SchemaKind,
+    /// The registry's URL.
+    pub registry: String,
+    /// The schema registered and written first.
+    pub writer: String,
+    /// `--upgrade-schema`: the schema half the senders move to.
+    pub upgrade: Option<String>,
 }
 
 impl Options {
     /// Checks what clap cannot check one flag at a time (today: `--size`
     /// must hold the largest event these flags produce) and resolves the rest.
     pub fn from_args(args: &ProduceArgs) -> Result<Options, UsageError> {
+        let schema = schema_options(args)?;
         if let Some(size) = args.size {
-            let min = min_size(args.threads, args.messages, args.value_range);
+            let header = if schema.is_some() { HEADER_LEN } else { 0 };
+            let min = min_size(args.threads, args.messages, args.value_range) + header;
             if (size as usize) < min {
                 return Err(UsageError::new(
                     "produce",
@@ -134,8 +152,53 @@ impl Options {
             timeout: Duration::from_secs(args.timeout),
             rate: (args.rate > 0.0).then_some(args.rate),
             format: args.format,
+            schema,
         })
     }
+}
+
+/// Checks the `--schema` flags together and reads the schema files.
+fn schema_options(args: &ProduceArgs) -> Result<Option<SchemaOptions>, UsageError> {
+    let err = |m: String| UsageError::new("produce", m);
+    let (Some(kind), Some(registry)) = (args.schema, &args.registry) else {
+        if args.writer_schema.is_some() || args.upgrade_schema.is_some() {
+            return Err(err(
+                "--writer-schema and --upgrade-schema need --schema avro".into(),
+            ));
+        }
+        return Ok(None);
+    };
+    let read = |p: &std::path::Path| {
+        std::fs::read_to_string(p).map_err(|e| err(format!("cannot read {}: {e}", p.display())))
+    };
+    if kind == SchemaKind::Json && (args.writer_schema.is_some() || args.upgrade_schema.is_some()) {
+        return Err(err(
+            "--writer-schema and --upgrade-schema are Avro schemas: use them with --schema avro"
+                .into(),
+        ));
+    }
+    if kind == SchemaKind::Avro && args.value_range.hi > i64::MAX as u64 {
+        return Err(err(format!(
+            "--schema avro writes values as Avro longs: --value-range must stay below {}",
+            i64::MAX
+        )));
+    }
+    if args.upgrade_schema.is_some() && args.messages == 0 {
+        return Err(err(
+            "--upgrade-schema happens halfway through --messages: give -n".into(),
+        ));
+    }
+    let writer = match (&args.writer_schema, kind) {
+        (Some(p), _) => read(p)?,
+        (None, SchemaKind::Avro) => EVENT_V1.to_string(),
+        (None, SchemaKind::Json) => EVENT_JSON_SCHEMA.to_string(),
+    };
+    Ok(Some(SchemaOptions {
+        kind,
+        registry: registry.clone(),
+        writer,
+        upgrade: args.upgrade_schema.as_deref().map(read).transpose()?,
+    }))
 }
 
 /// The size of the largest event `threads` senders write for `messages`

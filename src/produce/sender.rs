@@ -4,10 +4,11 @@
 //! and reports every outcome to the collector. Each record it builds ends up
 //! either acked or failed: nothing is dropped silently.
 
+use super::encoding::Encodings;
 use super::options::{Acks, CompressionArg, KeyMode, Options, ValueRange};
 use super::partitioner::Murmur2Partitioner;
 use super::stats::Update;
-use crate::event::{self, Event};
+use crate::event::Event;
 use crate::shutdown::Stop;
 use anyhow::Context as _;
 use crossbeam::channel::Sender as Tx;
@@ -171,6 +172,8 @@ enum Attempt {
 /// One sender thread's state.
 pub struct Sender<'a> {
     cfg: &'a Options,
+    encodings: &'a Encodings,
+    quota: Option<u64>,
     thread: u32,
     stop: &'a Stop,
     tx: Tx<Update>,
@@ -193,7 +196,13 @@ enum Due {
 
 impl<'a> Sender<'a> {
     /// A sender for `thread` (0-based), reporting on `tx`.
-    pub fn new(cfg: &'a Options, thread: u32, stop: &'a Stop, tx: Tx<Update>) -> Self {
+    pub fn new(
+        cfg: &'a Options,
+        encodings: &'a Encodings,
+        thread: u32,
+        stop: &'a Stop,
+        tx: Tx<Update>,
+    ) -> Self {
         let seed = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_nanos() as u64)
@@ -201,6 +210,8 @@ impl<'a> Sender<'a> {
             ^ ((thread as u64) << 48);
         Self {
             cfg,
+            encodings,
+            quota: None,
             thread,
             stop,
             tx,
@@ -217,6 +228,8 @@ impl<'a> Sender<'a> {
 
     /// Sends `quota` events (None: until stopped), then reports `Done`.
     pub fn run(mut self, quota: Option<u64>) {
+        self.quota = quota;
+        let upgrade_at = self.encodings.upgrade_at(self.thread, quota);
         let mut batch = Batch::new();
         let mut seq = 0u64;
         let start = Instant::now();
@@ -237,6 +250,9 @@ impl<'a> Sender<'a> {
                 break;
             }
             let mut n = (self.cfg.batch_size as u64).min(remaining);
+            if let Some(at) = upgrade_at.filter(|at| seq < *at) {
+                n = n.min(at - seq); // no batch mixes two schemas
+            }
             if let Some(rate) = self.cfg.rate {
                 match self.due(rate, start, seq) {
                     Due::Now(due) => n = n.min(due),
@@ -301,6 +317,8 @@ impl<'a> Sender<'a> {
         let ValueRange { lo, hi } = self.cfg.values;
         let span = (hi - lo).wrapping_add(1); // 0: the whole u64 range
         let mut itoa = itoa::Buffer::new();
+        let encoding =
+            (self.encodings).for_batch(&self.cfg.topic, self.thread, first_seq, self.quota);
         for k in 0..n {
             let seq = first_seq + k as u64;
             let r = self.rng.next();
@@ -311,7 +329,7 @@ impl<'a> Sender<'a> {
                 value,
                 ts_ms,
             };
-            event::encode_into(&e, self.cfg.size, &mut b.values);
+            encoding.encode_into(&e, self.cfg.size, &mut b.values);
             match self.cfg.key {
                 KeyMode::Sender => b.keys.extend_from_slice(&self.thread_key),
                 KeyMode::Seq => b.keys.extend_from_slice(itoa.format(seq).as_bytes()),

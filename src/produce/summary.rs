@@ -132,6 +132,7 @@ impl Summary<'_> {
                 elapsed_ms: self.elapsed.as_millis() as u64,
                 records_per_sec: rps,
                 mb_per_sec: mbps,
+                bytes: self.all.bytes,
                 latency_ms: events::LatencyMs {
                     avg: ms(h.mean() as u64),
                     max: ms(h.max()),

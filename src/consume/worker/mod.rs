@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use super::membership::commit::{CommitError, GroupCommitter};
@@ -29,9 +29,9 @@ use super::processor::ProcessorKind;
 use super::processor::{self, Output};
 use super::recover::{self, Outage, UNAVAILABLE_FOR};
 use super::status::{Progress, Span, Status};
-use crate::event::{self, Event};
 use crate::produce::stats::Histogram;
 use crate::report::Format;
+use crate::schema::decoder::{Decoded, Decoder};
 
 static STOP: AtomicBool = AtomicBool::new(false);
 static INTERRUPTS: AtomicUsize = AtomicUsize::new(0);
@@ -158,12 +158,21 @@ struct State<'a> {
     last_us: u64,
     /// `--subscribe`: commits carrying the group generation.
     group_commit: Option<GroupCommitter>,
+    /// Plain JSON and schema-framed messages to events (its registry client
+    /// and cache are this process's own, made after the fork).
+    decoder: Arc<Decoder>,
 }
 
 impl<'a> State<'a> {
     /// A worker's state before its first fetch, starting at `start`.
-    fn new(opts: &'a Options, spec: &'a WorkerTask, start: BTreeMap<i32, i64>) -> State<'a> {
+    fn new(
+        opts: &'a Options,
+        spec: &'a WorkerTask,
+        start: BTreeMap<i32, i64>,
+        decoder: Decoder,
+    ) -> State<'a> {
         State {
+            decoder: Arc::new(decoder),
             opts,
             spec,
             fetch_pos: start.clone(),
@@ -217,7 +226,13 @@ fn run(opts: &Options, spec: &WorkerTask, reporter: &mut StatusPipe) -> Result<S
     } else {
         None
     };
-    let mut st = State::new(opts, spec, start);
+    let reader = opts
+        .reader_schema
+        .as_deref()
+        .map(crate::schema::decoder::read_reader_schema)
+        .transpose()?;
+    let decoder = Decoder::new(opts.registry.as_deref(), reader.as_deref(), &opts.topic)?;
+    let mut st = State::new(opts, spec, start, decoder);
     let mut hand = InHand {
         pending: Vec::new(),
         since: Instant::now(),

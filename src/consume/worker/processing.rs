@@ -13,7 +13,7 @@ pub(super) struct Pending {
 
 /// A processed message.
 pub(super) enum Processed {
-    Valid(Event, Output),
+    Valid(Decoded, Output),
     Invalid(String),
 }
 
@@ -46,9 +46,13 @@ pub(super) fn process(
         }
     }
     let kind = st.opts.processor;
-    let handle = |m: &Pending| match event::decode(&m.value) {
-        Ok(e) => Processed::Valid(e, processor::process(kind, &e)),
-        Err(err) => Processed::Invalid(err.to_string()),
+    let decoder = st.decoder.clone();
+    let handle = |m: &Pending| match decoder.decode(&m.value) {
+        Ok(d) => {
+            let out = processor::process(kind, &d.event);
+            Processed::Valid(d, out)
+        }
+        Err(why) => Processed::Invalid(why),
     };
     let hang_at = st
         .opts
@@ -159,14 +163,15 @@ pub(super) fn record(st: &mut State<'_>, m: &Pending, r: Processed, reporter: &m
         .add(m.offset);
     st.done_pos.insert(m.partition, m.offset + 1);
     match r {
-        Processed::Valid(e, ending) => {
+        Processed::Valid(d, ending) => {
+            let e = &d.event;
             let now = crate::report::now_ms();
             st.latency.record(now.saturating_sub(e.ts_ms) * 1000, 1);
             if ending == Output::Prime(true) {
                 st.progress.primes += 1;
             }
             if st.opts.print || st.opts.processor == ProcessorKind::Echo {
-                print_result(st, std::process::id(), m, &e, ending);
+                print_result(st, std::process::id(), m, &d, ending);
             }
         }
         Processed::Invalid(why) => note_invalid(st, m, &why),
@@ -219,8 +224,9 @@ pub(super) fn now_us() -> u64 {
         .map_or(0, |d| d.as_micros() as u64)
 }
 
-pub(super) fn print_result(st: &State<'_>, pid: u32, m: &Pending, e: &Event, ending: Output) {
+pub(super) fn print_result(st: &State<'_>, pid: u32, m: &Pending, d: &Decoded, ending: Output) {
     let kind = st.opts.processor;
+    let e = &d.event;
     if st.opts.format == Format::Json {
         crate::report::emit_json(&crate::consume::events::ConsumeEvent::RecordProcessed {
             worker: st.spec.index,
@@ -231,6 +237,8 @@ pub(super) fn print_result(st: &State<'_>, pid: u32, m: &Pending, e: &Event, end
             seq: e.seq,
             value: e.value,
             result: processor::describe(kind, e, ending),
+            schema_id: d.schema_id,
+            host: d.host.clone(),
         });
     } else {
         crate::report::line(&format!(

@@ -1,0 +1,175 @@
+//! How the senders write an event: plain JSON (the default), or with
+//! `--schema avro|json` Confluent's wire format with the id the registry
+//! gave the event's schema under `<topic>-value`.
+//!
+//! The schema is registered once, before the sender threads start
+//! ([`Encodings::register`]); a refusal (409 incompatible) is one error
+//! line and exit 1. With `--upgrade-schema`, the first half of the senders
+//! switch to a second writer schema halfway through their quota: the first
+//! of them to get there registers it (once, for all), mid-run.
+
+use anyhow::Result;
+use std::sync::OnceLock;
+
+use super::events::{self, ProduceEvent};
+use super::options::{Options, SchemaOptions};
+use crate::event::{self, Event};
+use crate::report::{self, Format};
+use crate::schema::client::Client;
+use crate::schema::{avro, put_header, value_subject, SchemaKind, HEADER_LEN};
+
+/// One way of writing the event.
+#[derive(Debug, Clone)]
+pub enum Encoding {
+    /// The JSON event, as it always was.
+    Plain,
+    /// Magic byte, schema id, the JSON event.
+    Json {
+        /// The JSON Schema's id.
+        id: u32,
+    },
+    /// Magic byte, schema id, the Avro datum.
+    Avro {
+        /// The writer schema's id.
+        id: u32,
+        /// The writer schema, checked.
+        writer: avro::Writer,
+    },
+}
+
+impl Encoding {
+    /// Appends the message for `e` to `out`; `size` pads the whole message
+    /// (header included) as [`event::encode_into`] does.
+    #[inline]
+    pub fn encode_into(&self, e: &Event, size: Option<usize>, out: &mut Vec<u8>) {
+        let datum_size = || size.map(|s| s.saturating_sub(HEADER_LEN));
+        match self {
+            Encoding::Plain => event::encode_into(e, size, out),
+            Encoding::Json { id } => {
+                put_header(*id, out);
+                event::encode_into(e, datum_size(), out);
+            }
+            Encoding::Avro { id, writer } => {
+                put_header(*id, out);
+                writer.encode_into(e, datum_size(), out);
+            }
+        }
+    }
+}
+
+/// The encodings of one run: the first, and the upgrade some senders move to.
+#[derive(Debug)]
+pub struct Encodings {
+    first: Encoding,
+    upgrade: Option<Upgrade>,
+    format: Format,
+}
+
+/// `--upgrade-schema`: registered by the first sender that needs it.
+#[derive(Debug)]
+struct Upgrade {
+    schema: SchemaOptions,
+    text: String,
+    /// Senders below this number upgrade.
+    senders: u32,
+    registered: OnceLock<Option<Encoding>>,
+}
+
+impl Encodings {
+    /// Registers the event's schema when `--schema` asks for one (before
+    /// any sender starts) and says so; plain JSON otherwise.
+    pub fn register(opts: &Options) -> Result<Encodings> {
+        let Some(s) = &opts.schema else {
+            return Ok(Encodings {
+                first: Encoding::Plain,
+                upgrade: None,
+                format: opts.format,
+            });
+        };
+        let first = register(s, &opts.topic, &s.writer, opts.format, false)?;
+        let upgrade = s.upgrade.clone().map(|text| Upgrade {
+            schema: s.clone(),
+            text,
+            senders: (opts.threads / 2).max(1),
+            registered: OnceLock::new(),
+        });
+        Ok(Encodings {
+            first,
+            upgrade,
+            format: opts.format,
+        })
+    }
+
+    /// The seq at which sender `thread` (of `quota` events) upgrades, if it does.
+    pub fn upgrade_at(&self, thread: u32, quota: Option<u64>) -> Option<u64> {
+        let u = self.upgrade.as_ref()?;
+        (thread < u.senders).then_some(quota? / 2)
+    }
+
+    /// The encoding of sender `thread`'s batch starting at `seq` (of
+    /// `quota` events): the upgrade from half its quota on, for the first
+    /// half of the senders, once registered (on a refusal they keep the first).
+    pub fn for_batch(&self, topic: &str, thread: u32, seq: u64, quota: Option<u64>) -> &Encoding {
+        let (Some(u), Some(at)) = (&self.upgrade, self.upgrade_at(thread, quota)) else {
+            return &self.first;
+        };
+        if seq < at {
+            return &self.first;
+        }
+        let registered = u.registered.get_or_init(|| {
+            register(&u.schema, topic, &u.text, self.format, true)
+                .inspect_err(report::error_line)
+                .ok()
+        });
+        registered.as_ref().unwrap_or(&self.first)
+    }
+}
+
+/// Registers `text` under the topic's value subject and reports it.
+fn register(
+    s: &SchemaOptions,
+    topic: &str,
+    text: &str,
+    format: Format,
+    upgrade: bool,
+) -> Result<Encoding> {
+    let subject = value_subject(topic);
+    // The registry's verdict first: an incompatible schema is refused
+    // (409) whether or not braid could write it.
+    let id = Client::new(&s.registry)?.register(&subject, text, s.kind)?;
+    let writer = match s.kind {
+        SchemaKind::Avro => Some(
+            avro::Writer::new(text, &host_name())
+                .map_err(|e| anyhow::anyhow!("schema id {id} under {subject}: {e}"))?,
+        ),
+        SchemaKind::Json => None,
+    };
+    let kind = format!("{:?}", s.kind).to_lowercase();
+    match format {
+        Format::Json => {
+            report::emit_json(&ProduceEvent::SchemaRegistered(events::SchemaRegistered {
+                timestamp: report::now_ms(),
+                subject: subject.clone(),
+                id,
+                schema_type: kind,
+                upgrade,
+            }))
+        }
+        Format::Human => report::line(&format!(
+            "{} {kind} schema registered under {subject}: id {id}",
+            if upgrade { "upgrade:" } else { "the event's" }
+        )),
+    }
+    Ok(match writer {
+        Some(writer) => Encoding::Avro { id, writer },
+        None => Encoding::Json { id },
+    })
+}
+
+/// This machine's host name (the v2 event's `host`).
+fn host_name() -> String {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_else(|| "unknown".into())
+}
