@@ -110,25 +110,32 @@ fn member(t: &Target, topic: &str, group: &str, session_ms: &str) -> Consume {
     )
 }
 
+/// One `group_joined` event: generation, partitions, timestamp (ms).
+type Joined = (i32, Vec<i32>, u64);
+
+/// Every `group_joined` among `events`.
+fn joins(events: &[ConsumeEvent]) -> Vec<Joined> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            ConsumeEvent::GroupJoined {
+                generation,
+                partitions,
+                timestamp,
+                ..
+            } => Some((*generation, partitions.clone(), *timestamp)),
+            _ => None,
+        })
+        .collect()
+}
+
 /// The partitions of the member's latest `group_joined`, with its generation.
-fn latest_join(c: &mut Consume) -> Option<(i64, Vec<i32>, u64)> {
-    c.named("group_joined").last().map(|v| {
-        let parts = v["partitions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|p| p.as_i64().unwrap() as i32)
-            .collect();
-        (
-            v["generation"].as_i64().unwrap(),
-            parts,
-            v["timestamp"].as_u64().unwrap(),
-        )
-    })
+fn latest_join(c: &mut Consume) -> Option<Joined> {
+    joins(&c.events()).pop()
 }
 
 /// Waits until the members' latest assignments split 0..6 between them.
-fn wait_split(a: &mut Consume, b: &mut Consume, what: &str) -> i64 {
+fn wait_split(a: &mut Consume, b: &mut Consume, what: &str) -> i32 {
     let start = Instant::now();
     loop {
         if let (Some((ga, pa, _)), Some((gb, pb, _))) = (latest_join(a), latest_join(b)) {
@@ -154,15 +161,15 @@ fn wait_split(a: &mut Consume, b: &mut Consume, what: &str) -> i64 {
 
 /// Waits until `c` joins a generation newer than `after` holding all 6
 /// partitions; returns the join's timestamp (ms).
-fn wait_all_six(c: &mut Consume, after: i64, what: &str) -> u64 {
+fn wait_all_six(c: &mut Consume, after: i32, what: &str) -> u64 {
     let mut ts = 0;
     c.wait_events(Duration::from_secs(90), what, |evs| {
-        evs.iter()
-            .filter(|v| v["name"] == "group_joined")
-            .filter(|v| v["generation"].as_i64().unwrap() > after)
-            .any(|v| {
-                ts = v["timestamp"].as_u64().unwrap();
-                v["partitions"].as_array().unwrap().len() == 6
+        joins(evs)
+            .into_iter()
+            .filter(|(g, _, _)| *g > after)
+            .any(|(_, parts, at)| {
+                ts = at;
+                parts.len() == 6
             })
     });
     ts
@@ -214,7 +221,7 @@ fn split_then_kill9(t: Target) {
     produce(&addr, &topic, &["-n", "3000", "-j", "2", "--key", "seq"]);
     let mut a = member(&t, &topic, &group, "6000");
     a.wait_events(Duration::from_secs(60), "a joined alone", |evs| {
-        evs.iter().any(|v| v["name"] == "group_joined")
+        !joins(evs).is_empty()
     });
     let mut b = member(&t, &topic, &group, "6000");
     let split = wait_split(&mut a, &mut b, what);
@@ -250,7 +257,7 @@ fn ctrl_c_hands_over_at_once(t: Target) {
     produce(&addr, &topic, &["-n", "3000", "-j", "2", "--key", "seq"]);
     let mut a = member(&t, &topic, &group, "30000");
     a.wait_events(Duration::from_secs(60), "a joined alone", |evs| {
-        evs.iter().any(|v| v["name"] == "group_joined")
+        !joins(evs).is_empty()
     });
     let mut b = member(&t, &topic, &group, "30000");
     let split = wait_split(&mut a, &mut b, what);
