@@ -22,7 +22,7 @@ use kafka_protocol::messages::{
     ResponseHeader, TopicName,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -96,14 +96,14 @@ pub struct TopicCreated<'a> {
 }
 
 /// `braid topic describe --format json`: the topic, per partition.
-#[derive(Debug, Serialize)]
-pub struct TopicDescription<'a> {
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TopicDescription {
     /// The topic.
-    pub topic: &'a str,
+    pub topic: String,
     /// The group asked about, if any.
-    pub group: Option<&'a str>,
+    pub group: Option<String>,
     /// Per partition: leader, offsets, the group's commit and lag.
-    pub partitions: &'a [PartitionInfo],
+    pub partitions: Vec<PartitionInfo>,
 }
 
 /// What the broker reports about a created topic.
@@ -423,7 +423,7 @@ pub fn wait_ready(
 }
 
 /// One topic in `braid topic list`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TopicSummary {
     /// Its name.
     pub topic: String,
@@ -466,7 +466,7 @@ fn list(args: &TopicArgs) -> Result<()> {
 }
 
 /// One partition in `braid topic describe`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PartitionInfo {
     /// The partition id.
     pub partition: i32,
@@ -542,9 +542,9 @@ fn describe(args: &TopicArgs, topic: &str, group: Option<&str>) -> Result<()> {
     let parts = partitions(&args.brokers, topic, group)?;
     if args.format == Format::Json {
         report::emit_json(&TopicDescription {
-            topic,
-            group,
-            partitions: &parts,
+            topic: topic.to_string(),
+            group: group.map(String::from),
+            partitions: parts,
         });
         return Ok(());
     }
