@@ -75,10 +75,7 @@ fn completeness(runs: &[(u32, &str, &str, Vec<Vec<i32>>)]) {
                 "{what}: records_consumed counts"
             );
             assert_eq!(done.invalid, 0, "{what}: {done:?}");
-            assert_eq!(
-                done.committed, hw,
-                "{what}: committed in shutdown_complete"
-            );
+            assert_eq!(done.committed, hw, "{what}: committed in shutdown_complete");
             let exits = c.exits();
             assert_eq!(
                 exits.len(),
@@ -86,9 +83,7 @@ fn completeness(runs: &[(u32, &str, &str, Vec<Vec<i32>>)]) {
                 "{what}: worker_exited events {exits:?}"
             );
             assert!(
-                exits
-                    .iter()
-                    .all(|e| !e.respawned && e.status == "exited 0"),
+                exits.iter().all(|e| !e.respawned && e.status == "exited 0"),
                 "{what}: {exits:?}"
             );
         } else {

@@ -239,10 +239,7 @@ fn kill9_of_the_supervisor_ends_every_worker_on_its_own() {
     });
     let pids = worker_pids(&c.events());
     assert_eq!(pids.len(), 3, "{pids:?}");
-    assert!(
-        c.commits().is_empty(),
-        "no periodic commit yet"
-    );
+    assert!(c.commits().is_empty(), "no periodic commit yet");
     let sup = c.pid();
     let killed = Instant::now();
     c.signal(Signal::SIGKILL);
@@ -386,7 +383,10 @@ fn now_ms() -> i64 {
 
 /// The `worker_exited` events of worker `w`, in order.
 fn exits_of(events: &[ConsumeEvent], w: usize) -> Vec<Exit> {
-    exits(events).into_iter().filter(|x| x.worker == w).collect()
+    exits(events)
+        .into_iter()
+        .filter(|x| x.worker == w)
+        .collect()
 }
 
 /// The `partitions_assigned` events of worker `w`, in order.
