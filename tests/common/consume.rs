@@ -199,7 +199,13 @@ impl Consume {
         let out = self.stdout.lock().unwrap();
         let kept: Vec<&String> = out
             .iter()
-            .filter(|l| !l.contains("\"record_processed\"") && !l.starts_with("[worker "))
+            .filter(|l| {
+                !l.starts_with("[worker ")
+                    && !matches!(
+                        ConsumeEvent::parse(l),
+                        Ok(ConsumeEvent::RecordProcessed { .. })
+                    )
+            })
             .collect();
         let skipped = out.len() - kept.len();
         format!(
