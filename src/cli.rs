@@ -355,6 +355,8 @@ pub enum Scenario {
     Offsets,
     /// Three groups on one stream: primes, square roots, squares.
     Processors,
+    /// Two hosts in one consumer group; host a is SIGKILLed and host b takes over its partitions.
+    Failover,
 }
 
 /// `braid demo`: the whole pipeline on one machine.
@@ -372,10 +374,10 @@ pub struct DemoArgs {
     /// Partitions of the demo topic.
     #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(i32).range(1..=1000))]
     pub partitions: i32,
-    /// Events to produce (parallel scenario; the first burst in the offsets scenario).
-    #[arg(short = 'n', long, default_value_t = 200_000, value_parser = clap::value_parser!(u64).range(1..))]
-    pub messages: u64,
-    /// Producer rate in messages/s (0 = unlimited; the offsets and processors scenarios default to 2).
+    /// Events to produce (parallel: 200000 by default, failover: 20000; the first burst in the offsets scenario).
+    #[arg(short = 'n', long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub messages: Option<u64>,
+    /// Producer rate in messages/s (0 = unlimited; offsets and processors default to 2, failover to 1000).
     #[arg(long, value_parser = parse_rate)]
     pub rate: Option<f64>,
     /// What the consumer workers do with each event.
@@ -396,6 +398,12 @@ pub struct DemoArgs {
     /// Kill one worker with SIGKILL after this many consumed events (shows the respawn).
     #[arg(long, value_name = "N")]
     pub kill_worker_after: Option<u64>,
+    /// failover: SIGKILL host a's supervisor after this many consumed events (default: a quarter of -n).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub kill_after: Option<u64>,
+    /// failover: the hosts' --session-timeout in ms (how long the group waits for a dead host).
+    #[arg(long, value_name = "MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
+    pub session_timeout: u64,
     /// Stop after this many seconds (offsets and processors scenarios run until Ctrl+C otherwise).
     #[arg(long, value_name = "SECS")]
     pub duration: Option<u64>,

@@ -43,10 +43,21 @@
 //!   events and the perf-test style summary. Its flag types (`KeyMode`,
 //!   `Acks`, `CompressionArg`, `ValueRange`) live in `produce::options`, its
 //!   events in `produce::events`.
-//! - [`consume`]: `braid consume`, a single-threaded supervisor that forks
-//!   one worker process per share of the partitions (manual assignment),
-//!   respawns the ones that die and stops them all cleanly on Ctrl+C; its
-//!   events in `consume::events`.
+//! - [`consume`]: `braid consume`. `consume::options` is the checked
+//!   `Options` (built from `ConsumeArgs` in `cli`, so consume never imports
+//!   `cli`); `consume::assignment` plans which worker reads which partitions.
+//!   `consume::supervisor` is single-threaded (it forks): `spawn` forks a
+//!   worker per share, `reports` turns the workers' status-pipe lines into
+//!   counts and `ConsumeEvent`s, `exits` reaps and respawns with a doubling
+//!   backoff, `group` (`--subscribe`) keeps its place in a consumer group
+//!   through `consume::membership` (JoinGroup/SyncGroup/Heartbeat/LeaveGroup,
+//!   the range and roundrobin assignors) and stops and re-forks its workers on
+//!   a rebalance. `consume::worker` runs in each child after the fork:
+//!   `kafka_io` fetches and commits (exactly last processed + 1, with the
+//!   group generation under `--subscribe`, retried through `consume::recover`
+//!   while the cluster fails over), `processing` processes events in order so
+//!   that a stop lands between two events. `consume::view` draws the live
+//!   view and the summary; `consume::events` are its `--format json` events.
 //! - [`child`]: starting braid's own executable as a child (broker, produce,
 //!   consume) in its own process group with PDEATHSIG, its stdout read line
 //!   by line into one channel; `child::start_broker` waits for the embedded
@@ -64,9 +75,13 @@
 //!   (leaders, earliest/latest offsets, a group's committed offsets and lag)
 //!   through the kafka crate.
 //! - [`broker`]: the embedded Kafka-compatible broker (`braid broker`): a
-//!   thread-per-connection server, framing (`broker::wire`), the one table
-//!   of supported APIs and their handlers, the partition log on disk and
-//!   the committed-offset store.
+//!   thread-per-connection server (`server` accepts, `connection` serves one
+//!   client and watches for a stop), framing (`broker::wire`), the one table
+//!   of supported APIs and their handlers (`apis`, `handlers`), the partition
+//!   log on disk (`partition_log`, `message`), format conversions
+//!   (`records`), the committed-offset store (`offsets`) and the classic
+//!   group coordinator (`coordinator`: a pure state machine, served by
+//!   `handlers::membership`).
 //! - [`registry`]: `braid registry`, a Confluent-compatible schema registry
 //!   (REST API over a small HTTP/1.1 server) whose state is the `_schemas`
 //!   topic, replayed at start; Avro compatibility through `apache-avro`.

@@ -219,7 +219,8 @@ fn create_list_describe_round_trip() {
 }
 
 /// The data rows of `braid topic describe`'s human table (after its title
-/// and the header, which must name the group's columns), split into words.
+/// and the header, which must name the group's columns, up to the blank line
+/// before the group's members), split into words.
 fn human_rows(out: &str) -> Vec<Vec<String>> {
     let mut lines = out.lines();
     let title = lines.next().unwrap_or_default();
@@ -243,6 +244,7 @@ fn human_rows(out: &str) -> Vec<Vec<String>> {
         "{out}"
     );
     lines
+        .take_while(|l| !l.trim().is_empty())
         .map(|l| l.split_whitespace().map(String::from).collect())
         .collect()
 }

@@ -38,12 +38,46 @@ impl Demo<'_> {
             .sum()
     }
 
-    /// Records acknowledged but not yet consumed, over all consumers.
+    /// Records acknowledged but not yet consumed, over all consumers; the
+    /// hosts of one group (counted by record) share the partitions, so
+    /// their lag is where the furthest of them got.
     fn lag(&self) -> u64 {
         let end = self.acked_end();
+        if !self.consumers.values().all(|c| c.by_record) {
+            return self
+                .consumers
+                .values()
+                .map(|c| Self::lag_of(c, &end, None))
+                .sum();
+        }
+        end.iter()
+            .map(|(part, e)| {
+                let at = self
+                    .consumers
+                    .values()
+                    .map(|c| {
+                        let next = c.consumed.get(part).map_or(0, |x| x.next());
+                        next.max(c.start.get(part).copied().unwrap_or(0))
+                    })
+                    .max()
+                    .unwrap_or(0);
+                (e - at).max(0) as u64
+            })
+            .sum()
+    }
+
+    /// Events consumed so far (a host counted by record includes what its
+    /// workers did after their supervisor was killed).
+    fn consumed(&self) -> u64 {
         self.consumers
             .values()
-            .map(|c| Self::lag_of(c, &end, None))
+            .map(|c| {
+                if c.by_record {
+                    c.consumed.values().map(|x| x.count()).sum()
+                } else {
+                    c.total
+                }
+            })
             .sum()
     }
 
@@ -60,7 +94,7 @@ impl Demo<'_> {
         }
         self.last_draw = Instant::now();
         let acked: u64 = self.producers.values().map(|p| p.acked).sum();
-        let consumed: u64 = self.consumers.values().map(|c| c.total).sum();
+        let consumed = self.consumed();
         let lag = self.lag();
         let head = format!(
             "{:>6.1}s  produced {}{}  consumed {}  lag {}{}",

@@ -7,7 +7,8 @@
 //! Scenarios replay the classic Kafka demos on the same machinery:
 //! `parallel` (threads → partitions → processes, verified), `offsets`
 //! (oldest / newest / batch consumers side by side) and `processors`
-//! (prime / sqrt / square groups on one stream).
+//! (prime / sqrt / square groups on one stream); `failover` runs two
+//! `--subscribe` hosts in one group and SIGKILLs one (`failover`).
 //!
 //! - [`options`]: the flags checked and resolved once.
 //! - `scenarios`: the three scenarios, and running until done or stopped.
@@ -17,6 +18,7 @@
 //! - `verdict`: the result table, or where things stood at Ctrl+C.
 //! - [`verify`]: the loss, duplication and commit checks.
 
+mod failover;
 mod live;
 pub mod options;
 mod scenarios;
@@ -40,6 +42,8 @@ use state::{ConsumerState, ProducerState};
 
 /// The consumer group of the parallel scenario (kept across runs with `--data`).
 pub const DEMO_GROUP: &str = "braid-demo";
+/// The consumer group of the failover scenario's two hosts.
+pub const FAILOVER_GROUP: &str = "braid-demo-failover";
 
 /// The demo's running state: its children and what they said.
 struct Demo<'a> {
@@ -122,6 +126,10 @@ impl Demo<'_> {
                 "braid demo, processors scenario: 1 producer thread at {}/s -> topic '{}' -> three groups: prime, sqrt, square",
                 o.rate, o.topic
             ),
+            Scenario::Failover => format!(
+                "braid demo, failover scenario: 1 producer thread at {}/s -> topic '{}' ({} partitions) -> group '{FAILOVER_GROUP}': host a and host b (2 workers each); host a is SIGKILLed after {} events",
+                o.rate, o.topic, o.partitions, o.kill_after
+            ),
         });
         self.brokers = match &o.brokers {
             Some(b) => b.join(","),
@@ -131,6 +139,7 @@ impl Demo<'_> {
             Scenario::Parallel => self.parallel(),
             Scenario::Offsets => self.offsets(),
             Scenario::Processors => self.processors(),
+            Scenario::Failover => self.failover(),
         }
     }
 
@@ -252,8 +261,12 @@ impl Demo<'_> {
     /// Per partition: the end of the log, and the demo group's committed
     /// offset where it has one (`braid topic describe`'s query).
     fn log_state(&self) -> Result<(BTreeMap<i32, i64>, BTreeMap<i32, i64>)> {
+        let group = match self.opts.scenario {
+            Scenario::Failover => FAILOVER_GROUP,
+            _ => DEMO_GROUP,
+        };
         let brokers: Vec<String> = self.brokers.split(',').map(String::from).collect();
-        let parts = crate::topic::partitions(&brokers, &self.opts.topic, Some(DEMO_GROUP))?;
+        let parts = crate::topic::partitions(&brokers, &self.opts.topic, Some(group))?;
         let end = parts.iter().map(|p| (p.partition, p.latest)).collect();
         let committed = parts
             .iter()

@@ -10,6 +10,12 @@ use crate::usage::UsageError;
 
 /// The producer rate of the offsets and processors scenarios without `--rate`.
 const STREAM_RATE: f64 = 2.0;
+/// The producer rate of the failover scenario without `--rate`.
+const FAILOVER_RATE: f64 = 1000.0;
+/// Events the failover scenario produces without `-n`.
+const FAILOVER_MESSAGES: u64 = 20_000;
+/// Events the other scenarios produce without `-n`.
+const MESSAGES: u64 = 200_000;
 
 /// What `braid demo` runs, with its defaults resolved.
 #[derive(Debug, Clone)]
@@ -43,6 +49,10 @@ pub struct Options {
     pub duration: Option<Duration>,
     /// Give up when nothing happens for this long.
     pub stall_timeout: Duration,
+    /// failover: SIGKILL host a after this many consumed events.
+    pub kill_after: u64,
+    /// failover: the hosts' session timeout.
+    pub session_timeout: Duration,
 }
 
 impl Options {
@@ -54,16 +64,36 @@ impl Options {
                 "--data is for the embedded broker; with -b the cluster keeps its own log",
             ));
         }
+        let failover = args.scenario == Scenario::Failover;
+        if args.kill_after.is_some() && !failover {
+            return Err(UsageError::new(
+                "demo",
+                "--kill-after is for --scenario failover (--kill-worker-after kills a worker)",
+            ));
+        }
         let rate = args.rate.unwrap_or(match args.scenario {
             Scenario::Parallel => 0.0,
             Scenario::Offsets | Scenario::Processors => STREAM_RATE,
+            Scenario::Failover => FAILOVER_RATE,
         });
+        let messages = args.messages.unwrap_or(if failover {
+            FAILOVER_MESSAGES
+        } else {
+            MESSAGES
+        });
+        let kill_after = args.kill_after.unwrap_or((messages / 4).max(1));
+        if failover && kill_after >= messages {
+            return Err(UsageError::new(
+                "demo",
+                format!("--kill-after {kill_after} must be below -n {messages}: host b must have something left to take over"),
+            ));
+        }
         Ok(Options {
             scenario: args.scenario,
             threads: args.threads,
             processes: args.processes,
             partitions: args.partitions,
-            messages: args.messages,
+            messages,
             rate,
             processor: args.processor,
             value_range: args.value_range,
@@ -73,6 +103,8 @@ impl Options {
             kill_worker_after: args.kill_worker_after,
             duration: args.duration.map(Duration::from_secs),
             stall_timeout: Duration::from_secs(args.stall_timeout),
+            kill_after,
+            session_timeout: Duration::from_millis(args.session_timeout),
         })
     }
 }

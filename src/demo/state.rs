@@ -10,7 +10,7 @@ use std::time::Instant;
 use super::verify::Consumed;
 use super::Demo;
 use crate::child::Line;
-use crate::consume::events::{ConsumeEvent, Shutdown};
+use crate::consume::events::{ConsumeEvent, PartitionSpan, Shutdown};
 use crate::produce::events::{ProduceEvent, ShutdownComplete};
 
 /// What one consumer (supervisor) child has told us.
@@ -27,6 +27,58 @@ pub(super) struct ConsumerState {
     pub(super) respawns: u64,
     pub(super) shutdown: Option<Shutdown>,
     pub(super) exited: bool,
+    /// Count what was consumed from each `record_processed` (the workers'
+    /// own lines, which outlive a killed supervisor) instead of the
+    /// supervisor's `records_consumed` reports.
+    pub(super) by_record: bool,
+    /// The latest start offset per partition (the first is in `start`).
+    pub(super) last_start: BTreeMap<i32, i64>,
+    /// `--subscribe`: every generation this host joined, oldest first.
+    pub(super) joins: Vec<Joined>,
+}
+
+impl ConsumerState {
+    /// A worker's progress report (counted per partition unless the
+    /// workers' own record lines are counted instead).
+    fn records(&mut self, worker: usize, count: u64, invalid: u64, partitions: &[PartitionSpan]) {
+        self.total += count;
+        self.invalid += invalid;
+        self.workers.entry(worker as u64).or_default().consumed += count;
+        for s in partitions.iter().filter(|_| !self.by_record) {
+            self.consumed.entry(s.partition).or_default().add(
+                s.min_offset,
+                s.max_offset,
+                s.count,
+                s.rewinds,
+            );
+        }
+    }
+
+    /// A worker reported its partitions and where it starts.
+    fn assigned(
+        &mut self,
+        worker: usize,
+        pid: i32,
+        partitions: Vec<i32>,
+        start_offsets: BTreeMap<i32, i64>,
+    ) {
+        let w = self.workers.entry(worker as u64).or_default();
+        w.pid = pid as i64;
+        w.partitions = partitions;
+        for (p, o) in start_offsets {
+            self.start.entry(p).or_insert(o);
+            self.last_start.insert(p, o);
+        }
+    }
+}
+
+/// A generation a `--subscribe` host joined.
+#[derive(Debug, Clone)]
+pub(super) struct Joined {
+    /// When (ms since the Unix epoch, the consumer's clock).
+    pub(super) at_ms: u64,
+    pub(super) generation: i32,
+    pub(super) partitions: Vec<i32>,
 }
 
 /// What one consumer worker has told us.
@@ -123,14 +175,7 @@ impl Demo<'_> {
                 partitions,
                 start_offsets,
                 ..
-            } => {
-                let w = c.workers.entry(worker as u64).or_default();
-                w.pid = pid as i64;
-                w.partitions = partitions;
-                for (p, o) in start_offsets {
-                    c.start.entry(p).or_insert(o);
-                }
-            }
+            } => c.assigned(worker, pid, partitions, start_offsets),
             ConsumeEvent::RecordsConsumed {
                 worker,
                 count,
@@ -138,17 +183,7 @@ impl Demo<'_> {
                 partitions,
                 ..
             } => {
-                c.total += count;
-                c.invalid += invalid;
-                c.workers.entry(worker as u64).or_default().consumed += count;
-                for s in &partitions {
-                    c.consumed.entry(s.partition).or_default().add(
-                        s.min_offset,
-                        s.max_offset,
-                        s.count,
-                        s.rewinds,
-                    );
-                }
+                c.records(worker, count, invalid, &partitions);
                 self.maybe_kill_a_worker(id);
             }
             ConsumeEvent::WorkerExited {
@@ -164,6 +199,14 @@ impl Demo<'_> {
                 ));
             }
             ConsumeEvent::RecordProcessed {
+                partition, offset, ..
+            } if c.by_record => {
+                c.consumed
+                    .entry(partition)
+                    .or_default()
+                    .add(offset, offset, 1, 0);
+            }
+            ConsumeEvent::RecordProcessed {
                 worker,
                 pid,
                 partition,
@@ -176,11 +219,50 @@ impl Demo<'_> {
                 ));
             }
             ConsumeEvent::ShutdownComplete(s) => c.shutdown = Some(*s),
-            ConsumeEvent::WorkerExited { .. }
-            | ConsumeEvent::OffsetsCommitted { .. }
-            | ConsumeEvent::GroupJoined { .. }
-            | ConsumeEvent::GroupRebalancing { .. } => {}
+            ConsumeEvent::WorkerExited { worker, .. } if !c.joins.is_empty() => {
+                // A group member's workers end with their generation.
+                c.workers.remove(&(worker as u64));
+            }
+            ConsumeEvent::GroupJoined {
+                timestamp,
+                generation,
+                partitions,
+                plan,
+                ..
+            } => self.on_group_joined(id, timestamp, generation, partitions, &plan),
+            ConsumeEvent::GroupRebalancing { generation, .. } => self.note(&format!(
+                "[{label}] group rebalancing: its workers commit and stop, then it rejoins (left generation {generation})"
+            )),
+            ConsumeEvent::WorkerExited { .. } | ConsumeEvent::OffsetsCommitted { .. } => {}
         }
+    }
+
+    /// A `--subscribe` consumer joined a generation: noted in the live view
+    /// and kept for the failover verdict.
+    fn on_group_joined(
+        &mut self,
+        id: usize,
+        timestamp: u64,
+        generation: i32,
+        partitions: Vec<i32>,
+        plan: &[Vec<i32>],
+    ) {
+        let c = self.consumers.get_mut(&id).expect("known consumer");
+        let text = format!(
+            "[{}] joined generation {generation}: partitions {} -> workers {}",
+            c.label,
+            crate::consume::assignment::describe(&partitions),
+            plan.iter()
+                .map(|p| format!("{{{}}}", crate::consume::assignment::describe(p)))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        c.joins.push(Joined {
+            at_ms: timestamp,
+            generation,
+            partitions,
+        });
+        self.note(&text);
     }
 
     /// `--kill-worker-after N`: once N events are consumed, SIGKILL one

@@ -92,7 +92,7 @@ impl Demo<'_> {
 }
 
 /// What the producer sent and how fast (its summary, or what the demo counted).
-fn produced_row(p: &ProducerState) -> Row {
+pub(super) fn produced_row(p: &ProducerState) -> Row {
     let ps = p.shutdown.as_deref();
     let (rate, p50, p99) = ps.map_or((0.0, 0.0, 0.0), |s| {
         (s.records_per_sec, s.latency_ms.p50, s.latency_ms.p99)
@@ -128,7 +128,11 @@ fn consumed_row(c: &ConsumerState) -> Row {
 }
 
 /// The checks: expected, missing, duplicated, offsets, committed.
-fn check_rows(v: &Verdict, end: &BTreeMap<i32, i64>, committed: &BTreeMap<i32, i64>) -> Vec<Row> {
+pub(super) fn check_rows(
+    v: &Verdict,
+    end: &BTreeMap<i32, i64>,
+    committed: &BTreeMap<i32, i64>,
+) -> Vec<Row> {
     let s = |x: &str| x.to_string();
     vec![
         vec![

@@ -21,11 +21,23 @@ impl Consumed {
         if count == 0 {
             return;
         }
-        if rewinds > 0 || max < min || (max - min + 1) as u64 != count {
+        let whole = rewinds == 0 && max >= min && (max - min + 1) as u64 == count;
+        if !whole {
             self.broken_runs += 1;
         }
-        self.runs.push((min, max));
         self.count += count;
+        // A whole run right after the last one extends it (one record at a time stays small).
+        match self.runs.last_mut() {
+            Some(last) if whole && last.1 + 1 == min => last.1 = max,
+            _ => self.runs.push((min, max)),
+        }
+    }
+
+    /// Adds everything `other` consumed (another consumer of the same partition).
+    pub fn merge(&mut self, other: &Consumed) {
+        self.runs.extend_from_slice(&other.runs);
+        self.count += other.count;
+        self.broken_runs += other.broken_runs;
     }
 
     /// Events reported (with duplicates).

@@ -4,8 +4,8 @@
 //! nothing of schemas.
 //!
 //! The socket has a short read timeout so that an idle connection notices a
-//! stop; a request must arrive whole within [`REQUEST_TIMEOUT`] and an idle
-//! keep-alive connection is closed after [`IDLE_TIMEOUT`].
+//! stop; a request must arrive whole within `REQUEST_TIMEOUT` and an idle
+//! keep-alive connection is closed after `IDLE_TIMEOUT`.
 
 use std::io::{self, Read, Write};
 use std::net::TcpStream;

@@ -10,6 +10,8 @@
 #![allow(dead_code)]
 
 pub mod consume;
+pub mod demo;
+pub mod groups;
 pub mod kafka_cluster;
 pub mod peer;
 pub mod process;
