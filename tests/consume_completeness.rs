@@ -59,38 +59,31 @@ fn completeness(runs: &[(u32, &str, &str, Vec<Vec<i32>>)]) {
         let recs: Vec<Rec>;
         if *format == "json" {
             let events = c.events();
-            let start = &c.named("startup_complete")[0];
             assert_eq!(
-                start["workers"],
+                startup_workers(&events),
                 plan.len(),
-                "{what}: startup_complete {start}"
+                "{what}: workers in startup_complete"
             );
             plan_of = assigned(&events);
             recs = records(&events);
             let done = shutdown(&events);
-            assert_eq!(done["status"], "done", "{what}: {done}");
-            assert_eq!(done["consumed"], 60_000, "{what}: {done}");
+            assert_eq!(done.status, "done", "{what}: {done:?}");
+            assert_eq!(done.consumed, 60_000, "{what}: {done:?}");
             assert_eq!(
                 reported_count(&events),
                 60_000,
                 "{what}: records_consumed counts"
             );
-            assert_eq!(done["invalid"], 0, "{what}: {done}");
-            assert_eq!(
-                offset_map(&done["committed"]),
-                hw,
-                "{what}: committed in shutdown_complete"
-            );
-            let exits = c.named("worker_exited");
+            assert_eq!(done.invalid, 0, "{what}: {done:?}");
+            assert_eq!(done.committed, hw, "{what}: committed in shutdown_complete");
+            let exits = c.exits();
             assert_eq!(
                 exits.len(),
                 plan.len(),
                 "{what}: worker_exited events {exits:?}"
             );
             assert!(
-                exits
-                    .iter()
-                    .all(|e| e["respawned"] == false && e["status"] == "exited 0"),
+                exits.iter().all(|e| !e.respawned && e.status == "exited 0"),
                 "{what}: {exits:?}"
             );
         } else {
@@ -237,7 +230,7 @@ fn run_to_end(
     p: u32,
     start: &str,
     extra: &[&str],
-) -> Vec<serde_json::Value> {
+) -> Vec<ConsumeEvent> {
     let what = format!("--processes {p} -o {start} {extra:?}");
     let p = p.to_string();
     let mut args = vec![
@@ -259,7 +252,7 @@ fn run_to_end(
     assert_group_gone(c.pid(), GONE_WITHIN, &what);
     let events = c.events();
     let done = shutdown(&events);
-    assert_eq!(done["status"], "done", "{what}: {done}");
+    assert_eq!(done.status, "done", "{what}: {done:?}");
     events
 }
 
@@ -280,9 +273,9 @@ fn exact_to_the_end(p: u32, extra: &[&str]) {
     assert_contiguous(&recs, &BTreeMap::new(), Some(&hw), &what);
     assert_distinct_events(&recs, &what);
     let done = shutdown(&events);
-    assert_eq!(done["consumed"], 12_000, "{what}: {done}");
+    assert_eq!(done.consumed, 12_000, "{what}: {done:?}");
     assert_eq!(reported_count(&events), 12_000, "{what}: records_consumed");
-    assert_eq!(offset_map(&done["committed"]), hw, "{what}: {done}");
+    assert_eq!(done.committed, hw, "{what}: {done:?}");
     assert_eq!(
         group_offsets(&addr, &group, &topic),
         hw,
@@ -343,7 +336,7 @@ fn max_messages_then_the_rest(p: u32) {
     let counts = assert_contiguous(&recs, &BTreeMap::new(), None, &what);
     assert_distinct_events(&recs, &what);
     let done = shutdown(&events);
-    assert_eq!(done["consumed"], recs.len(), "{what}: {done}");
+    assert_eq!(done.consumed, recs.len() as u64, "{what}: {done:?}");
     assert_eq!(reported_count(&events), recs.len() as u64, "{what}");
     let committed: BTreeMap<i32, i64> = group_offsets(&addr, &group, &topic)
         .into_iter()
@@ -354,12 +347,13 @@ fn max_messages_then_the_rest(p: u32) {
         "{what}: the commits on the broker are exactly the processed positions"
     );
     assert_eq!(
-        offset_map(&done["committed"])
+        done.committed
+            .clone()
             .into_iter()
             .filter(|(_, o)| *o > 0)
             .collect::<BTreeMap<_, _>>(),
         counts,
-        "{what}: {done}"
+        "{what}: {done:?}"
     );
 
     let events2 = run_to_end(&addr, &topic, &group, p, "committed", &["--exit-at-end"]);

@@ -65,35 +65,32 @@ fn kill9_of_a_worker_respawns_it_on_its_partitions_without_loss() {
             "json",
         ],
     );
-    let victim = 1u64;
-    let commit = c.wait_event(RUN_TIMEOUT, "a commit by worker 1", |v| {
-        v["name"] == "offsets_committed" && v["worker"] == victim && v["success"] == true
+    let victim = 1usize;
+    let commit = c.wait_event(RUN_TIMEOUT, "a commit by worker 1", |e| {
+        Commit::of(e).filter(|m| m.worker == victim && m.success)
     });
-    let old = commit["pid"].as_i64().unwrap() as i32;
-    let mut at = commit_offsets(&commit);
+    let old = commit.pid;
+    let mut at = commit.offsets;
     // Kill it once it has processed events past its last commit, so that
     // some work is redelivered. The worker commits right after printing a
     // set, so it is frozen (SIGSTOP) first and the broker asked what is
     // committed; if a commit slipped in, it goes on and the test tries again.
     let mut frozen = None;
     for _ in 0..20 {
-        let rec = c.wait_event(RUN_TIMEOUT, "worker 1 working past its commit", |v| {
-            v["name"] == "record_processed"
-                && v["pid"] == old
-                && at
-                    .get(&(v["partition"].as_i64().unwrap() as i32))
-                    .is_some_and(|o| v["offset"].as_i64().unwrap() >= o + 10)
+        let rec = c.wait_event(RUN_TIMEOUT, "worker 1 working past its commit", |e| {
+            Rec::of(e).filter(|r| {
+                r.pid == old as i64 && at.get(&r.partition).is_some_and(|o| r.offset >= o + 10)
+            })
         });
-        let exits = c.named("worker_exited");
+        let exits = c.exits();
         assert!(
-            !exits.iter().any(|v| v["worker"] == victim),
+            !exits.iter().any(|x| x.worker == victim),
             "worker 1 finished before it could be killed; the test needs a longer run\n{}",
             c.diagnostics()
         );
         kill(Pid::from_raw(old), Signal::SIGSTOP).expect("SIGSTOP the worker");
         let committed = group_offsets(&addr, &group, &topic);
-        let p = rec["partition"].as_i64().unwrap() as i32;
-        if committed.get(&p).copied().unwrap_or(0) <= rec["offset"].as_i64().unwrap() {
+        if committed.get(&rec.partition).copied().unwrap_or(0) <= rec.offset {
             frozen = Some(committed);
             break;
         }
@@ -103,36 +100,30 @@ fn kill9_of_a_worker_respawns_it_on_its_partitions_without_loss() {
     let committed_at_kill = frozen.expect("worker 1 always committed before it could be frozen");
     kill(Pid::from_raw(old), Signal::SIGKILL).expect("kill -9 the worker");
 
-    let exit = c.wait_event(Duration::from_secs(30), "worker 1's exit", |v| {
-        v["name"] == "worker_exited" && v["pid"] == old
+    let exit = c.wait_event(Duration::from_secs(30), "worker 1's exit", |e| {
+        Exit::of(e).filter(|x| x.pid == old)
     });
-    assert_eq!(exit["worker"], victim, "{exit}");
-    assert_eq!(exit["respawned"], true, "{exit}");
-    assert!(
-        exit["status"].as_str().unwrap().contains("SIGKILL"),
-        "{exit}"
-    );
+    assert_eq!(exit.worker, victim, "{exit:?}");
+    assert!(exit.respawned, "{exit:?}");
+    assert!(exit.status.contains("SIGKILL"), "{exit:?}");
     assert!(
         exited(old, Some(c.pid())),
         "the killed worker {old} was not reaped"
     );
-    let again = c.wait_event(Duration::from_secs(30), "worker 1 respawned", |v| {
-        v["name"] == "partitions_assigned" && v["worker"] == victim && v["pid"] != old
+    let again = c.wait_event(Duration::from_secs(30), "worker 1 respawned", |e| {
+        Assigned::of(e).filter(|a| a.worker == victim && a.pid != old)
     });
     let status = c.wait_exit(RUN_TIMEOUT);
     c.assert_code(status, 0, "after a worker was killed");
     let events = c.events();
-    let parts = assigned(&events)[&victim].clone();
-    let new_parts: Vec<i32> = again["partitions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p.as_i64().unwrap() as i32)
-        .collect();
-    assert_eq!(new_parts, parts, "the new pid takes the same partitions");
+    let parts = assigned(&events)[&(victim as u64)].clone();
+    assert_eq!(
+        again.partitions, parts,
+        "the new pid takes the same partitions"
+    );
 
     // What the old pid committed last, per partition.
-    let start = offset_map(&again["start_offsets"]);
+    let start = again.start_offsets;
     let want_start: BTreeMap<i32, i64> = parts
         .iter()
         .map(|p| (*p, committed_at_kill.get(p).copied().unwrap_or(0)))
@@ -148,7 +139,7 @@ fn kill9_of_a_worker_respawns_it_on_its_partitions_without_loss() {
     for pid in &pids {
         let mine: Vec<Rec> = recs.iter().filter(|r| r.pid == *pid).copied().collect();
         // The new pid of the victim starts at the commit, the others at 0.
-        let from = if *pid != old as i64 && mine[0].worker == victim {
+        let from = if *pid != old as i64 && mine[0].worker == victim as u64 {
             start.clone()
         } else {
             BTreeMap::new()
@@ -199,12 +190,12 @@ fn kill9_of_a_worker_respawns_it_on_its_partitions_without_loss() {
         "the worker was killed after working past its commit"
     );
     let done = shutdown(&events);
-    assert_eq!(done["status"], "done", "{done}");
-    assert_eq!(offset_map(&done["committed"]), hw);
+    assert_eq!(done.status, "done", "{done:?}");
+    assert_eq!(done.committed, hw);
     assert_eq!(group_offsets(&addr, &group, &topic), hw);
-    let row = &done["workers"][victim as usize];
-    assert_eq!(row["respawns"], 1, "{row}");
-    assert_eq!(row["pids"].as_array().unwrap().len(), 2, "{row}");
+    let row = &done.workers[victim];
+    assert_eq!(row.respawns, 1, "{row:?}");
+    assert_eq!(row.pids.len(), 2, "{row:?}");
     assert_group_gone(c.pid(), GONE_WITHIN, "after the run");
     eprintln!(
         "kill -9 worker: {} records, {} duplicates, {} processed since the last commit",
@@ -244,18 +235,11 @@ fn kill9_of_the_supervisor_ends_every_worker_on_its_own() {
         ],
     );
     c.wait_events(RUN_TIMEOUT, "all 6000 events consumed", |evs| {
-        evs.iter()
-            .filter(|v| v["name"] == "records_consumed")
-            .filter_map(|v| v["count"].as_u64())
-            .sum::<u64>()
-            == 6000
+        reported_count(evs) == 6000
     });
     let pids = worker_pids(&c.events());
     assert_eq!(pids.len(), 3, "{pids:?}");
-    assert!(
-        c.named("offsets_committed").is_empty(),
-        "no periodic commit yet"
-    );
+    assert!(c.commits().is_empty(), "no periodic commit yet");
     let sup = c.pid();
     let killed = Instant::now();
     c.signal(Signal::SIGKILL);
@@ -320,13 +304,13 @@ fn a_worker_that_always_crashes_ends_in_a_crash_loop_with_no_process_left() {
     let mut zombies = Vec::new();
     // While the supervisor runs, every pid it reported as exited is reaped.
     c.wait_events(Duration::from_secs(60), "the crash loop", |evs| {
-        for v in evs.iter().filter(|v| v["name"] == "worker_exited") {
-            let pid = v["pid"].as_i64().unwrap() as i32;
-            if common::process::proc_info(pid).is_some_and(|s| s.state == 'Z' && s.ppid == sup) {
-                zombies.push(pid);
+        for x in exits(evs) {
+            if common::process::proc_info(x.pid).is_some_and(|s| s.state == 'Z' && s.ppid == sup) {
+                zombies.push(x.pid);
             }
         }
-        evs.iter().any(|v| v["name"] == "shutdown_complete")
+        evs.iter()
+            .any(|e| matches!(e, ConsumeEvent::ShutdownComplete(_)))
     });
     let status = c.wait_exit(Duration::from_secs(30));
     c.assert_code(status, 1, "crash loop");
@@ -336,24 +320,18 @@ fn a_worker_that_always_crashes_ends_in_a_crash_loop_with_no_process_left() {
     );
     let events = c.events();
     let done = shutdown(&events);
-    assert_eq!(done["status"], "crash_loop", "{done}");
-    let msg = done["error"].as_str().unwrap_or_default();
+    assert_eq!(done.status, "crash_loop", "{done:?}");
+    let msg = done.error.as_deref().unwrap_or_default();
     assert!(
         msg.contains("crashed") && msg.contains("worker") && msg.contains("--fault-crash-after"),
         "crash-loop message names the worker and its last error: {msg:?}"
     );
-    let exits = c.named("worker_exited");
+    let exits = c.exits();
     assert!(exits.len() >= 6, "{exits:?}");
-    assert!(exits.iter().any(|e| e["respawned"] == true));
+    assert!(exits.iter().any(|e| e.respawned));
     let mut all_pids: Vec<i32> = worker_pids(&events);
-    for w in done["workers"].as_array().unwrap() {
-        all_pids.extend(
-            w["pids"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|p| p.as_i64().unwrap() as i32),
-        );
+    for w in &done.workers {
+        all_pids.extend(&w.pids);
     }
     assert_group_gone(sup, GONE_WITHIN, "crash loop (json)");
     for pid in &all_pids {
@@ -403,42 +381,38 @@ fn now_ms() -> i64 {
         .as_millis() as i64
 }
 
-/// The events named `name` of worker `w`, in order.
-fn of_worker(events: &[serde_json::Value], name: &str, w: u64) -> Vec<serde_json::Value> {
-    events
-        .iter()
-        .filter(|v| v["name"] == name && v["worker"] == w)
-        .cloned()
+/// The `worker_exited` events of worker `w`, in order.
+fn exits_of(events: &[ConsumeEvent], w: usize) -> Vec<Exit> {
+    exits(events)
+        .into_iter()
+        .filter(|x| x.worker == w)
         .collect()
 }
 
-/// The `timestamp` of an event.
-fn ts(v: &serde_json::Value) -> i64 {
-    v["timestamp"]
-        .as_i64()
-        .unwrap_or_else(|| panic!("no timestamp: {v}"))
+/// The `partitions_assigned` events of worker `w`, in order.
+fn assignments_of(events: &[ConsumeEvent], w: usize) -> Vec<Assigned> {
+    assignments(events)
+        .into_iter()
+        .filter(|a| a.worker == w)
+        .collect()
 }
 
 /// Gap from the `k`-th exit of worker `w` to its next assignment, in ms.
-fn respawn_gap(events: &[serde_json::Value], w: u64, k: usize) -> i64 {
-    let exits = of_worker(events, "worker_exited", w);
-    let assigned = of_worker(events, "partitions_assigned", w);
-    ts(&assigned[k + 1]) - ts(&exits[k])
+fn respawn_gap(events: &[ConsumeEvent], w: usize, k: usize) -> i64 {
+    let exits = exits_of(events, w);
+    let assigned = assignments_of(events, w);
+    assigned[k + 1].timestamp as i64 - exits[k].timestamp as i64
 }
 
 /// Waits for the `n`-th (from 1) `partitions_assigned` of worker `w` and
 /// returns its pid.
-fn wait_assigned(c: &mut Consume, w: u64, n: usize) -> i32 {
+fn wait_assigned(c: &mut Consume, w: usize, n: usize) -> i32 {
     let mut found = None;
     c.wait_events(
         Duration::from_secs(60),
         &format!("assignment {n} of worker {w}"),
         |evs| {
-            let a: Vec<&serde_json::Value> = evs
-                .iter()
-                .filter(|v| v["name"] == "partitions_assigned" && v["worker"] == w)
-                .collect();
-            found = a.get(n - 1).map(|v| v["pid"].as_i64().unwrap() as i32);
+            found = assignments_of(evs, w).get(n - 1).map(|a| a.pid);
             found.is_some()
         },
     );
@@ -446,21 +420,15 @@ fn wait_assigned(c: &mut Consume, w: u64, n: usize) -> i32 {
 }
 
 /// `kill -9` of worker `w`'s process `pid`; waits for its `worker_exited`.
-fn kill9_worker(c: &mut Consume, w: u64, pid: i32) -> serde_json::Value {
+fn kill9_worker(c: &mut Consume, w: usize, pid: i32) -> Exit {
     kill(Pid::from_raw(pid), Signal::SIGKILL).expect("kill -9 the worker");
     let exit = c.wait_event(
         Duration::from_secs(60),
         &format!("the exit of worker {w} (pid {pid})"),
-        |v| v["name"] == "worker_exited" && v["pid"] == pid,
+        |e| Exit::of(e).filter(|x| x.pid == pid),
     );
-    assert_eq!(exit["worker"], w, "{exit}");
-    assert!(
-        exit["status"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("SIGKILL"),
-        "{exit}"
-    );
+    assert_eq!(exit.worker, w, "{exit:?}");
+    assert!(exit.status.contains("SIGKILL"), "{exit:?}");
     exit
 }
 
@@ -499,8 +467,8 @@ fn respawn_backoff_doubles_per_crash_until_the_sixth_crash_ends_the_run() {
     let status = c.wait_exit(RUN_TIMEOUT);
     c.assert_code(status, 1, "a worker crashing every time");
     let events = c.events();
-    let exits = of_worker(&events, "worker_exited", 0);
-    let assigned = of_worker(&events, "partitions_assigned", 0);
+    let exits = exits_of(&events, 0);
+    let assigned = assignments_of(&events, 0);
     assert_eq!(exits.len(), 6, "six crashes: {exits:?}");
     assert_eq!(
         assigned.len(),
@@ -508,12 +476,9 @@ fn respawn_backoff_doubles_per_crash_until_the_sixth_crash_ends_the_run() {
         "the first and five respawns: {assigned:?}"
     );
     for (k, e) in exits.iter().enumerate() {
-        assert_eq!(e["respawned"], k < 5, "crash {}: {e}", k + 1);
+        assert_eq!(e.respawned, k < 5, "crash {}: {e:?}", k + 1);
     }
-    let pids: BTreeSet<i64> = assigned
-        .iter()
-        .map(|v| v["pid"].as_i64().unwrap())
-        .collect();
+    let pids: BTreeSet<i32> = assigned.iter().map(|a| a.pid).collect();
     assert_eq!(pids.len(), 6, "a new pid per respawn: {assigned:?}");
     let gaps: Vec<i64> = (0..5).map(|k| respawn_gap(&events, 0, k)).collect();
     for (k, gap) in gaps.iter().enumerate() {
@@ -532,13 +497,13 @@ fn respawn_backoff_doubles_per_crash_until_the_sixth_crash_ends_the_run() {
         );
     }
     let done = shutdown(&events);
-    assert_eq!(done["status"], "crash_loop", "{done}");
-    let msg = done["error"].as_str().unwrap_or_default();
+    assert_eq!(done.status, "crash_loop", "{done:?}");
+    let msg = done.error.as_deref().unwrap_or_default();
     assert!(
         msg.contains("worker 0 (") && msg.contains("crashed 6 times in 60 s"),
         "the crash loop names the worker and its count: {msg:?}"
     );
-    assert_eq!(done["workers"][0]["respawns"], 5, "{done}");
+    assert_eq!(done.workers[0].respawns, 5, "{done:?}");
     assert_group_gone(c.pid(), GONE_WITHIN, "crash loop");
     eprintln!("respawn gaps (ms) for backoffs 200..3200: {gaps:?}");
 }
@@ -580,9 +545,7 @@ fn respawn_backoff_starts_over_after_a_run_longer_than_the_crash_window() {
     kill9_worker(&mut c, 0, pid);
     let pid = wait_assigned(&mut c, 0, 3);
     // A healthy run past the window (the condition under test is time itself).
-    let since = ts(of_worker(&c.events(), "partitions_assigned", 0)
-        .last()
-        .unwrap());
+    let since = assignments_of(&c.events(), 0).last().unwrap().timestamp as i64;
     let ran = wait_until(Duration::from_secs(60), || now_ms() - since > 4_000);
     assert!(ran);
     assert!(
@@ -610,8 +573,8 @@ fn respawn_backoff_starts_over_after_a_run_longer_than_the_crash_window() {
          respawn 3 came {} ms after the crash (without the reset: at least 2000) (gaps {gaps:?})",
         gaps[2]
     );
-    let exits = c.named("worker_exited");
-    assert!(exits.iter().all(|e| e["respawned"] == true), "{exits:?}");
+    let exits = c.exits();
+    assert!(exits.iter().all(|e| e.respawned), "{exits:?}");
     c.signal(Signal::SIGINT);
     let status = c.wait_exit(GONE_WITHIN);
     c.assert_code(status, 130, "Ctrl+C after the respawns");
@@ -647,49 +610,49 @@ fn the_crash_loop_counts_crashes_per_worker_and_five_do_not_end_the_run() {
         ],
     );
     let mut n = [1usize, 1];
-    let mut crash = |c: &mut Consume, w: u64| {
-        let pid = wait_assigned(c, w, n[w as usize]);
+    let mut crash = |c: &mut Consume, w: usize| {
+        let pid = wait_assigned(c, w, n[w]);
         let exit = kill9_worker(c, w, pid);
-        n[w as usize] += 1;
+        n[w] += 1;
         exit
     };
     for _ in 0..3 {
-        for w in [0u64, 1] {
+        for w in [0usize, 1] {
             let exit = crash(&mut c, w);
-            assert_eq!(
-                exit["respawned"], true,
-                "crashes of two workers are counted apart: {exit}"
+            assert!(
+                exit.respawned,
+                "crashes of two workers are counted apart: {exit:?}"
             );
         }
     }
     for _ in 0..2 {
         let exit = crash(&mut c, 0);
-        assert_eq!(exit["respawned"], true, "up to 5 crashes: {exit}");
+        assert!(exit.respawned, "up to 5 crashes: {exit:?}");
     }
     // The fifth respawn of worker 0 happens: five crashes do not end the run.
     wait_assigned(&mut c, 0, 6);
     assert!(!c.has_exited(), "five crashes ended the run");
     let exit = crash(&mut c, 0);
-    assert_eq!(exit["respawned"], false, "the sixth crash: {exit}");
+    assert!(!exit.respawned, "the sixth crash: {exit:?}");
     let status = c.wait_exit(GONE_WITHIN);
     c.assert_code(status, 1, "six crashes of worker 0");
     let events = c.events();
     let done = shutdown(&events);
-    assert_eq!(done["status"], "crash_loop", "{done}");
-    let msg = done["error"].as_str().unwrap_or_default();
+    assert_eq!(done.status, "crash_loop", "{done:?}");
+    let msg = done.error.as_deref().unwrap_or_default();
     assert!(
         msg.contains("worker 0 (")
             && !msg.contains("worker 1 (")
             && msg.contains("crashed 6 times"),
         "the crash loop names worker 0 and its six crashes: {msg:?}"
     );
-    assert_eq!(done["workers"][0]["respawns"], 5, "{done}");
-    assert_eq!(done["workers"][1]["respawns"], 3, "{done}");
-    let last1 = of_worker(&events, "worker_exited", 1).pop().unwrap();
+    assert_eq!(done.workers[0].respawns, 5, "{done:?}");
+    assert_eq!(done.workers[1].respawns, 3, "{done:?}");
+    let last1 = exits_of(&events, 1).pop().unwrap();
     assert_eq!(
-        last1["status"], "exited 0",
-        "worker 1 stopped cleanly: {last1}"
+        last1.status, "exited 0",
+        "worker 1 stopped cleanly: {last1:?}"
     );
-    assert_eq!(last1["respawned"], false, "{last1}");
+    assert!(!last1.respawned, "{last1:?}");
     assert_group_gone(c.pid(), GONE_WITHIN, "per-worker crash loop");
 }

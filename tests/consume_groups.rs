@@ -32,7 +32,7 @@ fn split_then_kill9(t: Target) {
     produce(&addr, &topic, &["-n", "3000", "-j", "2", "--key", "seq"]);
     let mut a = member(&t, &topic, &group, "6000");
     a.wait_events(Duration::from_secs(60), "a joined alone", |evs| {
-        evs.iter().any(|v| v["name"] == "group_joined")
+        !joins(evs).is_empty()
     });
     let mut b = member(&t, &topic, &group, "6000");
     let split = wait_split(&mut a, &mut b, what);
@@ -69,7 +69,7 @@ fn ctrl_c_hands_over_at_once(t: Target) {
     produce(&addr, &topic, &["-n", "3000", "-j", "2", "--key", "seq"]);
     let mut a = member(&t, &topic, &group, "30000");
     a.wait_events(Duration::from_secs(60), "a joined alone", |evs| {
-        evs.iter().any(|v| v["name"] == "group_joined")
+        !joins(evs).is_empty()
     });
     let mut b = member(&t, &topic, &group, "30000");
     let split = wait_split(&mut a, &mut b, what);
@@ -156,7 +156,7 @@ fn assert_described(t: &Target, topic: &str, group: &str, a: &mut Consume, b: &m
     let mut want: Vec<(String, Vec<i32>)> = [a, b]
         .into_iter()
         .map(|c| {
-            let e = typed(&c.events()).into_iter().rev().find_map(|e| match e {
+            let e = c.events().into_iter().rev().find_map(|e| match e {
                 braid::consume::events::ConsumeEvent::GroupJoined {
                     member_id,
                     partitions,

@@ -120,15 +120,14 @@ fn invalid_messages_are_counted_and_skipped_and_the_rest_processed() {
     c.assert_code(status, 0, "invalid messages never stop a worker");
     let events = c.events();
     let done = shutdown(&events);
-    assert_eq!(done["status"], "done", "{done}");
-    assert_eq!(done["invalid"], 120, "{done}");
-    assert_eq!(done["consumed"], 600, "{done}");
-    let invalid_reported: u64 = c
-        .named("records_consumed")
-        .iter()
-        .filter_map(|v| v["invalid"].as_u64())
-        .sum();
-    assert_eq!(invalid_reported, 120, "records_consumed invalid counts");
+    assert_eq!(done.status, "done", "{done:?}");
+    assert_eq!(done.invalid, 120, "{done:?}");
+    assert_eq!(done.consumed, 600, "{done:?}");
+    assert_eq!(
+        reported_invalid(&events),
+        120,
+        "records_consumed invalid counts"
+    );
     let recs = records(&events);
     assert_distinct_events(&recs, "good events");
     let got: BTreeSet<(u64, u64)> = recs.iter().map(|r| (r.sender, r.seq)).collect();
@@ -140,7 +139,7 @@ fn invalid_messages_are_counted_and_skipped_and_the_rest_processed() {
             "event {r:?} reported at the wrong place"
         );
     }
-    assert_eq!(offset_map(&done["committed"]), want);
+    assert_eq!(done.committed, want);
     assert_eq!(group_offsets(&addr, &group, &topic), want);
     let err = c.stderr();
     assert!(

@@ -69,16 +69,13 @@ fn interrupt_mid_stream_then_resume(to_group: bool) {
     // Consuming a live stream: every worker has read, and some time passed
     // with the producer still running.
     c.wait_events(Duration::from_secs(60), "3 workers consuming", |evs| {
-        let recs = evs.iter().filter(|v| v["name"] == "record_processed");
-        let workers: BTreeSet<u64> = recs.clone().filter_map(|v| v["worker"].as_u64()).collect();
-        workers.len() == 3 && recs.count() >= 3000
+        let recs = records(evs);
+        let workers: BTreeSet<u64> = recs.iter().map(|r| r.worker).collect();
+        workers.len() == 3 && recs.len() >= 3000
     });
     let before = high_watermarks(&addr, &topic).values().sum::<i64>();
     c.wait_events(Duration::from_secs(30), "the stream to advance", |evs| {
-        evs.iter()
-            .filter(|v| v["name"] == "record_processed")
-            .count() as i64
-            > before
+        records(evs).len() as i64 > before
     });
     let pids = worker_pids(&c.events());
     assert_eq!(pids.len(), 3, "{what}: three workers, no respawn: {pids:?}");
@@ -99,13 +96,13 @@ fn interrupt_mid_stream_then_resume(to_group: bool) {
 
     let events = c.events();
     let done = shutdown(&events);
-    assert_eq!(done["status"], "interrupted", "{what}: {done}");
+    assert_eq!(done.status, "interrupted", "{what}: {done:?}");
     let recs1 = records(&events);
     let counts = assert_contiguous(&recs1, &BTreeMap::new(), None, what);
     assert_distinct_events(&recs1, what);
     assert_eq!(
-        done["consumed"],
-        recs1.len(),
+        done.consumed,
+        recs1.len() as u64,
         "{what}: consumed vs records printed"
     );
     assert_eq!(
@@ -113,7 +110,7 @@ fn interrupt_mid_stream_then_resume(to_group: bool) {
         recs1.len() as u64,
         "{what}: records_consumed counts vs records printed"
     );
-    let committed = offset_map(&done["committed"]);
+    let committed = done.committed.clone();
     assert_eq!(
         committed, counts,
         "{what}: committed offsets must be the processed positions (counted from 0)"
@@ -124,9 +121,9 @@ fn interrupt_mid_stream_then_resume(to_group: bool) {
         committed,
         "{what}: on the broker"
     );
-    let exits = c.named("worker_exited");
+    let exits = c.exits();
     assert!(
-        exits.len() == 3 && exits.iter().all(|e| e["respawned"] == false),
+        exits.len() == 3 && exits.iter().all(|e| !e.respawned),
         "{what}: workers must stop without respawn: {exits:?}"
     );
 
@@ -158,11 +155,8 @@ fn interrupt_mid_stream_then_resume(to_group: bool) {
     c2.assert_code(status, 0, "resume with -o committed");
     let events2 = c2.events();
     let mut starts = BTreeMap::new();
-    for v in events2
-        .iter()
-        .filter(|v| v["name"] == "partitions_assigned")
-    {
-        starts.extend(offset_map(&v["start_offsets"]));
+    for a in assignments(&events2) {
+        starts.extend(a.start_offsets);
     }
     assert_eq!(
         starts, committed,
@@ -177,7 +171,7 @@ fn interrupt_mid_stream_then_resume(to_group: bool) {
         "{what}: both runs together read every offset once"
     );
     assert_distinct_events(&all, "both runs together");
-    assert_eq!(offset_map(&shutdown(&events2)["committed"]), hw);
+    assert_eq!(shutdown(&events2).committed, hw);
     assert_eq!(group_offsets(&addr, &group, &topic), hw);
     eprintln!(
         "{what}: {} then {} events; gone {took:?} after the signal",
@@ -377,11 +371,15 @@ fn cut_mid_batch_then_resume(by: StopBy, extra: &[&str]) {
 
     let events = c.events();
     let done = shutdown(&events);
-    assert_eq!(done["status"], "interrupted", "{what}: {done}");
+    assert_eq!(done.status, "interrupted", "{what}: {done:?}");
     let recs1 = records(&events);
     let counts = assert_contiguous(&recs1, &BTreeMap::new(), None, what);
     assert_distinct_events(&recs1, what);
-    assert_eq!(done["consumed"], recs1.len(), "{what}: consumed vs records");
+    assert_eq!(
+        done.consumed,
+        recs1.len() as u64,
+        "{what}: consumed vs records"
+    );
     let committed: BTreeMap<i32, i64> = group_offsets(&addr, &group, &topic)
         .into_iter()
         .filter(|(_, o)| *o > 0)
@@ -530,17 +528,11 @@ fn stuck_workers_are_killed_after_grace(json: bool) {
     );
     if json {
         let done = shutdown(&c.events());
-        let workers = done["workers"].as_array().expect("workers").clone();
-        assert_eq!(workers.len(), 2, "{what}: {done}");
-        for w in &workers {
-            assert_eq!(w["killed"], true, "{what}: {w}");
-            let lost: i64 = w["uncommitted"]
-                .as_object()
-                .expect("uncommitted")
-                .values()
-                .map(|r| r[1].as_i64().unwrap() - r[0].as_i64().unwrap())
-                .sum();
-            assert_eq!(lost, 5, "{what}: 5 processed, none committed: {w}");
+        assert_eq!(done.workers.len(), 2, "{what}: {done:?}");
+        for w in &done.workers {
+            assert!(w.killed, "{what}: {w:?}");
+            let lost: i64 = w.uncommitted.values().map(|[from, to]| to - from).sum();
+            assert_eq!(lost, 5, "{what}: 5 processed, none committed: {w:?}");
         }
     } else {
         let out = c.stdout_lines().join("\n");

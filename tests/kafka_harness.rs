@@ -11,9 +11,9 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
+use braid::topic::TopicDescription;
 use common::kafka_cluster::{kafka_available, KafkaCluster, KAFKA_3};
 use common::*;
-use serde_json::Value;
 
 fn braid(args: &[&str]) -> String {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_braid"));
@@ -31,13 +31,8 @@ fn braid(args: &[&str]) -> String {
 /// The sum of `latest` over the partitions of `topic`.
 fn end_of_log(b: &str, topic: &str) -> i64 {
     let text = braid(&["topic", "describe", topic, "-b", b, "--format", "json"]);
-    let v: Value = serde_json::from_str(text.trim()).expect("one JSON object");
-    v["partitions"]
-        .as_array()
-        .expect("partitions")
-        .iter()
-        .map(|p| p["latest"].as_i64().expect("latest"))
-        .sum()
+    let d: TopicDescription = serde_json::from_str(text.trim()).expect("one TopicDescription");
+    d.partitions.iter().map(|p| p.latest).sum()
 }
 
 #[test]

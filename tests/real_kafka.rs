@@ -25,11 +25,14 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
 use std::time::Duration;
 
+use braid::consume::events::ConsumeEvent;
+use braid::produce::events::ProduceEvent;
+use braid::topic::TopicDescription;
+use common::consume::records;
 use common::kafka_cluster::{kafka_available, KafkaCluster, KAFKA_3};
 use common::*;
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
-use serde_json::Value;
 
 /// The longest any one braid command here may take.
 const TIMEOUT: Duration = Duration::from_secs(180);
@@ -73,10 +76,19 @@ fn fails_with(out: RunOutput, code: i32, text: &str) {
     );
 }
 
-fn json_lines(text: &str) -> Vec<Value> {
+/// The events of `braid produce --format json`, read with its own type.
+fn produce_events(text: &str) -> Vec<ProduceEvent> {
     text.lines()
         .filter(|l| l.starts_with('{'))
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .map(|l| ProduceEvent::parse(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+/// The events of `braid consume --format json`, read with its own type.
+fn consume_events(text: &str) -> Vec<ConsumeEvent> {
+    text.lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| ConsumeEvent::parse(l).unwrap_or_else(|e| panic!("{e}: {l}")))
         .collect()
 }
 
@@ -88,19 +100,17 @@ fn describe(b: &str, topic: &str, group: &str) -> BTreeMap<i64, (i64, i64, Optio
         ]),
         "describe",
     );
-    let v: Value = serde_json::from_str(text.trim()).expect("one JSON object");
-    v["partitions"]
-        .as_array()
-        .expect("partitions")
+    let d: TopicDescription = serde_json::from_str(text.trim()).expect("one TopicDescription");
+    d.partitions
         .iter()
         .map(|p| {
-            assert_eq!(p["earliest"], 0, "{p}");
+            assert_eq!(p.earliest, 0, "{p:?}");
             (
-                p["partition"].as_i64().expect("partition"),
+                p.partition as i64,
                 (
-                    p["leader"].as_i64().expect("a leader"),
-                    p["latest"].as_i64().expect("latest"),
-                    p["committed"].as_i64(),
+                    p.leader.unwrap_or_else(|| panic!("a leader: {p:?}")) as i64,
+                    p.latest,
+                    p.committed,
                 ),
             )
         })
@@ -188,18 +198,15 @@ fn topic_create_list_describe_and_errors() {
 }
 
 /// (sender, seq) of every record a `producer_send_success` event acknowledges.
-fn acked(events: &[Value]) -> BTreeSet<(u64, u64)> {
+fn acked(events: &[ProduceEvent]) -> BTreeSet<(u64, u64)> {
     let mut out = BTreeSet::new();
-    for e in events
-        .iter()
-        .filter(|e| e["name"] == "producer_send_success")
-    {
-        let sender = e["thread"].as_u64().expect("thread");
-        let (first, last) = (
-            e["first_seq"].as_u64().unwrap(),
-            e["last_seq"].as_u64().unwrap(),
-        );
-        assert_eq!(last - first + 1, e["count"].as_u64().unwrap(), "{e}");
+    for e in events {
+        let ProduceEvent::ProducerSendSuccess(s) = e else {
+            continue;
+        };
+        let sender = s.thread as u64;
+        let (first, last) = (s.first_seq, s.last_seq);
+        assert_eq!(last - first + 1, s.count, "{s:?}");
         out.extend((first..=last).map(|seq| (sender, seq)));
     }
     out
@@ -239,9 +246,11 @@ fn produce_acks_all_then_consume_with_three_processes() {
         ]),
         "produce",
     );
-    let events = json_lines(&out);
+    let events = produce_events(&out);
     assert!(
-        !events.iter().any(|e| e["name"] == "producer_send_error"),
+        !events
+            .iter()
+            .any(|e| matches!(e, ProduceEvent::ProducerSendError(_))),
         "send errors:\n{out}"
     );
     let acked = acked(&events);
@@ -267,17 +276,17 @@ fn produce_acks_all_then_consume_with_three_processes() {
         ]),
         "consume",
     );
-    let events = json_lines(&out);
+    let events = consume_events(&out);
     let mut seen: BTreeMap<(u64, u64), u32> = BTreeMap::new();
     // partition → (offset, sender, seq) in the order processed.
     let mut by_partition: BTreeMap<i64, Vec<(i64, u64, u64)>> = BTreeMap::new();
-    for e in events.iter().filter(|e| e["name"] == "record_processed") {
-        let (sender, seq) = (e["sender"].as_u64().unwrap(), e["seq"].as_u64().unwrap());
+    for r in records(&events) {
+        let (sender, seq) = (r.sender, r.seq);
         *seen.entry((sender, seq)).or_default() += 1;
         by_partition
-            .entry(e["partition"].as_i64().unwrap())
+            .entry(r.partition as i64)
             .or_default()
-            .push((e["offset"].as_i64().unwrap(), sender, seq));
+            .push((r.offset, sender, seq));
     }
     let dups: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).take(5).collect();
     assert!(dups.is_empty(), "consumed more than once: {dups:?}");
@@ -320,7 +329,10 @@ fn produce_acks_all_then_consume_with_three_processes() {
         "committed != end of log: {d:?}"
     );
     let last = events.last().expect("events");
-    assert_eq!(last["name"], "shutdown_complete", "{last}");
+    assert!(
+        matches!(last, ConsumeEvent::ShutdownComplete(_)),
+        "{last:?}"
+    );
 }
 
 /// Kills a process group when dropped.

@@ -30,13 +30,14 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
-use common::consume::{collect_lines, records, Consume, Rec};
+use braid::produce::events::ProduceEvent;
+use braid::topic::TopicDescription;
+use common::consume::{collect_lines, exits, records, Consume, ConsumeEvent, Rec};
 use common::kafka_cluster::{kafka_available, KafkaCluster, KAFKA_3};
 use common::process::braid;
 use common::*;
 use kafka_protocol::messages::MetadataRequest;
 use nix::sys::signal::Signal;
-use serde_json::Value;
 
 /// How long the producer runs: RATE messages/s for MESSAGES messages
 /// (~130 s: the bounces take about that long on a loaded 2-core machine).
@@ -90,19 +91,13 @@ fn describe(b: &str, topic: &str, group: &str) -> BTreeMap<i32, (i64, i64, Optio
     let out = last.expect("ran");
     assert!(ok, "braid {args:?}: {}\n{}", out.status, out.stderr);
     let text = String::from_utf8_lossy(&out.stdout);
-    let v: Value = serde_json::from_str(text.trim()).expect("one JSON object");
-    v["partitions"]
-        .as_array()
-        .expect("partitions")
+    let d: TopicDescription = serde_json::from_str(text.trim()).expect("one TopicDescription");
+    d.partitions
         .iter()
         .map(|p| {
             (
-                p["partition"].as_i64().expect("partition") as i32,
-                (
-                    p["leader"].as_i64().unwrap_or(-1),
-                    p["latest"].as_i64().expect("latest"),
-                    p["committed"].as_i64(),
-                ),
+                p.partition,
+                (p.leader.map_or(-1, i64::from), p.latest, p.committed),
             )
         })
         .collect()
@@ -178,7 +173,7 @@ impl Producer {
     }
 
     /// Waits for the exit (panics after `deadline`); its code and events.
-    fn wait(&mut self, deadline: Duration) -> (Option<i32>, Vec<Value>) {
+    fn wait(&mut self, deadline: Duration) -> (Option<i32>, Vec<ProduceEvent>) {
         let mut status = None;
         let done = wait_until(deadline, || {
             status = self.child.try_wait().expect("try_wait");
@@ -199,7 +194,7 @@ impl Producer {
             .unwrap()
             .iter()
             .filter(|l| l.starts_with('{'))
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .map(|l| ProduceEvent::parse(l).unwrap_or_else(|e| panic!("{e}: {l}")))
             .collect();
         (status.and_then(|s| s.code()), events)
     }
@@ -213,24 +208,18 @@ impl Drop for Producer {
 }
 
 /// (sender, seq) of every record a `producer_send_success` event acknowledges.
-fn acked(events: &[Value]) -> BTreeSet<(u64, u64)> {
+fn acked(events: &[ProduceEvent]) -> BTreeSet<(u64, u64)> {
     let mut out = BTreeSet::new();
-    for e in events
-        .iter()
-        .filter(|e| e["name"] == "producer_send_success")
-    {
-        let sender = e["thread"].as_u64().expect("thread");
-        let (first, last) = (
-            e["first_seq"].as_u64().unwrap(),
-            e["last_seq"].as_u64().unwrap(),
-        );
-        out.extend((first..=last).map(|seq| (sender, seq)));
+    for e in events {
+        if let ProduceEvent::ProducerSendSuccess(s) = e {
+            out.extend((s.first_seq..=s.last_seq).map(|seq| (s.thread as u64, seq)));
+        }
     }
     out
 }
 
 /// Per partition, the highest offset processed in `events[from..]`.
-fn progress(events: &[Value], from: usize, into: &mut BTreeMap<i32, i64>) {
+fn progress(events: &[ConsumeEvent], from: usize, into: &mut BTreeMap<i32, i64>) {
     for r in records(&events[from.min(events.len())..]) {
         let e = into.entry(r.partition).or_insert(-1);
         *e = (*e).max(r.offset);
@@ -426,7 +415,7 @@ fn hard_and_rolling_bounces_lose_nothing() {
     assert_eq!(acked.len() as u64, MESSAGES, "acked\n{}", producer.stderr());
     let retries = pevents
         .iter()
-        .filter(|e| e["name"] == "producer_send_retry")
+        .filter(|e| matches!(e, ProduceEvent::ProducerSendRetry(_)))
         .count();
 
     // The consumer reaches the end of every partition.
@@ -461,10 +450,7 @@ fn hard_and_rolling_bounces_lose_nothing() {
         missing.is_empty(),
         "acknowledged but not consumed: {missing:?}"
     );
-    let exits: Vec<&Value> = events
-        .iter()
-        .filter(|e| e["name"] == "worker_exited" && e["respawned"] == true)
-        .collect();
+    let exits: Vec<_> = exits(&events).into_iter().filter(|x| x.respawned).collect();
     assert!(
         exits.is_empty(),
         "workers crashed and were respawned: {exits:?}"
@@ -570,7 +556,9 @@ fn produce_gives_up_with_one_clear_error_when_the_cluster_stays_down() {
         "last stderr line is not the clear error:\n{stderr}"
     );
     assert!(
-        events.iter().any(|e| e["name"] == "producer_send_error"),
+        events
+            .iter()
+            .any(|e| matches!(e, ProduceEvent::ProducerSendError(_))),
         "no producer_send_error event"
     );
 }

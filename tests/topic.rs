@@ -8,8 +8,9 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
+use braid::consume::events::ConsumeEvent;
+use braid::topic::{TopicDescription, TopicSummary};
 use common::*;
-use serde_json::Value;
 
 /// The longest any command in these tests may take.
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -42,20 +43,15 @@ fn describe(addr: &str, topic: &str, group: &str) -> Vec<(i64, Option<i64>, Opti
         ]),
         "describe",
     );
-    let v: Value = serde_json::from_str(text.trim()).expect("describe prints one JSON object");
-    assert_eq!(v["topic"], topic);
-    v["partitions"]
-        .as_array()
-        .expect("partitions")
+    let d: TopicDescription =
+        serde_json::from_str(text.trim()).expect("describe prints one TopicDescription");
+    assert_eq!(d.topic, topic);
+    d.partitions
         .iter()
         .map(|p| {
-            assert!(p["leader"].as_i64().is_some(), "a leader: {p}");
-            assert_eq!(p["earliest"], 0);
-            (
-                p["latest"].as_i64().expect("latest"),
-                p["committed"].as_i64(),
-                p["lag"].as_i64(),
-            )
+            assert!(p.leader.is_some(), "a leader: {p:?}");
+            assert_eq!(p.earliest, 0, "{p:?}");
+            (p.latest, p.committed, p.lag)
         })
         .collect()
 }
@@ -102,9 +98,10 @@ fn consume(addr: &str, topic: &str, group: &str) -> u64 {
         "consume",
     );
     let last = text.lines().last().expect("consume output");
-    let v: Value = serde_json::from_str(last).expect("shutdown_complete");
-    assert_eq!(v["name"], "shutdown_complete");
-    v["consumed"].as_u64().expect("consumed")
+    match ConsumeEvent::parse(last) {
+        Ok(ConsumeEvent::ShutdownComplete(s)) => s.consumed,
+        other => panic!("the last line is not shutdown_complete: {other:?}: {last}"),
+    }
 }
 
 #[test]
@@ -134,13 +131,14 @@ fn create_list_describe_round_trip() {
         braid(&["topic", "list", "-b", &addr, "--format", "json"]),
         "list json",
     );
-    let listed: Vec<Value> = out
+    let listed: Vec<TopicSummary> = out
         .lines()
-        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .map(|l| serde_json::from_str(l).expect("one TopicSummary per line"))
         .collect();
-    assert!(listed
-        .iter()
-        .any(|t| t["topic"] == topic.as_str() && t["partitions"] == 3));
+    assert!(
+        listed.iter().any(|t| t.topic == topic && t.partitions == 3),
+        "{listed:?}"
+    );
 
     // Empty topic, no commits.
     let d = describe(&addr, &topic, &group);
@@ -335,8 +333,9 @@ fn errors_are_one_line_with_the_right_exit_code() {
     let listed: Vec<String> = out
         .lines()
         .map(|l| {
-            let v: Value = serde_json::from_str(l).expect("one JSON object per line");
-            v["topic"].as_str().expect("topic").to_string()
+            serde_json::from_str::<TopicSummary>(l)
+                .expect("one TopicSummary per line")
+                .topic
         })
         .collect();
     assert_eq!(listed, [topic], "{out}");

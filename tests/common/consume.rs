@@ -17,11 +17,10 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use braid::consume::events::{ConsumeEvent, Shutdown};
+pub use braid::consume::events::{ConsumeEvent, Shutdown};
 use kafka::client::{FetchGroupOffset, FetchOffset};
 use nix::sys::signal::{kill, killpg, Signal};
 use nix::unistd::Pid;
-use serde_json::Value;
 
 pub use super::process::braid;
 use super::process::{all_processes, proc_info};
@@ -126,7 +125,7 @@ pub struct Consume {
     stdout: Arc<Mutex<Vec<String>>>,
     stdout_eof: Arc<AtomicBool>,
     stderr: Arc<Mutex<Vec<String>>>,
-    parsed: Vec<Value>,
+    parsed: Vec<ConsumeEvent>,
     // Working directory (a crashing worker may leave a core file there).
     _dir: tempfile::TempDir,
 }
@@ -200,7 +199,13 @@ impl Consume {
         let out = self.stdout.lock().unwrap();
         let kept: Vec<&String> = out
             .iter()
-            .filter(|l| !l.contains("\"record_processed\"") && !l.starts_with("[worker "))
+            .filter(|l| {
+                !l.starts_with("[worker ")
+                    && !matches!(
+                        ConsumeEvent::parse(l),
+                        Ok(ConsumeEvent::RecordProcessed { .. })
+                    )
+            })
             .collect();
         let skipped = out.len() - kept.len();
         format!(
@@ -215,7 +220,8 @@ impl Consume {
         )
     }
 
-    /// Parses the stdout lines not parsed yet (json mode: each must be an event).
+    /// Parses the stdout lines not parsed yet (json mode: each must be a
+    /// [`ConsumeEvent`], read with the consumer's own type).
     pub fn parse_new(&mut self) {
         assert!(self.json, "events of a run without --format json");
         let lines: Vec<String> = {
@@ -223,10 +229,11 @@ impl Consume {
             out[self.parsed.len()..].to_vec()
         };
         for line in lines {
-            match serde_json::from_str::<Value>(&line) {
-                Ok(v) if v.get("name").and_then(Value::as_str).is_some() => self.parsed.push(v),
-                _ => panic!(
-                    "a stdout line of --format json is not a named JSON event: {line:?}\n{}",
+            match ConsumeEvent::parse(&line) {
+                Ok(e) => self.parsed.push(e),
+                Err(e) => panic!(
+                    "a stdout line of --format json is not a braid consume event ({e}): \
+                     {line:?}\n{}",
                     self.diagnostics()
                 ),
             }
@@ -234,19 +241,27 @@ impl Consume {
     }
 
     /// Every event so far.
-    pub fn events(&mut self) -> Vec<Value> {
+    pub fn events(&mut self) -> Vec<ConsumeEvent> {
         self.parse_new();
         self.parsed.clone()
     }
 
-    /// Events named `name` so far.
-    pub fn named(&mut self, name: &str) -> Vec<Value> {
+    /// The `worker_exited` events so far.
+    pub fn exits(&mut self) -> Vec<Exit> {
         self.parse_new();
-        self.parsed
-            .iter()
-            .filter(|v| v["name"] == name)
-            .cloned()
-            .collect()
+        exits(&self.parsed)
+    }
+
+    /// The `offsets_committed` events so far.
+    pub fn commits(&mut self) -> Vec<Commit> {
+        self.parse_new();
+        commits(&self.parsed)
+    }
+
+    /// The `partitions_assigned` events so far.
+    pub fn assignments(&mut self) -> Vec<Assigned> {
+        self.parse_new();
+        assignments(&self.parsed)
     }
 
     /// Whether the supervisor has exited (reaping it if so).
@@ -269,7 +284,7 @@ impl Consume {
         &mut self,
         deadline: Duration,
         what: &str,
-        mut ok: impl FnMut(&[Value]) -> bool,
+        mut ok: impl FnMut(&[ConsumeEvent]) -> bool,
     ) {
         let start = Instant::now();
         loop {
@@ -294,16 +309,17 @@ impl Consume {
         }
     }
 
-    /// Waits for the first event satisfying `pred` and returns it.
-    pub fn wait_event(
+    /// Waits for the first event that `pick` takes (`Some`) and returns
+    /// what it made of it.
+    pub fn wait_event<T>(
         &mut self,
         deadline: Duration,
         what: &str,
-        pred: impl Fn(&Value) -> bool,
-    ) -> Value {
+        mut pick: impl FnMut(&ConsumeEvent) -> Option<T>,
+    ) -> T {
         let mut found = None;
         self.wait_events(deadline, what, |evs| {
-            found = evs.iter().find(|v| pred(v)).cloned();
+            found = evs.iter().find_map(&mut pick);
             found.is_some()
         });
         found.unwrap()
@@ -513,23 +529,10 @@ pub struct Rec {
     pub seq: u64,
 }
 
-/// The events as the consumer's own type: a field misspelled on either
-/// side fails here instead of reading as 0.
-pub fn typed(events: &[Value]) -> Vec<ConsumeEvent> {
-    events
-        .iter()
-        .map(|v| {
-            serde_json::from_value(v.clone())
-                .unwrap_or_else(|e| panic!("not a braid consume event ({e}): {v}"))
-        })
-        .collect()
-}
-
-/// The processed events, from `record_processed` events.
-pub fn records(events: &[Value]) -> Vec<Rec> {
-    typed(events)
-        .into_iter()
-        .filter_map(|e| match e {
+impl Rec {
+    /// The record of a `record_processed` event.
+    pub fn of(e: &ConsumeEvent) -> Option<Rec> {
+        match e {
             ConsumeEvent::RecordProcessed {
                 worker,
                 pid,
@@ -539,16 +542,147 @@ pub fn records(events: &[Value]) -> Vec<Rec> {
                 seq,
                 ..
             } => Some(Rec {
-                worker: worker as u64,
-                pid: pid as i64,
-                partition,
-                offset,
-                sender: sender as u64,
-                seq,
+                worker: *worker as u64,
+                pid: *pid as i64,
+                partition: *partition,
+                offset: *offset,
+                sender: *sender as u64,
+                seq: *seq,
             }),
             _ => None,
+        }
+    }
+}
+
+/// The processed events, from `record_processed` events.
+pub fn records(events: &[ConsumeEvent]) -> Vec<Rec> {
+    events.iter().filter_map(Rec::of).collect()
+}
+
+/// A `worker_exited` event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exit {
+    pub timestamp: u64,
+    pub worker: usize,
+    pub pid: i32,
+    pub status: String,
+    pub respawned: bool,
+}
+
+impl Exit {
+    /// The fields of a `worker_exited` event.
+    pub fn of(e: &ConsumeEvent) -> Option<Exit> {
+        match e {
+            ConsumeEvent::WorkerExited {
+                timestamp,
+                worker,
+                pid,
+                status,
+                respawned,
+            } => Some(Exit {
+                timestamp: *timestamp,
+                worker: *worker,
+                pid: *pid,
+                status: status.clone(),
+                respawned: *respawned,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// The `worker_exited` events, in order.
+pub fn exits(events: &[ConsumeEvent]) -> Vec<Exit> {
+    events.iter().filter_map(Exit::of).collect()
+}
+
+/// A `partitions_assigned` event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Assigned {
+    pub timestamp: u64,
+    pub worker: usize,
+    pub pid: i32,
+    pub partitions: Vec<i32>,
+    pub start_offsets: BTreeMap<i32, i64>,
+}
+
+impl Assigned {
+    /// The fields of a `partitions_assigned` event.
+    pub fn of(e: &ConsumeEvent) -> Option<Assigned> {
+        match e {
+            ConsumeEvent::PartitionsAssigned {
+                timestamp,
+                worker,
+                pid,
+                partitions,
+                start_offsets,
+                ..
+            } => Some(Assigned {
+                timestamp: *timestamp,
+                worker: *worker,
+                pid: *pid,
+                partitions: partitions.clone(),
+                start_offsets: start_offsets.clone(),
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// The `partitions_assigned` events, in order.
+pub fn assignments(events: &[ConsumeEvent]) -> Vec<Assigned> {
+    events.iter().filter_map(Assigned::of).collect()
+}
+
+/// An `offsets_committed` event, its offsets as a map.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Commit {
+    pub timestamp: u64,
+    pub worker: usize,
+    pub pid: i32,
+    pub offsets: BTreeMap<i32, i64>,
+    pub success: bool,
+    pub error: Option<String>,
+}
+
+impl Commit {
+    /// The fields of an `offsets_committed` event.
+    pub fn of(e: &ConsumeEvent) -> Option<Commit> {
+        match e {
+            ConsumeEvent::OffsetsCommitted {
+                timestamp,
+                worker,
+                pid,
+                offsets,
+                success,
+                error,
+            } => Some(Commit {
+                timestamp: *timestamp,
+                worker: *worker,
+                pid: *pid,
+                offsets: offsets.iter().map(|o| (o.partition, o.offset)).collect(),
+                success: *success,
+                error: error.clone(),
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// The `offsets_committed` events, in order.
+pub fn commits(events: &[ConsumeEvent]) -> Vec<Commit> {
+    events.iter().filter_map(Commit::of).collect()
+}
+
+/// The `workers` of the `startup_complete` event (which must be there).
+pub fn startup_workers(events: &[ConsumeEvent]) -> usize {
+    events
+        .iter()
+        .find_map(|e| match e {
+            ConsumeEvent::StartupComplete { workers, .. } => Some(*workers),
+            _ => None,
         })
-        .collect()
+        .unwrap_or_else(|| panic!("no startup_complete among {events:?}"))
 }
 
 /// Parses `[worker W pid P] pPART@OFFSET sender=S seq=Q value=V ts_ms=T`.
@@ -576,51 +710,22 @@ pub fn human_record(line: &str) -> Option<Rec> {
     })
 }
 
-/// The one `shutdown_complete` event (checked against its type).
-pub fn shutdown(events: &[Value]) -> Value {
-    let list: Vec<&Value> = events
+/// The one `shutdown_complete` event.
+pub fn shutdown(events: &[ConsumeEvent]) -> Shutdown {
+    let list: Vec<&Shutdown> = events
         .iter()
-        .filter(|v| {
-            matches!(
-                typed(std::slice::from_ref(v))[0],
-                ConsumeEvent::ShutdownComplete(_)
-            )
+        .filter_map(|e| match e {
+            ConsumeEvent::ShutdownComplete(s) => Some(&**s),
+            _ => None,
         })
         .collect();
     assert_eq!(list.len(), 1, "exactly one shutdown_complete: {list:?}");
     list[0].clone()
 }
 
-/// The one `shutdown_complete` event, as its type.
-pub fn summary(events: &[Value]) -> Shutdown {
-    let list: Vec<Shutdown> = typed(events)
-        .into_iter()
-        .filter_map(|e| match e {
-            ConsumeEvent::ShutdownComplete(s) => Some(*s),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(list.len(), 1, "exactly one shutdown_complete: {list:?}");
-    list.into_iter().next().unwrap()
-}
-
-/// `{"0": 10, ...}` → map.
-pub fn offset_map(v: &Value) -> BTreeMap<i32, i64> {
-    v.as_object()
-        .unwrap_or_else(|| panic!("not an object of offsets: {v}"))
-        .iter()
-        .map(|(k, o)| {
-            (
-                k.parse().expect("partition key"),
-                o.as_i64().expect("offset"),
-            )
-        })
-        .collect()
-}
-
 /// The sum of the counts of `records_consumed` events.
-pub fn reported_count(events: &[Value]) -> u64 {
-    typed(events)
+pub fn reported_count(events: &[ConsumeEvent]) -> u64 {
+    events
         .iter()
         .map(|e| match e {
             ConsumeEvent::RecordsConsumed { count, .. } => *count,
@@ -629,40 +734,30 @@ pub fn reported_count(events: &[Value]) -> u64 {
         .sum()
 }
 
-/// The offsets of an `offsets_committed` event.
-pub fn commit_offsets(v: &Value) -> BTreeMap<i32, i64> {
-    match typed(std::slice::from_ref(v)).remove(0) {
-        ConsumeEvent::OffsetsCommitted { offsets, .. } => {
-            offsets.iter().map(|o| (o.partition, o.offset)).collect()
-        }
-        other => panic!("not an offsets_committed event: {other:?}"),
-    }
+/// The sum of the invalid counts of `records_consumed` events.
+pub fn reported_invalid(events: &[ConsumeEvent]) -> u64 {
+    events
+        .iter()
+        .map(|e| match e {
+            ConsumeEvent::RecordsConsumed { invalid, .. } => *invalid,
+            _ => 0,
+        })
+        .sum()
 }
 
 /// Worker index → partitions, from `partitions_assigned` events (the first
 /// assignment of each worker).
-pub fn assigned(events: &[Value]) -> BTreeMap<u64, Vec<i32>> {
+pub fn assigned(events: &[ConsumeEvent]) -> BTreeMap<u64, Vec<i32>> {
     let mut out = BTreeMap::new();
-    for e in typed(events) {
-        if let ConsumeEvent::PartitionsAssigned {
-            worker, partitions, ..
-        } = e
-        {
-            out.entry(worker as u64).or_insert(partitions);
-        }
+    for a in assignments(events) {
+        out.entry(a.worker as u64).or_insert(a.partitions);
     }
     out
 }
 
 /// The pids of `partitions_assigned` events.
-pub fn worker_pids(events: &[Value]) -> Vec<i32> {
-    typed(events)
-        .into_iter()
-        .filter_map(|e| match e {
-            ConsumeEvent::PartitionsAssigned { pid, .. } => Some(pid),
-            _ => None,
-        })
-        .collect()
+pub fn worker_pids(events: &[ConsumeEvent]) -> Vec<i32> {
+    assignments(events).into_iter().map(|a| a.pid).collect()
 }
 
 /// Asserts that per partition the offsets of `recs` come in order, without

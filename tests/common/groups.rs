@@ -110,16 +110,16 @@ pub fn member(t: &Target, topic: &str, group: &str, session_ms: &str) -> Consume
 pub type Joined = (i32, Vec<i32>, u64);
 
 /// Every `group_joined` among `events`, read with the consumer's own type.
-pub fn joins(events: &[serde_json::Value]) -> Vec<Joined> {
-    typed(events)
-        .into_iter()
+pub fn joins(events: &[ConsumeEvent]) -> Vec<Joined> {
+    events
+        .iter()
         .filter_map(|e| match e {
             ConsumeEvent::GroupJoined {
                 generation,
                 partitions,
                 timestamp,
                 ..
-            } => Some((generation, partitions, timestamp)),
+            } => Some((*generation, partitions.clone(), *timestamp)),
             _ => None,
         })
         .collect()
