@@ -82,70 +82,6 @@ pub fn connect(cfg: &Options, thread: u32) -> anyhow::Result<Connected> {
     })
 }
 
-/// A batch of events encoded into reusable buffers.
-struct Batch {
-    /// All values, back to back.
-    values: Vec<u8>,
-    /// All keys, back to back (empty for `--key none`).
-    keys: Vec<u8>,
-    /// Per record: end of its value in `values`, end of its key in `keys`.
-    ends: Vec<(u32, u32)>,
-    /// Per record: its partition (-1 until the partition count is known).
-    partitions: Vec<i32>,
-    /// `seq` of the first record (the records' seqs are consecutive).
-    first_seq: u64,
-    /// When the batch was built (latency is measured from here).
-    built: Instant,
-}
-
-impl Batch {
-    fn new() -> Self {
-        Self {
-            values: Vec::new(),
-            keys: Vec::new(),
-            ends: Vec::new(),
-            partitions: Vec::new(),
-            first_seq: 0,
-            built: Instant::now(),
-        }
-    }
-
-    fn len(&self) -> usize {
-        self.ends.len()
-    }
-
-    fn value(&self, i: usize) -> &[u8] {
-        let start = if i == 0 {
-            0
-        } else {
-            self.ends[i - 1].0 as usize
-        };
-        &self.values[start..self.ends[i].0 as usize]
-    }
-
-    fn key(&self, i: usize) -> &[u8] {
-        let start = if i == 0 {
-            0
-        } else {
-            self.ends[i - 1].1 as usize
-        };
-        &self.keys[start..self.ends[i].1 as usize]
-    }
-}
-
-/// A small, fast PRNG (SplitMix64) for event values.
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-}
-
 /// Whether a partition error is worth retrying (as Kafka's Java client
 /// classifies them: leadership moves, timeouts, a topic still being created).
 fn retriable(code: KafkaCode) -> bool {
@@ -553,3 +489,7 @@ impl<'a> Sender<'a> {
         }
     }
 }
+
+mod batch;
+
+use batch::{Batch, SplitMix};
