@@ -151,25 +151,21 @@ const BROKER_START: Duration = Duration::from_secs(30);
 pub fn start_broker(
     extra: &[&str],
     id: usize,
-    (tx, rx): (&Sender<Line>, &Receiver<Line>),
+    channel: (&Sender<Line>, &Receiver<Line>),
     stop: &crate::shutdown::Stop,
     announce: impl FnOnce(&Proc),
 ) -> Result<(Proc, String)> {
-    let args: Vec<String> = ["broker", "--listen", "127.0.0.1:0"]
-        .iter()
-        .chain(extra)
-        .map(|a| a.to_string())
-        .collect();
-    let mut broker = start("broker", &args, id, tx.clone())?;
-    announce(&broker);
-    match wait_listening(id, rx, stop, "the embedded broker") {
-        Ok(addr) => Ok((broker, addr)),
-        Err(e) => {
-            broker.signal(Signal::SIGTERM);
-            broker.wait_or_kill(Duration::from_secs(10));
-            Err(e)
-        }
-    }
+    let mut args = vec!["broker", "--listen", "127.0.0.1:0"];
+    args.extend_from_slice(extra);
+    start_listening(
+        "broker",
+        "the embedded broker",
+        &args,
+        id,
+        channel,
+        stop,
+        announce,
+    )
 }
 
 /// Starts `braid registry --listen 127.0.0.1:0 -b BROKERS` as child `id`
@@ -177,21 +173,42 @@ pub fn start_broker(
 pub fn start_registry(
     brokers: &str,
     id: usize,
+    channel: (&Sender<Line>, &Receiver<Line>),
+    stop: &crate::shutdown::Stop,
+    announce: impl FnOnce(&Proc),
+) -> Result<(Proc, String)> {
+    let args = ["registry", "--listen", "127.0.0.1:0", "-b", brokers];
+    start_listening(
+        "registry",
+        "the schema registry",
+        &args,
+        id,
+        channel,
+        stop,
+        announce,
+    )
+}
+
+/// Starts the server child `braid ARGS...` labelled `label` and waits for
+/// its `listening on ADDR` line; a child that fails to get there is stopped
+/// before the error returns.
+fn start_listening(
+    label: &str,
+    what: &str,
+    args: &[&str],
+    id: usize,
     (tx, rx): (&Sender<Line>, &Receiver<Line>),
     stop: &crate::shutdown::Stop,
     announce: impl FnOnce(&Proc),
 ) -> Result<(Proc, String)> {
-    let args: Vec<String> = ["registry", "--listen", "127.0.0.1:0", "-b", brokers]
-        .iter()
-        .map(|a| a.to_string())
-        .collect();
-    let mut registry = start("registry", &args, id, tx.clone())?;
-    announce(&registry);
-    match wait_listening(id, rx, stop, "the schema registry") {
-        Ok(addr) => Ok((registry, addr)),
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let mut server = start(label, &args, id, tx.clone())?;
+    announce(&server);
+    match wait_listening(id, rx, stop, what) {
+        Ok(addr) => Ok((server, addr)),
         Err(e) => {
-            registry.signal(Signal::SIGTERM);
-            registry.wait_or_kill(Duration::from_secs(10));
+            server.signal(Signal::SIGTERM);
+            server.wait_or_kill(Duration::from_secs(10));
             Err(e)
         }
     }

@@ -110,7 +110,7 @@ fn shared_with_peer(t: Target, peer: Peer) {
     t.create_topic(&topic);
     produce(&addr, &topic, &["-n", "3000", "-j", "2", "--key", "seq"]);
     let mut a = member(&t, &topic, &group, "10000");
-    let mut other = PeerMember::start(peer, &addr, &topic, &group);
+    let mut other = PeerMember::start(peer, "peer", &addr, &topic, &group);
     let start = Instant::now();
     let split = loop {
         if let (Some((g, pa, _)), Some(pp)) = (latest_join(&mut a), other.assigned()) {

@@ -235,6 +235,8 @@ pub enum Peer {
 /// `assigned P,...` (python, stdout) or kcat's rebalance lines (stderr).
 /// SIGTERM closes it (commit and LeaveGroup); the guard kills it.
 pub struct PeerMember {
+    /// Its name in failure messages (and kcat's client id).
+    pub name: &'static str,
     peer: Peer,
     child: Child,
     stdout: Arc<Mutex<Vec<String>>>,
@@ -242,8 +244,14 @@ pub struct PeerMember {
 }
 
 impl PeerMember {
-    /// Starts `peer` as a member of `group` on `topic`, from the earliest offset.
-    pub fn start(peer: Peer, bootstrap: &str, topic: &str, group: &str) -> PeerMember {
+    /// Starts `peer` as member `name` of `group` on `topic`, from the earliest offset.
+    pub fn start(
+        peer: Peer,
+        name: &'static str,
+        bootstrap: &str,
+        topic: &str,
+        group: &str,
+    ) -> PeerMember {
         let mut cmd = match peer {
             Peer::Python => {
                 let mut c = Command::new("python3");
@@ -257,7 +265,7 @@ impl PeerMember {
                     .args(["-X", "auto.offset.reset=earliest"])
                     .args(["-X", "heartbeat.interval.ms=500"])
                     .args(["-X", "auto.commit.interval.ms=300"])
-                    .args(["-X", "client.id=kcat-member"])
+                    .args(["-X", &format!("client.id=kcat-{name}")])
                     .arg(topic);
                 c
             }
@@ -267,13 +275,14 @@ impl PeerMember {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .unwrap_or_else(|e| panic!("start the {peer:?} member: {e}"));
+            .unwrap_or_else(|e| panic!("start {peer:?} member {name}: {e}"));
         let stdout = Arc::new(Mutex::new(Vec::new()));
         let stderr = Arc::new(Mutex::new(Vec::new()));
         let eof = || Arc::new(AtomicBool::new(false));
         collect_lines(child.stdout.take().unwrap(), Arc::clone(&stdout), eof());
         collect_lines(child.stderr.take().unwrap(), Arc::clone(&stderr), eof());
         PeerMember {
+            name,
             peer,
             child,
             stdout,
@@ -303,11 +312,16 @@ impl PeerMember {
             .collect()
     }
 
-    /// Its stderr, for failure messages.
+    /// The tail of its stdout and its stderr, for failure messages.
     pub fn diagnostics(&self) -> String {
+        let out = self.stdout.lock().unwrap();
+        let tail = out.len().saturating_sub(20);
         format!(
-            "--- {:?} member stderr ---\n{}",
+            "--- {} ({:?}) stdout (last 20 of {} lines) ---\n{}\n--- stderr ---\n{}",
+            self.name,
             self.peer,
+            out.len(),
+            out[tail..].join("\n"),
             self.stderr.lock().unwrap().join("\n")
         )
     }
@@ -321,8 +335,9 @@ impl PeerMember {
         });
         assert!(
             ok,
-            "the {:?} member did not close within 60 s\n{}",
+            "the {:?} member {} did not close within 60 s\n{}",
             self.peer,
+            self.name,
             self.diagnostics()
         );
         if self.peer == Peer::Python {

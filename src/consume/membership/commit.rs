@@ -7,13 +7,11 @@ use anyhow::{anyhow, bail, Result};
 use kafka_protocol::messages::offset_commit_request::{
     OffsetCommitRequestPartition, OffsetCommitRequestTopic,
 };
-use kafka_protocol::messages::{
-    ApiKey, FindCoordinatorRequest, GroupId, OffsetCommitRequest, TopicName,
-};
+use kafka_protocol::messages::{ApiKey, GroupId, OffsetCommitRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use std::collections::BTreeMap;
 
-use super::{code, version, Generation};
+use super::{code, find_coordinator, version, Generation};
 use crate::topic::Conn;
 
 /// Why a commit failed.
@@ -49,16 +47,7 @@ impl GroupCommitter {
 
     fn connect(&mut self) -> Result<&mut (Conn, i16)> {
         if self.conn.is_none() {
-            let mut any = Conn::connect_any(&self.brokers)?;
-            let versions = any.api_versions()?;
-            let mut req = FindCoordinatorRequest::default();
-            req.key = StrBytes::from_string(self.group.clone());
-            let resp = any.call(&req, version(&versions, ApiKey::FindCoordinator, 3)?)?;
-            if resp.error_code != 0 {
-                bail!("FindCoordinator failed with error {}", resp.error_code);
-            }
-            let mut conn = Conn::connect(&format!("{}:{}", resp.host, resp.port))?;
-            let versions = conn.api_versions()?;
+            let (conn, versions) = find_coordinator(&self.brokers, &self.group)?;
             let v = version(&versions, ApiKey::OffsetCommit, 7)?;
             if v < 1 {
                 bail!("the coordinator cannot take generation-checked commits (OffsetCommit v1+)");

@@ -84,7 +84,7 @@ pub enum Pulse {
 pub struct GroupMember {
     cfg: GroupConfig,
     conn: Option<Conn>,
-    versions: BTreeMap<i16, (i16, i16)>,
+    versions: Versions,
     generation: Generation,
     next_heartbeat: Instant,
 }
@@ -100,6 +100,32 @@ fn version(versions: &BTreeMap<i16, (i16, i16)>, key: ApiKey, ours: i16) -> Resu
         bail!("the broker needs {key:?} v{lo}+, braid speaks up to v{ours}");
     }
     Ok(v)
+}
+
+/// A broker's API versions: key → (min, max).
+type Versions = BTreeMap<i16, (i16, i16)>;
+
+/// Asks any of `brokers` for `group`'s coordinator (FindCoordinator) and
+/// connects to it; returns the connection and the coordinator's API versions.
+pub(crate) fn find_coordinator(
+    brokers: &[String],
+    group: &str,
+) -> Result<(Conn, Versions)> {
+    let mut any = Conn::connect_any(brokers)?;
+    let versions = any.api_versions()?;
+    let mut req = FindCoordinatorRequest::default();
+    req.key = str_bytes(group);
+    let resp = any.call(&req, version(&versions, ApiKey::FindCoordinator, 3)?)?;
+    if resp.error_code != 0 {
+        bail!(
+            "FindCoordinator for group '{group}' failed with error {}",
+            resp.error_code
+        );
+    }
+    let addr = format!("{}:{}", resp.host, resp.port);
+    let mut conn = Conn::connect(&addr).with_context(|| format!("group coordinator {addr}"))?;
+    let versions = conn.api_versions()?;
+    Ok((conn, versions))
 }
 
 fn str_bytes(s: &str) -> StrBytes {
@@ -134,23 +160,8 @@ impl GroupMember {
     /// Finds the group coordinator and connects to it.
     fn coordinator(&mut self) -> Result<&mut Conn> {
         if self.conn.is_none() {
-            let mut any = Conn::connect_any(&self.cfg.brokers)?;
-            let versions = any.api_versions()?;
-            let v = version(&versions, ApiKey::FindCoordinator, 3)?;
-            let mut req = FindCoordinatorRequest::default();
-            req.key = str_bytes(&self.cfg.group);
-            let resp = any.call(&req, v)?;
-            if resp.error_code != 0 {
-                bail!(
-                    "FindCoordinator for group '{}' failed with error {}",
-                    self.cfg.group,
-                    resp.error_code
-                );
-            }
-            let addr = format!("{}:{}", resp.host, resp.port);
-            let mut conn =
-                Conn::connect(&addr).with_context(|| format!("group coordinator {addr}"))?;
-            self.versions = conn.api_versions()?;
+            let (conn, versions) = find_coordinator(&self.cfg.brokers, &self.cfg.group)?;
+            self.versions = versions;
             self.conn = Some(conn);
         }
         Ok(self.conn.as_mut().expect("connected"))
@@ -220,8 +231,7 @@ impl GroupMember {
     fn send_join(&mut self) -> Result<JoinGroupResponse> {
         let cfg = self.cfg.clone();
         let member_id = self.generation.member_id.clone();
-        let conn = self.coordinator()?;
-        let _ = conn;
+        self.coordinator()?;
         let v = version(&self.versions, ApiKey::JoinGroup, 7)?;
         let meta = assignor::encode_subscription(std::slice::from_ref(&cfg.topic))?;
         let other = match cfg.assignor {
@@ -347,14 +357,10 @@ impl GroupMember {
         self.next_heartbeat = Instant::now() + self.cfg.heartbeat_interval;
         let group = self.cfg.group.clone();
         let generation = self.generation.clone();
-        let conn = match self.coordinator() {
-            Ok(c) => c,
-            Err(e) => {
-                log::warn!("group '{group}': heartbeat: {e:#}");
-                return Ok(Pulse::Rejoin);
-            }
-        };
-        let _ = conn;
+        if let Err(e) = self.coordinator() {
+            log::warn!("group '{group}': heartbeat: {e:#}");
+            return Ok(Pulse::Rejoin);
+        }
         let v = version(&self.versions, ApiKey::Heartbeat, 4)?;
         let mut req = HeartbeatRequest::default();
         req.group_id = GroupId(str_bytes(&group));
