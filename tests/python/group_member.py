@@ -13,6 +13,7 @@ line each and flushed:
 
 import signal
 import sys
+import time
 
 from kafka import KafkaConsumer
 
@@ -37,6 +38,13 @@ def main():
         heartbeat_interval_ms=500,
         request_timeout_ms=30000,
     )
+    # Know the topic's partitions before joining: a leader that assigns
+    # before its metadata has the topic assigns nothing, and kafka-python
+    # 3.0.12 can then spin in poll() without rejoining (seen under load on a
+    # coordinator with no initial rebalance delay).
+    deadline = time.monotonic() + 30
+    while not consumer.partitions_for_topic(topic) and time.monotonic() < deadline:
+        time.sleep(0.1)
     consumer.subscribe([topic])
     last = None
     while not stop:
