@@ -107,10 +107,7 @@ type Versions = BTreeMap<i16, (i16, i16)>;
 
 /// Asks any of `brokers` for `group`'s coordinator (FindCoordinator) and
 /// connects to it; returns the connection and the coordinator's API versions.
-pub(crate) fn find_coordinator(
-    brokers: &[String],
-    group: &str,
-) -> Result<(Conn, Versions)> {
+pub(crate) fn find_coordinator(brokers: &[String], group: &str) -> Result<(Conn, Versions)> {
     let mut any = Conn::connect_any(brokers)?;
     let versions = any.api_versions()?;
     let mut req = FindCoordinatorRequest::default();
