@@ -11,6 +11,7 @@ line each and flushed:
   closed             after close()
 """
 
+import logging
 import signal
 import sys
 import time
@@ -28,6 +29,14 @@ def on_term(_sig, _frame):
 def main():
     addr, topic, group = sys.argv[1], sys.argv[2], sys.argv[3]
     signal.signal(signal.SIGTERM, on_term)
+    # The client's own account of joins, syncs and heartbeats, on stderr: the
+    # test prints it when the member misbehaves.
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=logging.WARNING,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
+    logging.getLogger("kafka.coordinator").setLevel(logging.INFO)
     consumer = KafkaConsumer(
         bootstrap_servers=addr,
         group_id=group,
