@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
-use crate::topic::Conn;
+use crate::client::Conn;
 
 /// How long the check waits for a connection and for the ApiVersions answer.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(3);

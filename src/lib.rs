@@ -3,12 +3,17 @@
 //! # How data flows
 //!
 //! `bin/braid.rs` parses the command line into [`cli`] types (raw flags
-//! only) and calls [`run`], which refuses Kafka 4.0+ ([`kafka_version`]) and
-//! dispatches to one command. Each command first turns its raw args into
-//! checked `Options` (`produce::options`, `demo::options`, ...): durations,
-//! resolved defaults, flags checked together. A combination that makes no
-//! sense is a [`usage::UsageError`] (printed like clap's, exit 2); any other
-//! error is one `braid: error:` line and exit 1.
+//! only) and calls [`run`], which refuses Kafka 4.0+ ([`kafka_version`]),
+//! turns the command's raw args into its checked options and runs it. Each
+//! command module owns its options type (`produce::Options`,
+//! `consume::options::Options`, `demo::options::Options`, `bench::Options`,
+//! `topic::Options`, `registry::Config`, `broker::Config`): durations as
+//! `Duration`, defaults resolved, flags checked together. The conversions
+//! live in `cli/<command>.rs`, so no command module imports [`cli`]: the
+//! dependencies point one way, from `cli` to the commands to the shared
+//! pieces below them. Flags that make no sense together are a
+//! [`usage::UsageError`] (exit 2); any other error exits 1. Either is one
+//! `braid: error: ...` line on stderr.
 //!
 //! ```text
 //! braid demo / braid bench ──child::start──> braid broker   (listening on ADDR)
@@ -26,8 +31,8 @@
 //!
 //! # The modules
 //!
-//! - [`cli`]: clap derive types for every command, raw flags only; nothing
-//!   here does work.
+//! - [`cli`]: clap derive types for every command (one file per command,
+//!   raw flags only) and the one place each becomes its command's options.
 //! - [`usage`]: [`usage::UsageError`], the one usage error (exit 2).
 //! - [`report`]: everything a person or a program reads: human lines and
 //!   tables, the live area, `--format json` lines, and [`report::Format`].
@@ -43,9 +48,15 @@
 //!   events and the perf-test style summary. Its flag types (`KeyMode`,
 //!   `Acks`, `CompressionArg`, `ValueRange`) live in `produce::options`, its
 //!   events in `produce::events`.
+//! - [`client`]: braid's own small Kafka client pieces over `kafka-protocol`
+//!   where the kafka crate has no API: `client::Conn` (ApiVersions, then any
+//!   request at the highest version both sides speak) and the
+//!   ConsumerProtocol bytes of subscriptions and assignments. Used by the
+//!   consumer's group membership and commits, `braid topic` and
+//!   [`kafka_version`].
 //! - [`consume`]: `braid consume`. `consume::options` is the checked
-//!   `Options` (built from `ConsumeArgs` in `cli`, so consume never imports
-//!   `cli`); `consume::assignment` plans which worker reads which partitions.
+//!   `Options`; `consume::assignment` plans which worker reads which
+//!   partitions (a plan that does not cover the topic is a usage error).
 //!   `consume::supervisor` is single-threaded (it forks): `spawn` forks a
 //!   worker per share, `reports` turns the workers' status-pipe lines into
 //!   counts and `ConsumeEvent`s, `exits` reaps and respawns with a doubling
@@ -73,7 +84,9 @@
 //! - [`topic`]: `braid topic`, topic administration: CreateTopics encoded
 //!   with `kafka-protocol` and sent to the controller; list and describe
 //!   (leaders, earliest/latest offsets, a group's committed offsets and lag)
-//!   through the kafka crate.
+//!   through the kafka crate; `-g` adds the group's state and members
+//!   (DescribeGroups). Also the metadata helpers demo, bench and the
+//!   consumer use (`topic::partitions`, `topic::wait_ready`).
 //! - [`broker`]: the embedded Kafka-compatible broker (`braid broker`): a
 //!   thread-per-connection server (`server` accepts, `connection` serves one
 //!   client and watches for a stop), framing (`broker::wire`), the one table
@@ -105,6 +118,7 @@ pub mod bench;
 pub mod broker;
 pub mod child;
 pub mod cli;
+pub mod client;
 pub mod consume;
 pub mod demo;
 pub mod event;
@@ -130,19 +144,17 @@ pub fn run(cli: cli::Cli) -> i32 {
     }
     let result = match cli.command {
         cli::Command::Broker(args) => broker::run(args.into()),
-        cli::Command::Produce(args) => produce::run(&args),
+        cli::Command::Produce(args) => checked(&args).and_then(|o| produce::run(&o)),
         cli::Command::Consume(args) => consume::run(&(&args).into()),
-        cli::Command::Demo(args) => demo::run(&args),
-        cli::Command::Topic(args) => topic::run(&args),
-        cli::Command::Bench(args) => bench::run(&args),
-        cli::Command::Registry(args) => registry::run(&args),
+        cli::Command::Demo(args) => checked(&args).and_then(|o| demo::run(&o)),
+        cli::Command::Topic(args) => topic::run(&(&args).into()),
+        cli::Command::Bench(args) => checked(&args).and_then(|o| bench::run(&o)),
+        cli::Command::Registry(args) => registry::run(&(&args).into()),
     };
     match result {
         Ok(code) => code,
         Err(e) if e.is::<usage::UsageError>() => {
-            if let Some(u) = e.downcast_ref::<usage::UsageError>() {
-                u.print();
-            }
+            report::error_line(&e);
             usage::EXIT_USAGE
         }
         Err(e) => {
@@ -150,6 +162,14 @@ pub fn run(cli: cli::Cli) -> i32 {
             1
         }
     }
+}
+
+/// A command's checked options from its raw args, or its usage error.
+fn checked<'a, A, O>(args: &'a A) -> anyhow::Result<O>
+where
+    O: TryFrom<&'a A, Error = usage::UsageError>,
+{
+    O::try_from(args).map_err(anyhow::Error::from)
 }
 
 /// Runs [`kafka_version::check`] on the brokers a command connects to (none

@@ -22,6 +22,20 @@ pub fn error_line(e: &anyhow::Error) {
     let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
 
+/// `0-5` for a contiguous list, else `0,2,4`.
+pub fn partition_list(ps: &[i32]) -> String {
+    match (ps.first(), ps.last()) {
+        (Some(a), Some(b)) if ps.len() > 2 && (b - a) as usize == ps.len() - 1 => {
+            format!("{a}-{b}")
+        }
+        _ => ps
+            .iter()
+            .map(|p| p.to_string())
+            .collect::<Vec<_>>()
+            .join(","),
+    }
+}
+
 /// Prints one line on stdout and flushes it (so that a reading process sees it at once).
 pub fn line(text: &str) {
     let mut out = std::io::stdout().lock();

@@ -1,37 +1,34 @@
-//! [`UsageError`]: a command line that parsed but does not make sense. It
-//! prints like clap's own errors (with the command's usage line) and exits
-//! with 2, like them.
-
-use clap::CommandFactory;
+//! [`UsageError`]: a command line that parsed but does not make sense (flags
+//! that do not fit together, a plan that does not cover the topic). Every
+//! command reports it the same way: one line on stderr, `braid: error: ...`,
+//! saying what was wrong and what to do, and exit code 2 (clap's own exit
+//! code for the errors it finds while parsing).
 
 /// The exit code of a usage error (clap's).
 pub const EXIT_USAGE: i32 = 2;
 
-/// A usage error for one subcommand; [`crate::run`] prints it and exits 2.
-#[derive(Debug)]
-pub struct UsageError(clap::Error);
+/// A usage error of one subcommand; [`crate::run`] prints it and exits 2.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageError {
+    /// The subcommand whose flags were wrong (`produce`, `bench`, ...).
+    pub command: &'static str,
+    /// What was wrong and what to do, one line.
+    pub message: String,
+}
 
 impl UsageError {
-    /// A usage error for the subcommand `sub` (`produce`, `bench`, ...).
-    pub fn new(sub: &str, msg: impl std::fmt::Display) -> UsageError {
-        let kind = clap::error::ErrorKind::ValueValidation;
-        let mut cmd = crate::cli::Cli::command();
-        cmd.build();
-        UsageError(match cmd.find_subcommand_mut(sub) {
-            Some(sc) => sc.error(kind, msg),
-            None => cmd.error(kind, msg),
-        })
-    }
-
-    /// Prints it on stderr the way clap does.
-    pub fn print(&self) {
-        let _ = self.0.print();
+    /// A usage error of the subcommand `command`.
+    pub fn new(command: &'static str, message: impl std::fmt::Display) -> UsageError {
+        UsageError {
+            command,
+            message: message.to_string(),
+        }
     }
 }
 
 impl std::fmt::Display for UsageError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
+        f.write_str(&self.message)
     }
 }
 

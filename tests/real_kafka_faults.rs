@@ -106,7 +106,7 @@ fn describe(b: &str, topic: &str, group: &str) -> BTreeMap<i32, (i64, i64, Optio
 /// Whether every partition of `topic` has a leader and all `replicas` in
 /// its ISR, as the node at `addr` sees it; `state` says what it saw.
 fn isr_complete(addr: &str, topic: &str, replicas: usize, state: &mut String) -> bool {
-    let resp = braid::topic::Conn::connect(addr).and_then(|mut conn| {
+    let resp = braid::client::Conn::connect(addr).and_then(|mut conn| {
         let mut req = MetadataRequest::default();
         req.topics = None; // all topics
         conn.call(&req, 1)

@@ -35,7 +35,7 @@ struct Part {
 /// The partitions of `topic` in the metadata of the node at `addr` (None
 /// when the node does not answer or does not know the topic yet).
 fn partitions(addr: &str, topic: &str) -> Option<Vec<Part>> {
-    let mut conn = braid::topic::Conn::connect(addr).ok()?;
+    let mut conn = braid::client::Conn::connect(addr).ok()?;
     let mut req = MetadataRequest::default();
     req.topics = None; // all topics: asking must not create one
     let resp = conn.call(&req, 1).ok()?;

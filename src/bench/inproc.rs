@@ -15,8 +15,9 @@ use anyhow::{bail, Result};
 use crossbeam::channel::{unbounded, Receiver, Sender};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use super::Options;
 use super::{Cell, Measure, RunEnd};
-use crate::cli::{Assignment, BenchArgs};
+use crate::consume::assignment::Assignment;
 use crate::consume::{assignment, processor};
 use crate::event::{self, Event};
 use crate::produce::partitioner::Murmur2Partitioner;
@@ -33,7 +34,7 @@ struct Batch {
 }
 
 /// One run of `cell` in this process.
-pub fn run_once(args: &BenchArgs, cell: &Cell, stop: &Stop) -> Result<RunEnd> {
+pub fn run_once(args: &Options, cell: &Cell, stop: &Stop) -> Result<RunEnd> {
     let parts = cell.partitions as usize;
     let (txs, rxs): (Vec<Sender<Batch>>, Vec<Receiver<Batch>>) =
         (0..parts).map(|_| unbounded()).unzip();
@@ -102,7 +103,7 @@ pub fn run_once(args: &BenchArgs, cell: &Cell, stop: &Stop) -> Result<RunEnd> {
 }
 
 /// One sender thread: its share of the events, batch by batch.
-fn send(args: &BenchArgs, thread: u32, txs: &[Sender<Batch>], stop: &Stop) -> u64 {
+fn send(args: &Options, thread: u32, txs: &[Sender<Batch>], stop: &Stop) -> u64 {
     let quota = args.messages / args.threads as u64
         + u64::from((thread as u64) < args.messages % args.threads as u64);
     let available: Vec<i32> = (0..txs.len() as i32).collect();
@@ -159,7 +160,7 @@ struct WorkerResult {
 }
 
 /// One consumer thread: drains its partitions, decoding and processing.
-fn consume(args: &BenchArgs, share: &[i32], rxs: &[Receiver<Batch>], stop: &Stop) -> WorkerResult {
+fn consume(args: &Options, share: &[i32], rxs: &[Receiver<Batch>], stop: &Stop) -> WorkerResult {
     let mut r = WorkerResult::default();
     let mut primes = 0u64;
     for &p in share {

@@ -10,9 +10,9 @@ use crossbeam::channel::{unbounded, Receiver, RecvTimeoutError, Sender};
 use nix::sys::signal::Signal;
 use std::time::{Duration, Instant};
 
+use super::Options;
 use super::{Cell, Measure, RunEnd};
 use crate::child::{self, Line, Proc};
-use crate::cli::BenchArgs;
 use crate::consume::events::{ConsumeEvent, Shutdown};
 use crate::produce::events::{ProduceEvent, ShutdownComplete};
 use crate::report;
@@ -83,7 +83,7 @@ impl ChildResult {
 
 impl KafkaRunner {
     /// Starts the embedded broker (unless `-b`) and waits for it to listen.
-    pub fn start(args: &BenchArgs, stop: &Stop) -> Result<KafkaRunner> {
+    pub fn start(args: &Options, stop: &Stop) -> Result<KafkaRunner> {
         let (tx, rx) = unbounded();
         let mut runner = KafkaRunner {
             brokers: String::new(),
@@ -126,7 +126,7 @@ impl KafkaRunner {
     }
 
     /// One run of `cell`: fresh topic, produce, consume; `label` names it in progress lines.
-    pub fn run_once(&mut self, args: &BenchArgs, cell: &Cell, label: &str) -> Result<RunEnd> {
+    pub fn run_once(&mut self, args: &Options, cell: &Cell, label: &str) -> Result<RunEnd> {
         self.runs += 1;
         let topic = format!(
             "braid-bench-{}-p{}-w{}-{}",
@@ -213,7 +213,7 @@ impl KafkaRunner {
         &mut self,
         kind: Kind,
         argv: &[String],
-        args: &BenchArgs,
+        args: &Options,
         label: &str,
     ) -> Result<ChildResult> {
         let what = kind.name();
@@ -222,7 +222,7 @@ impl KafkaRunner {
         log::info!("[{what}] {}", proc.command_line);
         let mut res = ChildResult::default();
         let started = Instant::now();
-        let deadline = started + Duration::from_secs(args.run_timeout);
+        let deadline = started + args.run_timeout;
         let terminal = report::progress_on_terminal();
         let mut last_draw = Instant::now() - Duration::from_secs(1);
         loop {
@@ -246,7 +246,7 @@ impl KafkaRunner {
                 proc.signal(Signal::SIGKILL);
                 bail!(
                     "{label}: braid {what} did not finish within {} s (--run-timeout)",
-                    args.run_timeout
+                    args.run_timeout.as_secs()
                 );
             }
             match self.rx.recv_timeout(Duration::from_millis(100)) {

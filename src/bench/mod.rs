@@ -15,15 +15,15 @@
 pub mod chart;
 pub mod inproc;
 pub mod kafka;
+pub mod options;
 pub mod results;
 
 use anyhow::{Context as _, Result};
 use std::time::Instant;
 
-use crate::cli::{BenchArgs, ProcessorKind, Transport};
 use crate::report;
 use crate::shutdown::{Stop, EXIT_INTERRUPTED};
-use crate::usage::UsageError;
+pub use options::{Options, Transport};
 use results::{Results, RunResult};
 
 /// One cell of the grid.
@@ -79,9 +79,8 @@ enum GridEnd {
     Failed(anyhow::Error),
 }
 
-/// Runs `braid bench`; returns the exit code.
-pub fn run(args: &BenchArgs) -> Result<i32> {
-    validate(args)?;
+/// Runs `braid bench` with its checked options; returns the exit code.
+pub fn run(args: &Options) -> Result<i32> {
     let stop = Stop::new();
     crate::shutdown::install_ctrlc_counting(&stop)?;
     let cells = grid(args);
@@ -114,9 +113,9 @@ pub fn run(args: &BenchArgs) -> Result<i32> {
 
 /// The cells to run: the inproc reference grid (unless `--no-reference`),
 /// then the Kafka grid, each partitions × processes.
-fn grid(args: &BenchArgs) -> Vec<Cell> {
+fn grid(args: &Options) -> Vec<Cell> {
     let mut transports = Vec::new();
-    if args.transport == Transport::Inproc || !args.no_reference {
+    if args.transport == Transport::Inproc || args.reference {
         transports.push(Transport::Inproc);
     }
     if args.transport == Transport::Kafka {
@@ -140,7 +139,7 @@ fn grid(args: &BenchArgs) -> Vec<Cell> {
 /// Runs every cell (warmups, then measured runs), adding the measured runs
 /// to `results` and writing the exports after each cell.
 fn run_grid(
-    args: &BenchArgs,
+    args: &Options,
     cells: &[Cell],
     mut runner: Option<&mut kafka::KafkaRunner>,
     stop: &Stop,
@@ -191,7 +190,7 @@ fn run_grid(
 }
 
 /// `[3/8] kafka partitions=2 processes=4 run 1/3`: cell `i` of `n`, run `k`.
-fn run_label(args: &BenchArgs, (i, n): (usize, usize), cell: &Cell, k: u32) -> String {
+fn run_label(args: &Options, (i, n): (usize, usize), cell: &Cell, k: u32) -> String {
     format!(
         "[{}/{}] {} partitions={} processes={} {}",
         i + 1,
@@ -209,7 +208,7 @@ fn run_label(args: &BenchArgs, (i, n): (usize, usize), cell: &Cell, k: u32) -> S
 
 /// Shows the tables, writes the exports for the last time, and returns the
 /// exit code (or the error that stopped the grid).
-fn finish(args: &BenchArgs, results: &mut Results, started: Instant, end: GridEnd) -> Result<i32> {
+fn finish(args: &Options, results: &mut Results, started: Instant, end: GridEnd) -> Result<i32> {
     match &end {
         GridEnd::Failed(_) => results.set_status("failed"),
         GridEnd::Interrupted => {
@@ -221,9 +220,13 @@ fn finish(args: &BenchArgs, results: &mut Results, started: Instant, end: GridEn
         }
         GridEnd::Complete => {}
     }
-    let to_stdout = [&args.export_json, &args.export_csv, &args.export_markdown]
-        .iter()
-        .any(|e| e.as_deref() == Some("-"));
+    let to_stdout = [
+        &args.exports.json,
+        &args.exports.csv,
+        &args.exports.markdown,
+    ]
+    .iter()
+    .any(|e| e.as_deref() == Some("-"));
     let text = results.render_text();
     if to_stdout {
         report::line_err(&text);
@@ -254,12 +257,12 @@ pub fn transport_name(t: Transport) -> &'static str {
 }
 
 /// Writes the exports; stdout (`-`) only once, at the end (`last`).
-fn write_exports(args: &BenchArgs, results: &Results, last: bool) -> Result<()> {
+fn write_exports(args: &Options, results: &Results, last: bool) -> Result<()> {
     type Render = fn(&Results) -> String;
     let targets: [(&Option<String>, Render); 3] = [
-        (&args.export_json, Results::to_json),
-        (&args.export_csv, Results::to_csv),
-        (&args.export_markdown, Results::to_markdown),
+        (&args.exports.json, Results::to_json),
+        (&args.exports.csv, Results::to_csv),
+        (&args.exports.markdown, Results::to_markdown),
     ];
     for (target, render) in targets {
         match target.as_deref() {
@@ -269,7 +272,7 @@ fn write_exports(args: &BenchArgs, results: &Results, last: bool) -> Result<()> 
             Some(path) => write_atomically(std::path::Path::new(path), &render(results))?,
         }
     }
-    if let Some(path) = &args.plot {
+    if let Some(path) = &args.exports.plot {
         if !results.cells().is_empty() {
             let svg = chart::svg(results)?;
             write_atomically(path, &svg)?;
@@ -284,41 +287,4 @@ fn write_atomically(path: &std::path::Path, text: &str) -> Result<()> {
     let tmp = path.with_extension("braid-tmp");
     std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
-}
-
-/// Checks what clap cannot check flag by flag; a usage error exits 2.
-fn validate(args: &BenchArgs) -> Result<(), UsageError> {
-    let err = |msg: String| UsageError::new("bench", msg);
-    if args.processor == ProcessorKind::Echo {
-        return Err(err(
-            "--processor echo prints every event; bench takes count, prime, sqrt or square".into(),
-        ));
-    }
-    let per_sender = args.messages.div_ceil(args.threads as u64);
-    let min = crate::event::min_padded_size(
-        args.threads - 1,
-        per_sender.saturating_sub(1),
-        args.value_range.hi,
-    );
-    if (args.size as usize) < min {
-        return Err(err(format!(
-            "--size {} is smaller than an event with these flags: use --size {min} or more",
-            args.size
-        )));
-    }
-    if args.transport == Transport::Inproc && args.brokers.is_some() {
-        return Err(err("--transport inproc uses no broker: drop -b".into()));
-    }
-    let mut seen = std::collections::BTreeSet::new();
-    for p in &args.partitions {
-        if !seen.insert(("p", *p)) {
-            return Err(err(format!("--partitions lists {p} twice")));
-        }
-    }
-    for p in &args.processes {
-        if !seen.insert(("w", *p)) {
-            return Err(err(format!("--processes lists {p} twice")));
-        }
-    }
-    Ok(())
 }

@@ -5,7 +5,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 
 use super::{transport_name, Cell, Measure};
-use crate::cli::{BenchArgs, Transport};
+use super::{Options, Transport};
 use crate::report;
 
 /// One measured run (warmup runs are not kept).
@@ -45,7 +45,7 @@ pub struct RunResult {
 
 impl RunResult {
     /// The result of run `run` of `cell`.
-    pub fn new(args: &BenchArgs, cell: &Cell, run: u32, m: &Measure) -> Self {
+    pub fn new(args: &Options, cell: &Cell, run: u32, m: &Measure) -> Self {
         RunResult {
             transport: transport_name(cell.transport),
             partitions: cell.partitions,
@@ -169,7 +169,7 @@ pub struct Results {
 
 impl Results {
     /// No results yet, for a bench with `args`.
-    pub fn new(args: &BenchArgs) -> Self {
+    pub fn new(args: &Options) -> Self {
         Results {
             config: Config {
                 partitions: args.partitions.clone(),

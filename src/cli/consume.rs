@@ -98,7 +98,7 @@ pub struct ConsumeArgs {
     #[arg(long, value_name = "URL")]
     pub registry: Option<String>,
     /// With --registry: read Avro events with this reader schema (default: the latest
-    /// version of <topic>-value), by Avro's resolution rules.
+    /// version of TOPIC-value), by Avro's resolution rules.
     #[arg(long, value_name = "FILE", requires = "registry")]
     pub reader_schema: Option<PathBuf>,
     /// --subscribe: the coordinator drops this host after this long without a heartbeat.

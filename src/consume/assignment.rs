@@ -154,7 +154,7 @@ pub fn plan(
                     return Err(PlanError::NoSuchPartition {
                         partition: *p,
                         topic: topic.to_string(),
-                        existing: describe(&all),
+                        existing: crate::report::partition_list(&all),
                     });
                 }
                 if !seen.insert(*p) {
@@ -165,20 +165,6 @@ pub fn plan(
         }
     };
     Ok(plan.into_iter().filter(|ps| !ps.is_empty()).collect())
-}
-
-/// `0-5` for a contiguous list, else `0,2,4`.
-pub fn describe(ps: &[i32]) -> String {
-    match (ps.first(), ps.last()) {
-        (Some(a), Some(b)) if ps.len() > 2 && (b - a) as usize == ps.len() - 1 => {
-            format!("{a}-{b}")
-        }
-        _ => ps
-            .iter()
-            .map(|p| p.to_string())
-            .collect::<Vec<_>>()
-            .join(","),
-    }
 }
 
 #[cfg(test)]

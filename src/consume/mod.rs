@@ -23,6 +23,7 @@ use anyhow::{anyhow, Result};
 use kafka::client::KafkaClient;
 
 use crate::report;
+use crate::usage::UsageError;
 use options::Options;
 
 /// How the run ended.
@@ -43,9 +44,6 @@ pub struct Summary {
     /// Total events consumed.
     pub consumed: u64,
 }
-
-/// Exit code for bad input (the same as clap's usage errors).
-pub const EXIT_USAGE: i32 = 2;
 
 /// The topic's partition ids, read without creating the topic.
 fn topic_partitions(opts: &Options) -> Result<Vec<i32>> {
@@ -94,10 +92,7 @@ pub fn run(opts: &Options) -> Result<i32> {
         opts.member,
     ) {
         Ok(plan) => plan,
-        Err(e) => {
-            report::error_line(&anyhow!(e));
-            return Ok(EXIT_USAGE);
-        }
+        Err(e) => return Err(UsageError::new("consume", e).into()),
     };
     let share: usize = plan.iter().map(|p| p.len()).sum();
     if let assignment::Assignment::Explicit(lists) = &opts.assignment {
@@ -146,10 +141,11 @@ pub fn run(opts: &Options) -> Result<i32> {
 /// joins before it forks.
 fn run_subscribed(opts: &Options, partitions: &[i32]) -> Result<i32> {
     if let assignment::Assignment::Explicit(_) = opts.assignment {
-        report::error_line(&anyhow!(
-            "--subscribe takes this host's partitions from the group; an explicit --assignment plan cannot be combined with it (use range or roundrobin to split the share among workers)"
-        ));
-        return Ok(EXIT_USAGE);
+        return Err(UsageError::new(
+            "consume",
+            "--subscribe takes this host's partitions from the group; an explicit --assignment plan cannot be combined with it (use range or roundrobin to split the share among workers)",
+        )
+        .into());
     }
     if opts.format == crate::report::Format::Json {
         report::emit_json(&events::ConsumeEvent::StartupComplete {

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-use crate::produce::stats::SparseHistogram;
+use crate::histogram::SparseHistogram;
 
 /// Offsets consumed in one partition since the previous report.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -6,13 +6,13 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use super::assignment::describe;
 use super::events::{ConsumeEvent, Shutdown, WorkerSummary};
 use super::options::Options;
 use super::status::Span;
 use super::Ending;
-use crate::produce::stats::Histogram;
+use crate::histogram::Histogram;
 use crate::report;
+use crate::report::partition_list;
 use crate::report::Format;
 
 /// One worker as the live view shows it.
@@ -180,7 +180,7 @@ impl Live {
                 w.index,
                 w.pid,
                 if w.alive { "running" } else { "stopped" },
-                describe(&w.partitions),
+                partition_list(&w.partitions),
                 report::thousands(w.consumed),
                 r,
                 w.invalid,
@@ -317,7 +317,7 @@ fn summary_table(rows: &[SummaryRow], t: &Totals) {
             vec![
                 r.worker.to_string(),
                 join(r.pids.iter().map(|p| p.to_string()).collect(), ","),
-                describe(&r.partitions),
+                partition_list(&r.partitions),
                 report::thousands(r.consumed),
                 r.invalid.to_string(),
                 join(

@@ -21,8 +21,8 @@ use super::state::ConsumerState;
 use super::verdict::{check_rows, produced_row};
 use super::verify::{self, Consumed, Verdict};
 use super::{Demo, FAILOVER_GROUP};
-use crate::consume::assignment::describe;
 use crate::report;
+use crate::report::partition_list;
 
 /// Host a's end, as the demo saw it.
 struct Kill {
@@ -217,7 +217,7 @@ impl Demo<'_> {
         };
         self.note(&format!(
             "[demo] {consumed} events consumed: killed host a's supervisor (pid {pid}) with SIGKILL; its workers stop on PDEATHSIG; the group hands its partitions {} to host b after the session timeout ({} ms)",
-            describe(&kill.partitions),
+            partition_list(&kill.partitions),
             self.opts.session_timeout.as_millis()
         ));
         kill
@@ -233,7 +233,7 @@ impl Demo<'_> {
             let took = j.at_ms.saturating_sub(k.at_ms);
             self.note(&format!(
                 "[demo] host b took over host a's partitions {} {:.1} s after the kill",
-                describe(&k.partitions),
+                partition_list(&k.partitions),
                 took as f64 / 1000.0
             ));
         }
@@ -313,7 +313,7 @@ impl Demo<'_> {
             let parts: Vec<String> = c
                 .joins
                 .iter()
-                .map(|j| format!("g{} {}", j.generation, describe(&j.partitions)))
+                .map(|j| format!("g{} {}", j.generation, partition_list(&j.partitions)))
                 .collect();
             rows.push(vec![
                 format!("{label} consumed"),
@@ -342,7 +342,7 @@ impl Demo<'_> {
             }),
             format!(
                 "host b joined a generation with partitions {} (session timeout {} ms)",
-                describe(&k.partitions),
+                partition_list(&k.partitions),
                 self.opts.session_timeout.as_millis()
             ),
         ]);

@@ -126,7 +126,7 @@ impl Demo<'_> {
                     "  [{}] worker {i} pid {:<7} partitions {:<8} consumed {:>10}  {:>9.0}/s  lag {:>8}",
                     c.label,
                     w.pid,
-                    crate::consume::assignment::describe(&w.partitions),
+                    crate::report::partition_list(&w.partitions),
                     report::thousands(w.consumed),
                     rate,
                     report::thousands(lag)

@@ -37,10 +37,10 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use crate::child::{self, Line, Proc};
-use crate::cli::{DemoArgs, Scenario};
 use crate::report;
 use crate::shutdown::Stop;
 pub use options::Options;
+use options::Scenario;
 use state::{ConsumerState, ProducerState};
 
 /// The consumer group of the parallel scenario (kept across runs with `--data`).
@@ -75,14 +75,13 @@ struct Demo<'a> {
     terminal: bool,
 }
 
-/// Runs `braid demo`; returns the exit code.
-pub fn run(args: &DemoArgs) -> Result<i32> {
-    let opts = Options::from_args(args)?;
+/// Runs `braid demo` with its checked options; returns the exit code.
+pub fn run(opts: &Options) -> Result<i32> {
     let stop = Stop::new();
     crate::shutdown::install_ctrlc_counting(&stop)?;
     let (tx, rx) = unbounded();
     let mut demo = Demo {
-        opts: &opts,
+        opts,
         rx,
         tx,
         procs: Vec::new(),

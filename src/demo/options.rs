@@ -4,21 +4,38 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::cli::{DemoArgs, ProcessorKind, Scenario};
+use clap::ValueEnum;
+
+use crate::consume::processor::ProcessorKind;
 use crate::produce::ValueRange;
-use crate::usage::UsageError;
 
 /// The producer rate of the offsets and processors scenarios without `--rate`.
-const STREAM_RATE: f64 = 2.0;
+pub const STREAM_RATE: f64 = 2.0;
 /// The producer rate of the failover scenario without `--rate`.
-const FAILOVER_RATE: f64 = 1000.0;
+pub const FAILOVER_RATE: f64 = 1000.0;
 /// Events the failover scenario produces without `-n`.
-const FAILOVER_MESSAGES: u64 = 20_000;
+pub const FAILOVER_MESSAGES: u64 = 20_000;
 /// Events the other scenarios produce without `-n`.
-const MESSAGES: u64 = 200_000;
+pub const MESSAGES: u64 = 200_000;
 
 /// The most events the schemas scenario writes.
-const SCHEMAS_MESSAGES: u64 = 10_000;
+pub const SCHEMAS_MESSAGES: u64 = 10_000;
+
+/// Which classic Kafka demo `braid demo` replays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Scenario {
+    /// Producer threads and consumer processes over partitions, verified end to end.
+    Parallel,
+    /// Consumers from the oldest and the newest offset, and a batch consumer, side by side.
+    Offsets,
+    /// Three groups on one stream: primes, square roots, squares.
+    Processors,
+    /// Two hosts in one consumer group; host a is SIGKILLed and host b takes over its partitions.
+    Failover,
+    /// Avro events through `braid registry`: v1, then v2 mid-run, read by v1 and v2
+    /// readers; an incompatible v3 refused (-n is capped at 10,000 here).
+    Schemas,
+}
 
 /// What `braid demo` runs, with its defaults resolved.
 #[derive(Debug, Clone)]
@@ -56,62 +73,4 @@ pub struct Options {
     pub kill_after: u64,
     /// failover: the hosts' session timeout.
     pub session_timeout: Duration,
-}
-
-impl Options {
-    /// Checks that the flags make sense together and resolves the defaults.
-    pub fn from_args(args: &DemoArgs) -> Result<Options, UsageError> {
-        if args.brokers.is_some() && args.data.is_some() {
-            return Err(UsageError::new(
-                "demo",
-                "--data is for the embedded broker; with -b the cluster keeps its own log",
-            ));
-        }
-        let failover = args.scenario == Scenario::Failover;
-        if args.kill_after.is_some() && !failover {
-            return Err(UsageError::new(
-                "demo",
-                "--kill-after is for --scenario failover (--kill-worker-after kills a worker)",
-            ));
-        }
-        let rate = args.rate.unwrap_or(match args.scenario {
-            Scenario::Parallel | Scenario::Schemas => 0.0,
-            Scenario::Offsets | Scenario::Processors => STREAM_RATE,
-            Scenario::Failover => FAILOVER_RATE,
-        });
-        let messages = args.messages.unwrap_or(if failover {
-            FAILOVER_MESSAGES
-        } else {
-            MESSAGES
-        });
-        let kill_after = args.kill_after.unwrap_or((messages / 4).max(1));
-        if failover && kill_after >= messages {
-            return Err(UsageError::new(
-                "demo",
-                format!("--kill-after {kill_after} must be below -n {messages}: host b must have something left to take over"),
-            ));
-        }
-        Ok(Options {
-            scenario: args.scenario,
-            threads: args.threads,
-            processes: args.processes,
-            partitions: args.partitions,
-            messages: match args.scenario {
-                // Both readers print every event for the checks.
-                Scenario::Schemas => messages.min(SCHEMAS_MESSAGES),
-                _ => messages,
-            },
-            rate,
-            processor: args.processor,
-            value_range: args.value_range,
-            data: args.data.clone(),
-            brokers: args.brokers.clone(),
-            topic: args.topic.clone(),
-            kill_worker_after: args.kill_worker_after,
-            duration: args.duration.map(Duration::from_secs),
-            stall_timeout: Duration::from_secs(args.stall_timeout),
-            kill_after,
-            session_timeout: Duration::from_millis(args.session_timeout),
-        })
-    }
 }

@@ -262,9 +262,9 @@ impl Demo<'_> {
         let text = format!(
             "[{}] joined generation {generation}: partitions {} -> workers {}",
             c.label,
-            crate::consume::assignment::describe(&partitions),
+            crate::report::partition_list(&partitions),
             plan.iter()
-                .map(|p| format!("{{{}}}", crate::consume::assignment::describe(p)))
+                .map(|p| format!("{{{}}}", crate::report::partition_list(p)))
                 .collect::<Vec<_>>()
                 .join(" ")
         );

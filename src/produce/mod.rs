@@ -24,7 +24,6 @@ pub mod summary;
 
 pub use options::{Acks, CompressionArg, KeyMode, Options, ValueRange};
 
-use crate::cli::ProduceArgs;
 use crate::report::{self, Format};
 use crate::shutdown::{self, Stop};
 use anyhow::{bail, Context as _};
@@ -37,14 +36,13 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 use summary::Summary;
 
-/// Runs `braid produce`; returns the exit code (0, 1 if records failed, 130
-/// after Ctrl+C); flags that do not fit together are a [`crate::usage::UsageError`].
-pub fn run(args: &ProduceArgs) -> anyhow::Result<i32> {
-    let opts = Options::from_args(args)?;
+/// Runs `braid produce` with its checked options; returns the exit code (0,
+/// 1 if records failed, 130 after Ctrl+C).
+pub fn run(opts: &Options) -> anyhow::Result<i32> {
     let stop = Stop::new();
     shutdown::install_ctrlc(&stop)?;
     check_reachable(&opts.brokers)?;
-    let partitions = check_topic(&opts)?;
+    let partitions = check_topic(opts)?;
     log::info!(
         "producing to '{}' ({partitions} partitions) with {} senders",
         opts.topic,
@@ -62,9 +60,9 @@ pub fn run(args: &ProduceArgs) -> anyhow::Result<i32> {
             key: format!("{:?}", opts.key).to_lowercase(),
         }));
     }
-    let encodings = encoding::Encodings::register(&opts)?;
+    let encodings = encoding::Encodings::register(opts)?;
     let start = Instant::now();
-    let tallies = run_senders(&opts, &encodings, &stop);
+    let tallies = run_senders(opts, &encodings, &stop);
     let elapsed = start.elapsed();
 
     let mut all = Tally::default();

@@ -6,10 +6,8 @@
 use clap::ValueEnum;
 use std::time::Duration;
 
-use crate::cli::ProduceArgs;
 use crate::report::Format;
-use crate::schema::{SchemaKind, EVENT_JSON_SCHEMA, EVENT_V1, HEADER_LEN};
-use crate::usage::UsageError;
+use crate::schema::SchemaKind;
 
 /// How the producer keys its events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -121,89 +119,9 @@ pub struct SchemaOptions {
     pub upgrade: Option<String>,
 }
 
-impl Options {
-    /// Checks what clap cannot check one flag at a time (today: `--size`
-    /// must hold the largest event these flags produce) and resolves the rest.
-    pub fn from_args(args: &ProduceArgs) -> Result<Options, UsageError> {
-        let schema = schema_options(args)?;
-        if let Some(size) = args.size {
-            let header = if schema.is_some() { HEADER_LEN } else { 0 };
-            let min = min_size(args.threads, args.messages, args.value_range) + header;
-            if (size as usize) < min {
-                return Err(UsageError::new(
-                    "produce",
-                    format!(
-                        "--size {size} is smaller than an event with these flags: use --size {min} or more"
-                    ),
-                ));
-            }
-        }
-        Ok(Options {
-            brokers: args.brokers.clone(),
-            topic: args.topic.clone(),
-            threads: args.threads,
-            messages: (args.messages > 0).then_some(args.messages),
-            batch_size: args.batch_size as usize,
-            key: args.key,
-            values: args.value_range,
-            size: args.size.map(|s| s as usize),
-            compression: args.compression,
-            acks: args.acks,
-            timeout: Duration::from_secs(args.timeout),
-            rate: (args.rate > 0.0).then_some(args.rate),
-            format: args.format,
-            schema,
-        })
-    }
-}
-
-/// Checks the `--schema` flags together and reads the schema files.
-fn schema_options(args: &ProduceArgs) -> Result<Option<SchemaOptions>, UsageError> {
-    let err = |m: String| UsageError::new("produce", m);
-    let (Some(kind), Some(registry)) = (args.schema, &args.registry) else {
-        if args.writer_schema.is_some() || args.upgrade_schema.is_some() {
-            return Err(err(
-                "--writer-schema and --upgrade-schema need --schema avro".into(),
-            ));
-        }
-        return Ok(None);
-    };
-    let read = |p: &std::path::Path| {
-        std::fs::read_to_string(p).map_err(|e| err(format!("cannot read {}: {e}", p.display())))
-    };
-    if kind == SchemaKind::Json && (args.writer_schema.is_some() || args.upgrade_schema.is_some()) {
-        return Err(err(
-            "--writer-schema and --upgrade-schema are Avro schemas: use them with --schema avro"
-                .into(),
-        ));
-    }
-    if kind == SchemaKind::Avro && args.value_range.hi > i64::MAX as u64 {
-        return Err(err(format!(
-            "--schema avro writes values as Avro longs: --value-range must stay below {}",
-            i64::MAX
-        )));
-    }
-    if args.upgrade_schema.is_some() && args.messages == 0 {
-        return Err(err(
-            "--upgrade-schema happens halfway through --messages: give -n".into(),
-        ));
-    }
-    let writer = match (&args.writer_schema, kind) {
-        (Some(p), _) => read(p)?,
-        (None, SchemaKind::Avro) => EVENT_V1.to_string(),
-        (None, SchemaKind::Json) => EVENT_JSON_SCHEMA.to_string(),
-    };
-    Ok(Some(SchemaOptions {
-        kind,
-        registry: registry.clone(),
-        writer,
-        upgrade: args.upgrade_schema.as_deref().map(read).transpose()?,
-    }))
-}
-
 /// The size of the largest event `threads` senders write for `messages`
 /// events (0: until Ctrl+C, so seqs of up to 12 digits) of values in `values`.
-fn min_size(threads: u32, messages: u64, values: ValueRange) -> usize {
+pub fn min_size(threads: u32, messages: u64, values: ValueRange) -> usize {
     let per_sender = messages.div_ceil(threads as u64);
     let max_seq = if messages == 0 {
         999_999_999_999

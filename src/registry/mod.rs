@@ -32,27 +32,36 @@ pub mod store;
 use anyhow::{Context as _, Result};
 use std::sync::Arc;
 
-use crate::cli::RegistryArgs;
+/// `braid registry`'s settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address to listen on (port 0: any free one).
+    pub listen: std::net::SocketAddr,
+    /// Brokers holding the schemas topic.
+    pub brokers: Vec<String>,
+    /// The topic the registry keeps its state in.
+    pub topic: String,
+    /// Replicas of the schemas topic when it is created (-1: the cluster's default).
+    pub replication_factor: i16,
+    /// Connection and request-size limits.
+    pub limits: server::Limits,
+}
 
 /// `braid registry`: replays `_schemas`, prints `listening on HOST:PORT`,
 /// serves until Ctrl+C / SIGTERM; returns the exit code.
-pub fn run(args: &RegistryArgs) -> Result<i32> {
+pub fn run(config: &Config) -> Result<i32> {
     let stop = crate::shutdown::Stop::new();
     crate::shutdown::install_ctrlc(&stop)?;
-    let listener = std::net::TcpListener::bind(args.listen).with_context(|| {
+    let listener = std::net::TcpListener::bind(config.listen).with_context(|| {
         format!(
             "cannot listen on {} (is another registry running there? pick another with --listen HOST:PORT, or port 0 for any free one)",
-            args.listen
+            config.listen
         )
     })?;
     let bound = listener.local_addr()?;
-    let (log, state) = kafka_log::open(&args.brokers, &args.topic, args.replication_factor)?;
+    let (log, state) = kafka_log::open(&config.brokers, &config.topic, config.replication_factor)?;
     let registry = Arc::new(routes::Registry::new(state, Box::new(log)));
     crate::report::line(&format!("listening on {bound}"));
-    let limits = server::Limits {
-        max_connections: args.max_connections as usize,
-        max_body: args.max_request_size as usize,
-    };
-    server::serve(registry, listener, limits, &stop)?;
+    server::serve(registry, listener, config.limits, &stop)?;
     Ok(0)
 }

@@ -10,9 +10,10 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::group::{describe_group, GroupDescription};
-use super::Conn;
-use crate::cli::{Format, TopicArgs};
+use super::Options;
+use crate::client::Conn;
 use crate::report;
+use crate::report::Format;
 
 /// The partition ids of each of `topics` (a topic that does not exist has none).
 pub fn partition_ids(brokers: &[String], topics: &[String]) -> Result<BTreeMap<String, Vec<i32>>> {
@@ -101,9 +102,9 @@ pub fn topics(brokers: &[String]) -> Result<Vec<TopicSummary>> {
     Ok(out)
 }
 
-pub(super) fn list(args: &TopicArgs) -> Result<()> {
-    let topics = topics(&args.brokers)?;
-    match args.format {
+pub(super) fn list(opts: &Options) -> Result<()> {
+    let topics = topics(&opts.brokers)?;
+    match opts.format {
         Format::Json => {
             for t in &topics {
                 report::emit_json(t);
@@ -209,12 +210,12 @@ pub struct TopicDescription {
 }
 
 /// `braid topic describe`: the partition table and, with `-g`, the members.
-pub(super) fn describe(args: &TopicArgs, topic: &str, group: Option<&str>) -> Result<()> {
-    let parts = partitions(&args.brokers, topic, group)?;
+pub(super) fn describe(opts: &Options, topic: &str, group: Option<&str>) -> Result<()> {
+    let parts = partitions(&opts.brokers, topic, group)?;
     let group_state = group
-        .map(|g| describe_group(&args.brokers, g))
+        .map(|g| describe_group(&opts.brokers, g))
         .transpose()?;
-    if args.format == Format::Json {
+    if opts.format == Format::Json {
         report::emit_json(&TopicDescription {
             topic: topic.to_string(),
             group: group.map(String::from),
@@ -265,7 +266,7 @@ fn members_table(topic: &str, g: &GroupDescription) -> String {
                 .filter(|(t, _)| t.as_str() != topic)
                 .map(|(_, p)| p.len())
                 .sum();
-            let mut parts = crate::consume::assignment::describe(mine);
+            let mut parts = crate::report::partition_list(mine);
             if others > 0 {
                 parts.push_str(&format!(" (+{others} of other topics)"));
             }

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use super::{pick_version, Conn};
-use crate::consume::membership::assignor::decode_assignment;
+use crate::client::consumer_protocol::decode_assignment;
 
 /// The highest FindCoordinator version asked for (v4+ batches keys).
 const FIND_COORDINATOR_MAX: i16 = 3;

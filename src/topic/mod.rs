@@ -16,7 +16,6 @@
 //! Errors (topic exists, unknown topic, unreachable brokers) come back as one
 //! line and exit code 1; bad flags are clap's usage errors (exit 2).
 
-mod conn;
 mod describe;
 pub mod group;
 
@@ -28,9 +27,8 @@ use kafka_protocol::protocol::StrBytes;
 use serde::Serialize;
 use std::time::Duration;
 
-use crate::cli::{Format, TopicArgs, TopicCommand};
-use crate::report;
-pub use conn::{pick_version, Conn, IO_TIMEOUT};
+use crate::client::{pick_version, Conn};
+use crate::report::{self, Format};
 use describe::{describe, list};
 pub use describe::{
     partition_ids, partitions, topics, wait_ready, PartitionInfo, TopicDescription, TopicSummary,
@@ -41,25 +39,59 @@ const CREATE_TOPICS_MAX: i16 = 5;
 /// The highest Metadata version braid asks for here (v1+ carries controller_id).
 const METADATA_MAX: i16 = 9;
 
+/// What `braid topic` does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Create a topic with this many partitions and replicas.
+    Create {
+        /// The topic's name.
+        name: String,
+        /// Number of partitions.
+        partitions: i32,
+        /// Replicas per partition.
+        replication: i16,
+    },
+    /// List the topics with their partition counts.
+    List,
+    /// Per partition offsets; with a group, its commits, lag and members.
+    Describe {
+        /// The topic's name.
+        name: String,
+        /// The consumer group to show.
+        group: Option<String>,
+    },
+}
+
+/// `braid topic`'s settings.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// What to do.
+    pub action: Action,
+    /// Brokers to bootstrap from.
+    pub brokers: Vec<String>,
+    /// Tables for people or JSON lines for programs.
+    pub format: Format,
+}
+
 /// Runs `braid topic`; returns the exit code.
-pub fn run(args: &TopicArgs) -> Result<i32> {
-    match &args.command {
-        TopicCommand::Create {
+pub fn run(opts: &Options) -> Result<i32> {
+    match &opts.action {
+        Action::Create {
             name,
             partitions,
             replication,
         } => {
-            let created = create(&args.brokers, name, *partitions, *replication)?;
+            let created = create(&opts.brokers, name, *partitions, *replication)?;
             // On a cluster a partition's leader learns of it a moment after
             // CreateTopics returns: return once every leader answers for it,
             // so that a describe or produce right after works.
             wait_ready(
-                &args.brokers,
+                &opts.brokers,
                 name,
                 created.partitions.max(0) as usize,
                 Duration::from_secs(30),
             )?;
-            match args.format {
+            match opts.format {
                 Format::Json => report::emit_json(&TopicCreated {
                     name: "topic_created",
                     timestamp: report::now_ms(),
@@ -73,8 +105,8 @@ pub fn run(args: &TopicArgs) -> Result<i32> {
                 )),
             }
         }
-        TopicCommand::List => list(args)?,
-        TopicCommand::Describe { name, group } => describe(args, name, group.as_deref())?,
+        Action::List => list(opts)?,
+        Action::Describe { name, group } => describe(opts, name, group.as_deref())?,
     }
     Ok(0)
 }

@@ -510,7 +510,7 @@ fn alive(pid: i32) -> bool {
 /// How many brokers Metadata v1 from `127.0.0.1:port` lists.
 fn listed(port: u16) -> Result<usize, String> {
     let mut conn =
-        braid::topic::Conn::connect(&format!("127.0.0.1:{port}")).map_err(|e| format!("{e:#}"))?;
+        braid::client::Conn::connect(&format!("127.0.0.1:{port}")).map_err(|e| format!("{e:#}"))?;
     let mut req = MetadataRequest::default();
     req.topics = Some(Vec::new());
     let resp = conn.call(&req, 1).map_err(|e| format!("{e:#}"))?;

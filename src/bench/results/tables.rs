@@ -4,7 +4,7 @@
 
 use super::{CellSummary, Results, Stat, Table};
 use crate::bench::transport_name;
-use crate::cli::Transport;
+use crate::bench::Transport;
 use crate::report;
 
 impl Results {

@@ -12,7 +12,7 @@ use kafka_protocol::protocol::StrBytes;
 use std::collections::BTreeMap;
 
 use super::{code, find_coordinator, version, Generation};
-use crate::topic::Conn;
+use crate::client::Conn;
 
 /// Why a commit failed.
 #[derive(Debug, thiserror::Error)]

@@ -28,7 +28,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use self::assignor::Assignor;
-use crate::topic::Conn;
+use crate::client::{consumer_protocol, Conn, IO_TIMEOUT};
 
 /// Kafka error codes the membership reacts to.
 mod code {
@@ -230,7 +230,7 @@ impl GroupMember {
         let member_id = self.generation.member_id.clone();
         self.coordinator()?;
         let v = version(&self.versions, ApiKey::JoinGroup, 7)?;
-        let meta = assignor::encode_subscription(std::slice::from_ref(&cfg.topic))?;
+        let meta = consumer_protocol::encode_subscription(std::slice::from_ref(&cfg.topic))?;
         let other = match cfg.assignor {
             Assignor::Range => Assignor::RoundRobin,
             Assignor::RoundRobin => Assignor::Range,
@@ -256,7 +256,7 @@ impl GroupMember {
         // JoinGroup waits for the other members, up to the rebalance timeout.
         conn.set_read_timeout(cfg.rebalance_timeout + Duration::from_secs(5))?;
         let resp = conn.call(&req, v);
-        conn.set_read_timeout(crate::topic::IO_TIMEOUT)?;
+        conn.set_read_timeout(IO_TIMEOUT)?;
         resp
     }
 
@@ -272,10 +272,11 @@ impl GroupMember {
         })?;
         let mut members = BTreeMap::new();
         for m in &join.members {
-            let topics = assignor::decode_subscription(m.metadata.clone()).unwrap_or_else(|e| {
-                log::warn!("group member {}: {e}; assigning it nothing", m.member_id);
-                Vec::new()
-            });
+            let topics =
+                consumer_protocol::decode_subscription(m.metadata.clone()).unwrap_or_else(|e| {
+                    log::warn!("group member {}: {e}; assigning it nothing", m.member_id);
+                    Vec::new()
+                });
             members.insert(m.member_id.to_string(), topics);
         }
         let topics: Vec<String> = {
@@ -295,7 +296,7 @@ impl GroupMember {
             .map(|(m, topics)| {
                 let mut a = SyncGroupRequestAssignment::default();
                 a.member_id = str_bytes(m);
-                a.assignment = assignor::encode_assignment(topics)?;
+                a.assignment = consumer_protocol::encode_assignment(topics)?;
                 Ok(a)
             })
             .collect()
@@ -320,7 +321,7 @@ impl GroupMember {
         let conn = self.coordinator()?;
         conn.set_read_timeout(rebalance + Duration::from_secs(5))?;
         let resp = conn.call(&req, v);
-        conn.set_read_timeout(crate::topic::IO_TIMEOUT)?;
+        conn.set_read_timeout(IO_TIMEOUT)?;
         let resp = resp?;
         match resp.error_code {
             0 => {}
@@ -334,7 +335,7 @@ impl GroupMember {
                 self.cfg.group
             ),
         }
-        let mine = assignor::decode_assignment(resp.assignment)?;
+        let mine = consumer_protocol::decode_assignment(resp.assignment)?;
         let mut partitions = mine.get(&self.cfg.topic).cloned().unwrap_or_default();
         partitions.sort_unstable();
         log::info!(

@@ -58,7 +58,7 @@ impl Supervisor<'_> {
             if worker.crashes.len() > MAX_CRASHES {
                 crash_loop = Some(format!(
                     "worker {i} (partitions {}) crashed {} times in {}; last error: {}",
-                    crate::consume::assignment::describe(&worker.partitions),
+                    crate::report::partition_list(&worker.partitions),
                     worker.crashes.len(),
                     describe_window(window),
                     worker.last_error.clone().unwrap_or_default()

@@ -75,7 +75,7 @@ impl Supervisor<'_> {
                 "group '{}' generation {}: this host has partitions {} -> {} workers",
                 self.opts.group,
                 generation.id,
-                crate::consume::assignment::describe(&share),
+                crate::report::partition_list(&share),
                 plan.len()
             ));
         }

@@ -30,7 +30,7 @@ use super::status::{Progress, Span, Status};
 use super::view::{self, WorkerView};
 use super::worker::{self, StatusPipe, WorkerTask, EXIT_IMMEDIATE};
 use super::{Ending, Summary};
-use crate::produce::stats::Histogram;
+use crate::histogram::Histogram;
 use crate::shutdown::EXIT_INTERRUPTED;
 
 /// Write end of the self-pipe, for the signal handler.

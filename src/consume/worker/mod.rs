@@ -29,7 +29,7 @@ use super::processor::ProcessorKind;
 use super::processor::{self, Output};
 use super::recover::{self, Outage, UNAVAILABLE_FOR};
 use super::status::{Progress, Span, Status};
-use crate::produce::stats::Histogram;
+use crate::histogram::Histogram;
 use crate::report::Format;
 use crate::schema::decoder::{Decoded, Decoder};
 
