@@ -127,22 +127,7 @@ impl KafkaRunner {
 
     /// One run of `cell`: fresh topic, produce, consume; `label` names it in progress lines.
     pub fn run_once(&mut self, args: &Options, cell: &Cell, label: &str) -> Result<RunEnd> {
-        self.runs += 1;
-        let topic = format!(
-            "braid-bench-{}-p{}-w{}-{}",
-            std::process::id(),
-            cell.partitions,
-            cell.processes,
-            self.runs
-        );
-        let brokers: Vec<String> = self.brokers.split(',').map(str::to_string).collect();
-        crate::topic::create(&brokers, &topic, cell.partitions as i32, 1)?;
-        crate::topic::wait_ready(
-            &brokers,
-            &topic,
-            cell.partitions as usize,
-            Duration::from_secs(30),
-        )?;
+        let topic = self.fresh_topic(cell)?;
         let produce = child::produce_args(
             &self.brokers,
             &topic,
@@ -206,6 +191,28 @@ impl KafkaRunner {
             ev.elapsed_ms
         };
         Ok(RunEnd::Measured(m))
+    }
+
+    /// Creates this run's topic with the cell's partitions and waits until
+    /// every partition has a leader that answers for it.
+    fn fresh_topic(&mut self, cell: &Cell) -> Result<String> {
+        self.runs += 1;
+        let topic = format!(
+            "braid-bench-{}-p{}-w{}-{}",
+            std::process::id(),
+            cell.partitions,
+            cell.processes,
+            self.runs
+        );
+        let brokers: Vec<String> = self.brokers.split(',').map(str::to_string).collect();
+        crate::topic::create(&brokers, &topic, cell.partitions as i32, 1)?;
+        crate::topic::wait_ready(
+            &brokers,
+            &topic,
+            cell.partitions as usize,
+            Duration::from_secs(30),
+        )?;
+        Ok(topic)
     }
 
     /// Runs one child to its end, reading its events; Ctrl+C forwards SIGINT.
