@@ -161,9 +161,12 @@ fn shared_with_peer(t: Target, peer: Peer) {
 }
 
 /// `braid topic describe -g GROUP --format json` shows the group Stable with
-/// the two members and the partitions their latest `group_joined` reported.
+/// the two members, each with the partitions its latest `group_joined`
+/// reported and the client id `braid-HOST-PID` of its supervisor.
 fn assert_described(t: &Target, topic: &str, group: &str, a: &mut Consume, b: &mut Consume) {
-    let mut want: Vec<(String, Vec<i32>)> = [a, b]
+    let host = nix::unistd::gethostname().expect("host name");
+    let host = host.to_str().expect("UTF-8 host name");
+    let mut want: Vec<(String, String, Vec<i32>)> = [a, b]
         .into_iter()
         .map(|c| {
             let e = c.events().into_iter().rev().find_map(|e| match e {
@@ -171,7 +174,7 @@ fn assert_described(t: &Target, topic: &str, group: &str, a: &mut Consume, b: &m
                     member_id,
                     partitions,
                     ..
-                } => Some((member_id, partitions)),
+                } => Some((member_id, format!("braid-{host}-{}", c.pid()), partitions)),
                 _ => None,
             });
             e.expect("joined")
@@ -193,7 +196,10 @@ fn assert_described(t: &Target, topic: &str, group: &str, a: &mut Consume, b: &m
         got = g
             .members
             .iter()
-            .map(|m| (m.member_id.clone(), m.partitions_of(topic).to_vec()))
+            .map(|m| {
+                let parts = m.partitions_of(topic).to_vec();
+                (m.member_id.clone(), m.client_id.clone(), parts)
+            })
             .collect();
         g.state == "Stable" && g.protocol_type == "consumer" && got == want
     });

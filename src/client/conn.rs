@@ -31,6 +31,9 @@ pub struct Conn {
     /// The broker's address.
     pub addr: String,
     correlation: i32,
+    /// The client id its requests carry (shown by DescribeGroups and
+    /// `kafka-consumer-groups --describe --members`).
+    client_id: StrBytes,
 }
 
 impl Conn {
@@ -54,6 +57,7 @@ impl Conn {
             stream,
             addr: addr.to_string(),
             correlation: 0,
+            client_id: StrBytes::from_static_str("braid"),
         }
     }
 
@@ -73,7 +77,13 @@ impl Conn {
             stream,
             addr: addr.to_string(),
             correlation: 0,
+            client_id: StrBytes::from_static_str("braid"),
         })
+    }
+
+    /// The client id of its requests from now on (`braid` until set).
+    pub fn set_client_id(&mut self, id: &str) {
+        self.client_id = StrBytes::from_string(id.to_string());
     }
 
     /// How long a response may take from now on (JoinGroup waits for the
@@ -110,7 +120,7 @@ impl Conn {
         header.request_api_key = R::KEY;
         header.request_api_version = version;
         header.correlation_id = self.correlation;
-        header.client_id = Some(StrBytes::from_static_str("braid"));
+        header.client_id = Some(self.client_id.clone());
         let mut buf = BytesMut::new();
         buf.put_i32(0);
         header

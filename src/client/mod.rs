@@ -10,3 +10,18 @@ pub mod conn;
 pub mod consumer_protocol;
 
 pub use conn::{pick_version, Conn, IO_TIMEOUT};
+
+/// The client id of this process in a consumer group, `braid-HOST-PID`: a
+/// group's members (`braid topic describe -g`, `kafka-consumer-groups
+/// --describe --members`) then name the host and the process to look at.
+pub fn group_client_id() -> String {
+    format!("braid-{}-{}", host_name(), std::process::id())
+}
+
+/// This machine's host name (`unknown` if it has none that is UTF-8).
+pub fn host_name() -> String {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_else(|| "unknown".into())
+}

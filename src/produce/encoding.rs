@@ -139,7 +139,7 @@ fn register(
     let id = Client::new(&s.registry)?.register(&subject, text, s.kind)?;
     let writer = match s.kind {
         SchemaKind::Avro => Some(
-            avro::Writer::new(text, &host_name())
+            avro::Writer::new(text, &crate::client::host_name())
                 .map_err(|e| anyhow::anyhow!("schema id {id} under {subject}: {e}"))?,
         ),
         SchemaKind::Json => None,
@@ -164,12 +164,4 @@ fn register(
         Some(writer) => Encoding::Avro { id, writer },
         None => Encoding::Json { id },
     })
-}
-
-/// This machine's host name (the v2 event's `host`).
-fn host_name() -> String {
-    nix::unistd::gethostname()
-        .ok()
-        .and_then(|h| h.into_string().ok())
-        .unwrap_or_else(|| "unknown".into())
 }

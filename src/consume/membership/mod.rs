@@ -121,6 +121,7 @@ pub(crate) fn find_coordinator(brokers: &[String], group: &str) -> Result<(Conn,
     }
     let addr = format!("{}:{}", resp.host, resp.port);
     let mut conn = Conn::connect(&addr).with_context(|| format!("group coordinator {addr}"))?;
+    conn.set_client_id(&crate::client::group_client_id());
     let versions = conn.api_versions()?;
     Ok((conn, versions))
 }
