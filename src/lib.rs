@@ -107,12 +107,15 @@
 //!   that connects does anything, with one line that says why.
 //! - [`shutdown`]: the one place that installs signal handling (`ctrlc` for
 //!   threaded commands; the supervisor uses `sigaction` and a self-pipe).
+//! - [`accept`]: the accept loop the broker and the registry share (a
+//!   thread per connection, `--max-connections`, stop and a bounded wait).
 //! - [`alloc`]: the global allocator: the system's, except that huge blocks
 //!   are mapped without reserving memory, so a hostile count in a request
 //!   cannot abort the broker.
 //! - [`logging`]: `env_logger` set-up (`RUST_LOG`), with `tracing` from the
 //!   kafka crate routed to `log`.
 
+pub mod accept;
 pub mod alloc;
 pub mod bench;
 pub mod broker;

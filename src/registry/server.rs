@@ -6,19 +6,16 @@
 //! 500 and close only its connection.
 
 use std::io;
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::net::{TcpListener, TcpStream};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::http::{Conn, ReadError, Response};
 use super::routes::Registry;
+use crate::accept;
 use crate::shutdown::Stop;
 
-/// How often the accept loop looks at the stop flag when nobody connects.
-const ACCEPT_POLL: Duration = Duration::from_millis(20);
 /// How long a stopping registry waits for requests in flight.
 const STOP_GRACE: Duration = Duration::from_secs(5);
 
@@ -39,46 +36,24 @@ pub fn serve(
     limits: Limits,
     stop: &Stop,
 ) -> io::Result<()> {
-    listener.set_nonblocking(true)?;
-    let active = Arc::new(AtomicUsize::new(0));
-    let mut handles: Vec<JoinHandle<()>> = Vec::new();
-    while !stop.requested() {
-        match listener.accept() {
-            Ok((stream, peer)) => {
-                if active.load(Ordering::SeqCst) >= limits.max_connections {
-                    log::warn!("refusing connection from {peer}: too many connections");
-                    let _ = stream.shutdown(Shutdown::Both);
-                    continue;
-                }
-                handles.retain(|h| !h.is_finished());
-                let (registry, active, stop) = (registry.clone(), active.clone(), stop.clone());
-                active.fetch_add(1, Ordering::SeqCst);
-                let spawned = std::thread::Builder::new()
-                    .name("registry-conn".into())
-                    .spawn(move || {
-                        if let Err(e) = connection(&registry, stream, limits, &stop) {
-                            log::debug!("connection from {peer} ended: {e}");
-                        }
-                        active.fetch_sub(1, Ordering::SeqCst);
-                    });
-                match spawned {
-                    Ok(h) => handles.push(h),
-                    Err(e) => log::error!("cannot start a connection thread: {e}"),
-                }
+    let max = limits.max_connections;
+    let serving = stop.clone();
+    let handles = accept::accept_until_stopped(
+        listener,
+        stop,
+        max,
+        "registry-conn",
+        move |stream, peer, _| {
+            if let Err(e) = connection(&registry, stream, limits, &serving) {
+                log::debug!("connection from {peer} ended: {e}");
             }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                stop.wait_timeout(ACCEPT_POLL);
-            }
-            Err(e) => {
-                log::warn!("accept failed: {e}");
-                stop.wait_timeout(ACCEPT_POLL);
-            }
-        }
-    }
-    drop(listener);
-    let deadline = Instant::now() + STOP_GRACE;
-    while handles.iter().any(|h| !h.is_finished()) && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(5));
+        },
+    )?;
+    let stuck = accept::wait_for(handles, STOP_GRACE);
+    if stuck > 0 {
+        log::warn!(
+            "{stuck} connections still busy {STOP_GRACE:?} after the stop; exiting without them"
+        );
     }
     Ok(())
 }
