@@ -1,4 +1,5 @@
-"""One kafka-python consumer-group member, for tests/broker_group_peers.rs.
+"""One kafka-python consumer-group member, for tests/broker_group_peers.rs
+and tests/consume_groups.rs.
 
 Usage: group_member.py ADDR TOPIC GROUP
 
@@ -47,14 +48,18 @@ def main():
         heartbeat_interval_ms=500,
         request_timeout_ms=30000,
     )
-    # Know the topic's partitions before joining: a leader that assigns
-    # before its metadata has the topic assigns nothing, and kafka-python
-    # 3.0.12 can then spin in poll() without rejoining (seen under load on a
-    # coordinator with no initial rebalance delay).
-    deadline = time.monotonic() + 30
-    while not consumer.partitions_for_topic(topic) and time.monotonic() < deadline:
-        time.sleep(0.1)
+    # Subscribe, then refresh the metadata (topics() always asks the broker)
+    # before the first poll() joins the group. kafka-python 3.0.12 records
+    # the partitions it assigned as leader from a snapshot taken at metadata
+    # updates; joined before one, it assigns from an empty snapshot, sees the
+    # topic at the next update and rebalances again at once. Its rejoin was
+    # seen to hang under load (no assignment, no heartbeat, dropped after the
+    # session timeout). With the snapshot current it joins once. Knowing the
+    # topic also keeps a leader from assigning nothing.
     consumer.subscribe([topic])
+    deadline = time.monotonic() + 30
+    while topic not in consumer.topics() and time.monotonic() < deadline:
+        time.sleep(0.1)
     last = None
     while not stop:
         batches = consumer.poll(timeout_ms=100)
