@@ -47,6 +47,10 @@ def main():
         session_timeout_ms=10000,
         heartbeat_interval_ms=500,
         request_timeout_ms=30000,
+        # Also the rebalance timeout, and with it how long a JoinGroup may
+        # wait (this + 5 s): 300 s by default. A member that was dropped while
+        # its join hung gives up on it and rejoins within a test's deadline.
+        max_poll_interval_ms=20000,
     )
     # Subscribe, then refresh the metadata (topics() always asks the broker)
     # before the first poll() joins the group. kafka-python 3.0.12 records
