@@ -50,10 +50,12 @@
 //!   events in `produce::events`.
 //! - [`client`]: braid's own small Kafka client pieces over `kafka-protocol`
 //!   where the kafka crate has no API: `client::Conn` (ApiVersions, then any
-//!   request at the highest version both sides speak) and the
-//!   ConsumerProtocol bytes of subscriptions and assignments. Used by the
-//!   consumer's group membership and commits, `braid topic` and
-//!   [`kafka_version`].
+//!   request at the highest version both sides speak), the
+//!   ConsumerProtocol bytes of subscriptions and assignments, and
+//!   `client::fetch_gap`, which fetches again the messages the kafka crate
+//!   drops before a compressed wrapper (the consumer and the registry's
+//!   replay use it). Used by the consumer's group membership and commits,
+//!   `braid topic` and [`kafka_version`].
 //! - [`consume`]: `braid consume`. `consume::options` is the checked
 //!   `Options`; `consume::assignment` plans which worker reads which
 //!   partitions (a plan that does not cover the topic is a usage error).

@@ -1,13 +1,15 @@
-//! braid's own small Kafka client pieces, spoken with `kafka-protocol`
-//! where the `kafka` crate has no API for it: [`Conn`], a blocking
+//! braid's own small Kafka client pieces, for what the `kafka` crate has no
+//! API for (spoken with `kafka-protocol`) or gets wrong: [`Conn`], a blocking
 //! request/response connection (ApiVersions first, then any request at the
-//! highest version both sides speak), and [`consumer_protocol`], the bytes
-//! group members exchange. `braid topic` (CreateTopics, DescribeGroups),
-//! the consumer's group membership and commits, and the Kafka 4 check use
-//! them.
+//! highest version both sides speak), [`consumer_protocol`], the bytes
+//! group members exchange, and [`fetch_gap`], which gets back the events the
+//! kafka crate's fetch drops before a compressed wrapper. `braid topic`
+//! (CreateTopics, DescribeGroups), the consumer (group membership, commits,
+//! fetches) and the Kafka 4 check use them.
 
 pub mod conn;
 pub mod consumer_protocol;
+pub mod fetch_gap;
 
 pub use conn::{pick_version, Conn, IO_TIMEOUT};
 

@@ -4,6 +4,7 @@
 //! `--subscribe`).
 
 use super::*;
+use crate::client::fetch_gap;
 
 pub(super) fn connect(opts: &Options) -> Result<KafkaClient> {
     let mut client = KafkaClient::new(opts.brokers.clone());
@@ -168,21 +169,40 @@ pub(super) fn fetch(
                     }
                 };
                 st.high_watermark.insert(p, data.highwatermark_offset());
-                let pos = st.fetch_pos.entry(p).or_insert(0);
-                for m in data.messages() {
-                    if m.offset < *pos {
-                        continue;
+                let from = *st.fetch_pos.entry(p).or_insert(0);
+                let msgs = data.messages();
+                let first = msgs.iter().map(|m| m.offset).find(|o| *o >= from);
+                let again = match first {
+                    Some(first) if first > from => {
+                        match fetch_gap::refetch_gap(client, topic, p, from, first, max_bytes) {
+                            Ok(again) => again,
+                            Err(e) => {
+                                trouble = Some(format!("refetching partition {p} failed: {e:#}"));
+                                continue;
+                            }
+                        }
                     }
-                    if st.first_event.is_none() {
-                        st.first_event = Some(Instant::now());
-                        st.first_us = now_us();
+                    _ => None,
+                };
+                let (before, mut pos) = (pending.len(), from);
+                let mut take = |offset: i64, value: Vec<u8>| {
+                    if offset >= pos {
+                        pending.push(Pending {
+                            partition: p,
+                            offset,
+                            value,
+                        });
+                        pos = offset + 1;
                     }
-                    pending.push(Pending {
-                        partition: p,
-                        offset: m.offset,
-                        value: m.value.to_vec(),
-                    });
-                    *pos = m.offset + 1;
+                };
+                match again {
+                    Some(again) => again.into_iter().for_each(|m| take(m.offset, m.value)),
+                    None => msgs.iter().for_each(|m| take(m.offset, m.value.to_vec())),
+                }
+                st.fetch_pos.insert(p, pos);
+                if pending.len() > before && st.first_event.is_none() {
+                    st.first_event = Some(Instant::now());
+                    st.first_us = now_us();
                 }
             }
         }
