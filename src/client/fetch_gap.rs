@@ -46,6 +46,25 @@ impl From<&kafka::client::fetch::Message<'_>> for Fetched {
     }
 }
 
+/// The messages to take instead of `msgs`, the crate's answer to a fetch of
+/// `topic`/`partition` from `from`, when they start past `from` and a
+/// [`refetch_gap`] finds the ones the crate skipped; `None`: take `msgs`.
+pub fn check(
+    client: &mut KafkaClient,
+    topic: &str,
+    partition: i32,
+    from: i64,
+    msgs: &[kafka::client::fetch::Message<'_>],
+    max_bytes: i32,
+) -> Result<Option<Vec<Fetched>>> {
+    match msgs.iter().map(|m| m.offset).find(|o| *o >= from) {
+        Some(first) if first > from => {
+            refetch_gap(client, topic, partition, from, first, max_bytes)
+        }
+        _ => Ok(None),
+    }
+}
+
 /// After a fetch of `topic`/`partition` from `from` whose first message was
 /// at `first` (> `from`): the messages from `from` on that the crate
 /// dropped, fetched again with smaller limits (starting below `max_bytes`),

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::records::Encoded;
 use super::store::State;
-use crate::client::fetch_gap::{refetch_gap, Fetched};
+use crate::client::fetch_gap::{check, Fetched};
 
 /// Largest `_schemas` message the replay can read (per fetch).
 const FETCH_MAX: i32 = 16 * 1024 * 1024;
@@ -142,17 +142,10 @@ fn replay(client: &mut KafkaClient, topic: &str) -> Result<State> {
                     let data = p
                         .data()
                         .map_err(|e| anyhow!("cannot read {topic} at offset {next}: {e}"))?;
-                    let mut msgs: Vec<Fetched> =
-                        data.messages().iter().map(Fetched::from).collect();
-                    if let Some(first) = msgs.iter().map(|m| m.offset).find(|o| *o >= next) {
-                        if first > next {
-                            if let Some(again) =
-                                refetch_gap(client, topic, 0, next, first, FETCH_MAX)?
-                            {
-                                msgs = again;
-                            }
-                        }
-                    }
+                    let msgs = match check(client, topic, 0, next, data.messages(), FETCH_MAX)? {
+                        Some(again) => again,
+                        None => data.messages().iter().map(Fetched::from).collect(),
+                    };
                     for m in msgs {
                         if m.offset >= next {
                             state.apply(&m.key, Some(&m.value));

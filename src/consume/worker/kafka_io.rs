@@ -171,18 +171,12 @@ pub(super) fn fetch(
                 st.high_watermark.insert(p, data.highwatermark_offset());
                 let from = *st.fetch_pos.entry(p).or_insert(0);
                 let msgs = data.messages();
-                let first = msgs.iter().map(|m| m.offset).find(|o| *o >= from);
-                let again = match first {
-                    Some(first) if first > from => {
-                        match fetch_gap::refetch_gap(client, topic, p, from, first, max_bytes) {
-                            Ok(again) => again,
-                            Err(e) => {
-                                trouble = Some(format!("refetching partition {p} failed: {e:#}"));
-                                continue;
-                            }
-                        }
+                let again = match fetch_gap::check(client, topic, p, from, msgs, max_bytes) {
+                    Ok(again) => again,
+                    Err(e) => {
+                        trouble = Some(format!("refetching partition {p} failed: {e:#}"));
+                        continue;
                     }
-                    _ => None,
                 };
                 let (before, mut pos) = (pending.len(), from);
                 let mut take = |offset: i64, value: Vec<u8>| {
