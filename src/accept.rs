@@ -76,20 +76,23 @@ where
     Ok(handles)
 }
 
-/// Waits for the connection threads to end, up to `grace`; returns how many
-/// were still busy then (they are left to end with the process).
-pub fn wait_for(handles: Vec<JoinHandle<()>>, grace: Duration) -> usize {
+/// Waits for the connection threads to end, up to `grace`; those still
+/// busy then are named in a warning and left to end with the process.
+pub fn wait_for(handles: Vec<JoinHandle<()>>, grace: Duration) {
     let deadline = Instant::now() + grace;
     while handles.iter().any(|h| !h.is_finished()) {
         if Instant::now() >= deadline {
-            return handles.iter().filter(|h| !h.is_finished()).count();
+            let stuck = handles.iter().filter(|h| !h.is_finished()).count();
+            log::warn!(
+                "{stuck} connections still busy {grace:?} after the stop; exiting without them"
+            );
+            return;
         }
         std::thread::sleep(Duration::from_millis(5));
     }
     for h in handles {
         let _ = h.join();
     }
-    0
 }
 
 /// One connection counted as active for as long as it lives (also when its

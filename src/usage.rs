@@ -7,20 +7,17 @@
 /// The exit code of a usage error (clap's).
 pub const EXIT_USAGE: i32 = 2;
 
-/// A usage error of one subcommand; [`crate::run`] prints it and exits 2.
+/// A usage error; [`crate::run`] prints it and exits 2.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UsageError {
-    /// The subcommand whose flags were wrong (`produce`, `bench`, ...).
-    pub command: &'static str,
     /// What was wrong and what to do, one line.
     pub message: String,
 }
 
 impl UsageError {
-    /// A usage error of the subcommand `command`.
-    pub fn new(command: &'static str, message: impl std::fmt::Display) -> UsageError {
+    /// A usage error saying `message`.
+    pub fn new(message: impl std::fmt::Display) -> UsageError {
         UsageError {
-            command,
             message: message.to_string(),
         }
     }

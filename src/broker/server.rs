@@ -49,12 +49,7 @@ pub fn serve(broker: Arc<Broker>, listener: TcpListener, stop: &Stop) -> Result<
         "stopping: no new connections; finishing the {} in flight",
         handles.len()
     );
-    let stuck = accept::wait_for(handles, STOP_GRACE);
-    if stuck > 0 {
-        log::warn!(
-            "{stuck} connections still busy {STOP_GRACE:?} after the stop; exiting without them"
-        );
-    }
+    accept::wait_for(handles, STOP_GRACE);
     log::info!("stopped");
     Ok(())
 }

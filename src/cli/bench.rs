@@ -66,12 +66,13 @@ pub struct BenchArgs {
     #[arg(long, value_name = "SECS", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..))]
     pub run_timeout: u64,
 }
+
 impl TryFrom<&BenchArgs> for Options {
     type Error = UsageError;
 
     /// Checks what clap cannot check flag by flag.
     fn try_from(args: &BenchArgs) -> Result<Options, UsageError> {
-        let err = |msg: String| UsageError::new("bench", msg);
+        let err = |msg: String| UsageError::new(msg);
         if args.processor == ProcessorKind::Echo {
             return Err(err(
                 "--processor echo prints every event; bench takes count, prime, sqrt or square"

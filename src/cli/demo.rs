@@ -74,14 +74,12 @@ impl TryFrom<&DemoArgs> for Options {
     fn try_from(args: &DemoArgs) -> Result<Options, UsageError> {
         if args.brokers.is_some() && args.data.is_some() {
             return Err(UsageError::new(
-                "demo",
                 "--data is for the embedded broker; with -b the cluster keeps its own log",
             ));
         }
         let failover = args.scenario == Scenario::Failover;
         if args.kill_after.is_some() && !failover {
             return Err(UsageError::new(
-                "demo",
                 "--kill-after is for --scenario failover (--kill-worker-after kills a worker)",
             ));
         }
@@ -97,9 +95,7 @@ impl TryFrom<&DemoArgs> for Options {
         });
         let kill_after = args.kill_after.unwrap_or((messages / 4).max(1));
         if failover && kill_after >= messages {
-            return Err(UsageError::new(
-                "demo",
-                format!("--kill-after {kill_after} must be below -n {messages}: host b must have something left to take over"),
+            return Err(UsageError::new(format!("--kill-after {kill_after} must be below -n {messages}: host b must have something left to take over"),
             ));
         }
         Ok(Options {

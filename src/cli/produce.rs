@@ -82,9 +82,7 @@ impl TryFrom<&ProduceArgs> for Options {
             let header = if schema.is_some() { HEADER_LEN } else { 0 };
             let min = min_size(args.threads, args.messages, args.value_range) + header;
             if (size as usize) < min {
-                return Err(UsageError::new(
-                    "produce",
-                    format!(
+                return Err(UsageError::new(format!(
                         "--size {size} is smaller than an event with these flags: use --size {min} or more"
                     ),
                 ));
@@ -111,7 +109,7 @@ impl TryFrom<&ProduceArgs> for Options {
 
 /// Checks the `--schema` flags together and reads the schema files.
 fn schema_options(args: &ProduceArgs) -> Result<Option<SchemaOptions>, UsageError> {
-    let err = |m: String| UsageError::new("produce", m);
+    let err = |m: String| UsageError::new(m);
     let (Some(kind), Some(registry)) = (args.schema, &args.registry) else {
         if args.writer_schema.is_some() || args.upgrade_schema.is_some() {
             return Err(err(

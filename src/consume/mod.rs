@@ -92,7 +92,7 @@ pub fn run(opts: &Options) -> Result<i32> {
         opts.member,
     ) {
         Ok(plan) => plan,
-        Err(e) => return Err(UsageError::new("consume", e).into()),
+        Err(e) => return Err(UsageError::new(e).into()),
     };
     let share: usize = plan.iter().map(|p| p.len()).sum();
     if let assignment::Assignment::Explicit(lists) = &opts.assignment {
@@ -141,9 +141,7 @@ pub fn run(opts: &Options) -> Result<i32> {
 /// joins before it forks.
 fn run_subscribed(opts: &Options, partitions: &[i32]) -> Result<i32> {
     if let assignment::Assignment::Explicit(_) = opts.assignment {
-        return Err(UsageError::new(
-            "consume",
-            "--subscribe takes this host's partitions from the group; an explicit --assignment plan cannot be combined with it (use range or roundrobin to split the share among workers)",
+        return Err(UsageError::new("--subscribe takes this host's partitions from the group; an explicit --assignment plan cannot be combined with it (use range or roundrobin to split the share among workers)",
         )
         .into());
     }

@@ -49,12 +49,7 @@ pub fn serve(
             }
         },
     )?;
-    let stuck = accept::wait_for(handles, STOP_GRACE);
-    if stuck > 0 {
-        log::warn!(
-            "{stuck} connections still busy {STOP_GRACE:?} after the stop; exiting without them"
-        );
-    }
+    accept::wait_for(handles, STOP_GRACE);
     Ok(())
 }
 

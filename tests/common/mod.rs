@@ -470,6 +470,26 @@ pub struct Msg {
     pub value: Vec<u8>,
 }
 
+impl From<braid::client::fetch_gap::Fetched> for Msg {
+    fn from(m: braid::client::fetch_gap::Fetched) -> Msg {
+        Msg {
+            offset: m.offset,
+            key: m.key,
+            value: m.value,
+        }
+    }
+}
+
+impl From<&kafka::client::fetch::Message<'_>> for Msg {
+    fn from(m: &kafka::client::fetch::Message<'_>) -> Msg {
+        Msg {
+            offset: m.offset,
+            key: m.key.to_vec(),
+            value: m.value.to_vec(),
+        }
+    }
+}
+
 /// A `KafkaClient` for `addr` with settings the tests rely on: fetches of up
 /// to 4 MiB per partition, short fetch waits, offsets stored in Kafka.
 pub fn kafka_client(addr: &str) -> KafkaClient {
@@ -629,39 +649,22 @@ pub fn fetch_all(
                     hw.insert(p.partition(), data.highwatermark_offset());
                     let list = got.get_mut(&p.partition()).expect("unrequested partition");
                     let from = list.len() as i64;
-                    let mut msgs: Vec<Msg> = data
-                        .messages()
-                        .iter()
-                        .map(|m| Msg {
-                            offset: m.offset,
-                            key: m.key.to_vec(),
-                            value: m.value.to_vec(),
-                        })
-                        .collect();
                     // The kafka crate drops plain messages before a
                     // compressed wrapper; braid's consumer gets them back
                     // the same way (see braid::client::fetch_gap).
-                    if let Some(first) = msgs.first().map(|m| m.offset).filter(|o| *o > from) {
-                        let again = braid::client::fetch_gap::refetch_gap(
-                            client,
-                            topic,
-                            p.partition(),
-                            from,
-                            first,
-                            4 * 1024 * 1024,
-                        )
-                        .expect("refetch");
-                        if let Some(again) = again {
-                            msgs = again
-                                .into_iter()
-                                .map(|m| Msg {
-                                    offset: m.offset,
-                                    key: m.key,
-                                    value: m.value,
-                                })
-                                .collect();
-                        }
-                    }
+                    let msgs: Vec<Msg> = match braid::client::fetch_gap::check(
+                        client,
+                        topic,
+                        p.partition(),
+                        from,
+                        data.messages(),
+                        4 * 1024 * 1024,
+                    )
+                    .expect("refetch")
+                    {
+                        Some(again) => again.into_iter().map(Msg::from).collect(),
+                        None => data.messages().iter().map(Msg::from).collect(),
+                    };
                     for m in msgs {
                         let want = list.len() as i64;
                         assert_eq!(
