@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::{parse_assignment, parse_member, parse_start_offset};
 use super::{parse_broker, Assignment, Format, Member, ProcessorKind, StartOffset};
+use crate::consume::options::OnInvalid;
 
 /// `braid consume`: a supervisor forking workers over manually assigned partitions.
 #[derive(Debug, Clone, Args)]
@@ -101,6 +102,20 @@ pub struct ConsumeArgs {
     /// version of TOPIC-value), by Avro's resolution rules.
     #[arg(long, value_name = "FILE", requires = "registry")]
     pub reader_schema: Option<PathBuf>,
+    /// With --registry: seconds a worker waits for a registry that is unreachable or
+    /// answers 5xx (processing and committing nothing past the event it needs it for)
+    /// before the run stops with exit 1.
+    #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub registry_timeout: u64,
+    /// A message that is not a valid event (not JSON, a schema id the registry does
+    /// not know, a cut datum): skip it (counted, logged with partition and offset),
+    /// stop the run at it (exit 1, everything before it committed), or write it to
+    /// --dead-letter-topic and go on.
+    #[arg(long, value_enum, default_value_t = OnInvalid::Skip)]
+    pub on_invalid: OnInvalid,
+    /// Where --on-invalid dead-letter writes (created with one partition if missing).
+    #[arg(long, value_name = "TOPIC", default_value = "TOPIC.dlq")]
+    pub dead_letter_topic: String,
     /// --subscribe: the coordinator drops this host after this long without a heartbeat.
     #[arg(long, value_name = "MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
     pub session_timeout: u64,
@@ -153,6 +168,13 @@ impl From<&ConsumeArgs> for crate::consume::options::Options {
             }),
             registry: a.registry.clone(),
             reader_schema: a.reader_schema.clone(),
+            registry_timeout: Duration::from_secs(a.registry_timeout),
+            on_invalid: a.on_invalid,
+            dead_letter_topic: if a.dead_letter_topic == "TOPIC.dlq" {
+                format!("{}.dlq", a.topic)
+            } else {
+                a.dead_letter_topic.clone()
+            },
         }
     }
 }

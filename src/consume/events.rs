@@ -53,6 +53,9 @@ pub enum ConsumeEvent {
         count: u64,
         /// Invalid messages among them.
         invalid: u64,
+        /// Of those, the ones written to the dead-letter topic.
+        #[serde(default)]
+        dead_letters: u64,
         /// Messages between its positions and the ends of its partitions.
         lag: i64,
         /// Per partition: how many, and the offsets they spanned.
@@ -97,6 +100,34 @@ pub enum ConsumeEvent {
         /// The record's `host` as the reader schema sees it (absent when it has none).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         host: Option<String>,
+    },
+    /// The schema registry cannot decode a worker's next message yet
+    /// (unreachable, timed out, 5xx): it processes and commits nothing past
+    /// it, and asks again with a bounded backoff until `--registry-timeout`.
+    RegistryUnavailable {
+        /// When, in ms since the Unix epoch.
+        timestamp: u64,
+        /// The worker.
+        worker: usize,
+        /// Its process id.
+        pid: i32,
+        /// The partition it waits in.
+        partition: i32,
+        /// The offset it waits at.
+        offset: i64,
+        /// What the registry did.
+        error: String,
+    },
+    /// The registry answered again: the worker goes on where it stopped.
+    RegistryRecovered {
+        /// When, in ms since the Unix epoch.
+        timestamp: u64,
+        /// The worker.
+        worker: usize,
+        /// Its process id.
+        pid: i32,
+        /// How long it waited.
+        waited_ms: u64,
     },
     /// A worker process ended.
     WorkerExited {
@@ -188,6 +219,15 @@ pub struct Shutdown {
     pub consumed: u64,
     /// Invalid messages among them.
     pub invalid: u64,
+    /// Of those, the ones written to the dead-letter topic.
+    #[serde(default)]
+    pub dead_letters: u64,
+    /// Registry outages the workers waited out (one per worker and outage).
+    #[serde(default)]
+    pub registry_waits: u64,
+    /// How long workers waited on the registry in all.
+    #[serde(default)]
+    pub registry_wait_ms: u64,
     /// The last committed position per partition.
     #[serde(deserialize_with = "partition_keys")]
     pub committed: BTreeMap<i32, i64>,
@@ -216,6 +256,9 @@ pub struct WorkerSummary {
     pub consumed: u64,
     /// Invalid messages.
     pub invalid: u64,
+    /// Of those, the ones written to the dead-letter topic.
+    #[serde(default)]
+    pub dead_letters: u64,
     /// Primes found (prime processor).
     pub primes: u64,
     /// The last committed position per partition.
@@ -266,6 +309,7 @@ mod tests {
             pid: 3,
             count: 4,
             invalid: 0,
+            dead_letters: 0,
             lag: 5,
             partitions: vec![PartitionSpan {
                 topic: "t".into(),

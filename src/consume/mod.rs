@@ -35,6 +35,10 @@ pub enum Ending {
     Interrupted,
     /// A worker crashed too often.
     CrashLoop(String),
+    /// A worker met a fault that does not pass (a registry down for
+    /// `--registry-timeout`, a poison event under `--on-invalid stop`):
+    /// what it processed is committed, and the message says what to do.
+    Failed(String),
 }
 
 /// The final state, for the summary and for callers.
@@ -70,6 +74,36 @@ fn topic_partitions(opts: &Options) -> Result<Vec<i32>> {
     Ok(ids)
 }
 
+/// `--on-invalid dead-letter`: the dead-letter topic exists before any
+/// worker needs it (created here, before the fork, with one partition and
+/// the cluster's default replication).
+fn ensure_dead_letter_topic(opts: &Options) -> Result<()> {
+    if opts.on_invalid != options::OnInvalid::DeadLetter {
+        return Ok(());
+    }
+    let dlq = &opts.dead_letter_topic;
+    if *dlq == opts.topic {
+        return Err(UsageError::new(format!(
+            "--dead-letter-topic '{dlq}' is the topic being read: name another (default TOPIC.dlq)"
+        ))
+        .into());
+    }
+    let exists = |brokers: &[String]| -> Result<bool> {
+        let ids = crate::topic::partition_ids(brokers, std::slice::from_ref(dlq))?;
+        Ok(ids.get(dlq).is_some_and(|p| !p.is_empty()))
+    };
+    if exists(&opts.brokers)? {
+        return Ok(());
+    }
+    if let Err(e) = crate::topic::create(&opts.brokers, dlq, 1, -1) {
+        // Another supervisor may have created it meanwhile.
+        if !exists(&opts.brokers)? {
+            return Err(e.context(format!("cannot create the dead-letter topic '{dlq}'")));
+        }
+    }
+    crate::topic::wait_ready(&opts.brokers, dlq, 1, std::time::Duration::from_secs(30))
+}
+
 /// Runs `braid consume`; returns the exit code.
 pub fn run(opts: &Options) -> Result<i32> {
     // A bad reader schema fails here, once, rather than in every worker.
@@ -78,6 +112,7 @@ pub fn run(opts: &Options) -> Result<i32> {
     }
     // The metadata client is dropped (its sockets closed) before any fork.
     let partitions = topic_partitions(opts)?;
+    ensure_dead_letter_topic(opts)?;
     if partitions.is_empty() {
         return Err(anyhow!("topic '{}' has no partitions", opts.topic));
     }

@@ -36,6 +36,20 @@ pub fn parse_start_offset(s: &str) -> Result<StartOffset, String> {
     }
 }
 
+/// What a worker does with a poison event: a message that is not a valid
+/// event and never will be (not JSON, a schema id the registry does not
+/// know, a cut datum). A message the registry cannot decode *yet* is not
+/// one: it is waited for (see `Options::registry_timeout`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OnInvalid {
+    /// Count it, log it with its partition and offset, go on.
+    Skip,
+    /// Stop the run at it (exit 1), with everything before it committed.
+    Stop,
+    /// Write it to the dead-letter topic, acknowledged, then go on.
+    DeadLetter,
+}
+
 /// Faults injected on purpose, for tests (hidden flags).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Faults {
@@ -113,4 +127,11 @@ pub struct Options {
     pub registry: Option<String>,
     /// The Avro reader schema's file (None: the subject's latest version).
     pub reader_schema: Option<std::path::PathBuf>,
+    /// What to do with a poison event.
+    pub on_invalid: OnInvalid,
+    /// Where `--on-invalid dead-letter` writes (`<topic>.dlq` by default).
+    pub dead_letter_topic: String,
+    /// How long a worker waits out an unreachable or failing registry
+    /// before the run stops (exit 1, what was processed committed).
+    pub registry_timeout: Duration,
 }

@@ -64,6 +64,21 @@ pub enum Status {
         /// What.
         message: String,
     },
+    /// The registry cannot decode the message at `partition`/`offset` yet:
+    /// the worker processes and commits nothing past it until it can.
+    Waiting {
+        /// The partition.
+        partition: i32,
+        /// The offset it waits at.
+        offset: i64,
+        /// What the registry did.
+        error: String,
+    },
+    /// The registry answered again after `waited_ms`; the worker goes on.
+    Resumed {
+        /// How long the outage lasted for this worker.
+        waited_ms: u64,
+    },
     /// The worker's last report before a clean exit.
     Done {
         /// Why it stopped: `signal`, `end`, `parent`.
@@ -78,6 +93,9 @@ pub struct Progress {
     pub partitions: BTreeMap<i32, Span>,
     /// Invalid messages since the last report.
     pub invalid: u64,
+    /// Of those, the ones written to the dead-letter topic.
+    #[serde(default)]
+    pub dead_letters: u64,
     /// Primes found since the last report (prime processor).
     pub primes: u64,
     /// End-to-end latency in microseconds of the events since the last report.

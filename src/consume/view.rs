@@ -29,6 +29,8 @@ pub struct WorkerView {
     pub consumed: u64,
     /// Invalid messages so far.
     pub invalid: u64,
+    /// Waiting for the schema registry to answer.
+    pub waiting: bool,
     /// Messages behind the end of its partitions.
     pub lag: i64,
     /// Times it was respawned.
@@ -47,6 +49,12 @@ pub struct SummaryRow {
     pub consumed: u64,
     /// Invalid messages.
     pub invalid: u64,
+    /// Of those, the ones written to the dead-letter topic.
+    pub dead_letters: u64,
+    /// Registry outages it waited out.
+    pub registry_waits: u32,
+    /// How long it waited on the registry in all.
+    pub registry_waited: Duration,
     /// Primes found (prime processor).
     pub primes: u64,
     /// Last committed position per partition.
@@ -161,12 +169,18 @@ impl Live {
         let total: u64 = workers.iter().map(|w| w.consumed).sum();
         let lag: i64 = workers.iter().map(|w| w.lag).sum();
         let total_rate: f64 = rates.iter().sum();
+        let waiting = workers.iter().filter(|w| w.waiting && w.alive).count();
         let head = format!(
-            "{:>6.1}s  consumed {}  {:.0}/s  lag {}{}",
+            "{:>6.1}s  consumed {}  {:.0}/s  lag {}{}{}",
             started.elapsed().as_secs_f64(),
             report::thousands(total),
             total_rate,
             report::thousands(lag.max(0) as u64),
+            if waiting > 0 {
+                format!("  ({waiting} waiting on the schema registry)")
+            } else {
+                String::new()
+            },
             if stopping { "  (stopping)" } else { "" }
         );
         if !self.terminal {
@@ -179,7 +193,11 @@ impl Live {
                 "  worker {:<2} pid {:<7} {:<9} partitions {:<10} consumed {:>11}  {:>9.0}/s  invalid {:>6}  lag {:>9}{}",
                 w.index,
                 w.pid,
-                if w.alive { "running" } else { "stopped" },
+                match (w.alive, w.waiting) {
+                    (true, true) => "waiting",
+                    (true, false) => "running",
+                    (false, _) => "stopped",
+                },
                 partition_list(&w.partitions),
                 report::thousands(w.consumed),
                 r,
@@ -218,7 +236,7 @@ impl Live {
     ) {
         self.clear();
         let totals = Totals::of(rows, span);
-        if let Ending::CrashLoop(m) = ending {
+        if let Ending::CrashLoop(m) | Ending::Failed(m) = ending {
             report::error_line(&anyhow::anyhow!("{m}"));
         }
         if self.format == Format::Json {
@@ -234,6 +252,9 @@ impl Live {
 struct Totals {
     consumed: u64,
     invalid: u64,
+    dead_letters: u64,
+    registry_waits: u64,
+    registry_waited: Duration,
     latency: Histogram,
     committed: BTreeMap<i32, i64>,
     /// Events per second from the first event any worker fetched to the last
@@ -251,6 +272,9 @@ impl Totals {
         Totals {
             consumed,
             invalid: rows.iter().map(|r| r.invalid).sum(),
+            dead_letters: rows.iter().map(|r| r.dead_letters).sum(),
+            registry_waits: rows.iter().map(|r| u64::from(r.registry_waits)).sum(),
+            registry_waited: rows.iter().map(|r| r.registry_waited).sum(),
             latency,
             committed: rows.iter().flat_map(|r| r.committed.clone()).collect(),
             rate: rate(consumed, span),
@@ -270,6 +294,7 @@ fn summary_json(
         Ending::Done => ("done", None),
         Ending::Interrupted => ("interrupted", None),
         Ending::CrashLoop(m) => ("crash_loop", Some(m.clone())),
+        Ending::Failed(m) => ("failed", Some(m.clone())),
     };
     let workers = rows
         .iter()
@@ -279,6 +304,7 @@ fn summary_json(
             partitions: r.partitions.clone(),
             consumed: r.consumed,
             invalid: r.invalid,
+            dead_letters: r.dead_letters,
             primes: r.primes,
             committed: r.committed.clone(),
             respawns: r.respawns,
@@ -298,6 +324,9 @@ fn summary_json(
         group: opts.group.clone(),
         consumed: t.consumed,
         invalid: t.invalid,
+        dead_letters: t.dead_letters,
+        registry_waits: t.registry_waits,
+        registry_wait_ms: t.registry_waited.as_millis() as u64,
         committed: t.committed,
         elapsed_ms: elapsed.as_millis() as u64,
         events_per_sec: t.rate,
@@ -373,6 +402,28 @@ fn summary_lines(
         let primes: u64 = rows.iter().map(|r| r.primes).sum();
         report::line(&format!("primes found: {}", report::thousands(primes)));
     }
+    if t.invalid > 0 {
+        report::line(&format!(
+            "invalid events: {} ({})",
+            report::thousands(t.invalid),
+            match opts.on_invalid {
+                super::options::OnInvalid::DeadLetter => format!(
+                    "{} written to {}",
+                    report::thousands(t.dead_letters),
+                    opts.dead_letter_topic
+                ),
+                _ => "skipped, each logged with its partition and offset".to_string(),
+            },
+        ));
+    }
+    if t.registry_waits > 0 {
+        report::line(&format!(
+            "waited on the schema registry: {} outage{} over the workers, {:.1} s in all; nothing was skipped for it",
+            t.registry_waits,
+            if t.registry_waits == 1 { "" } else { "s" },
+            t.registry_waited.as_secs_f64()
+        ));
+    }
     let consumed = report::thousands(t.consumed);
     match ending {
         Ending::Done => report::line(&format!(
@@ -386,5 +437,8 @@ fn summary_lines(
             "interrupted: consumed {consumed} events, processed offsets committed"
         )),
         Ending::CrashLoop(_) => {}
+        Ending::Failed(_) => report::line(&format!(
+            "stopped: consumed {consumed} events, processed offsets committed"
+        )),
     }
 }

@@ -123,13 +123,14 @@ impl Demo<'_> {
                 let rate = (w.consumed - w.last_count) as f64 / dt.as_secs_f64();
                 w.last_count = w.consumed;
                 lines.push(format!(
-                    "  [{}] worker {i} pid {:<7} partitions {:<8} consumed {:>10}  {:>9.0}/s  lag {:>8}",
+                    "  [{}] worker {i} pid {:<7} partitions {:<8} consumed {:>10}  {:>9.0}/s  lag {:>8}{}",
                     c.label,
                     w.pid,
                     crate::report::partition_list(&w.partitions),
                     report::thousands(w.consumed),
                     rate,
-                    report::thousands(lag)
+                    report::thousands(lag),
+                    if w.waiting { "  waiting on registry" } else { "" }
                 ));
             }
         }

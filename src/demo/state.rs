@@ -24,6 +24,10 @@ pub(super) struct ConsumerState {
     pub(super) consumed: BTreeMap<i32, Consumed>,
     pub(super) total: u64,
     pub(super) invalid: u64,
+    /// Of the invalid events, those written to the dead-letter topic.
+    pub(super) dead_letters: u64,
+    /// Times a worker waited on the schema registry (one per worker and outage).
+    pub(super) registry_waits: u64,
     pub(super) respawns: u64,
     pub(super) shutdown: Option<Shutdown>,
     pub(super) exited: bool,
@@ -88,6 +92,8 @@ pub(super) struct WorkerState {
     pub(super) partitions: Vec<i32>,
     pub(super) consumed: u64,
     pub(super) last_count: u64,
+    /// Waiting on the schema registry.
+    pub(super) waiting: bool,
 }
 
 /// What one producer child has told us.
@@ -191,9 +197,11 @@ impl Demo<'_> {
                 worker,
                 count,
                 invalid,
+                dead_letters,
                 partitions,
                 ..
             } => {
+                c.dead_letters += dead_letters;
                 c.records(worker, count, invalid, &partitions);
                 self.maybe_kill_a_worker(id);
             }
@@ -244,6 +252,28 @@ impl Demo<'_> {
             ConsumeEvent::GroupRebalancing { generation, .. } => self.note(&format!(
                 "[{label}] group rebalancing: its workers commit and stop, then it rejoins (left generation {generation})"
             )),
+            ConsumeEvent::RegistryUnavailable {
+                worker,
+                partition,
+                offset,
+                error,
+                ..
+            } => {
+                c.registry_waits += 1;
+                c.workers.entry(worker as u64).or_default().waiting = true;
+                self.note(&format!(
+                    "[{label}] worker {worker} waits on the schema registry at p{partition}@{offset} ({error}): nothing past it is processed or committed"
+                ));
+            }
+            ConsumeEvent::RegistryRecovered {
+                worker, waited_ms, ..
+            } => {
+                c.workers.entry(worker as u64).or_default().waiting = false;
+                self.note(&format!(
+                    "[{label}] worker {worker}: the schema registry answers again after {:.1} s; going on where it stopped",
+                    waited_ms as f64 / 1000.0
+                ));
+            }
             ConsumeEvent::WorkerExited { .. } | ConsumeEvent::OffsetsCommitted { .. } => {}
         }
     }

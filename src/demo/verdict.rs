@@ -117,10 +117,20 @@ fn consumed_row(c: &ConsumerState) -> Row {
     vec![
         "consumed".to_string(),
         format!(
-            "{} by {} processes ({} invalid, {} respawns)",
+            "{} by {} processes ({} invalid{}{}, {} respawns)",
             report::thousands(c.total),
             c.workers.len(),
             c.invalid,
+            if c.dead_letters > 0 {
+                format!(", {} dead letters", c.dead_letters)
+            } else {
+                String::new()
+            },
+            if c.registry_waits > 0 {
+                format!(", {} registry waits", c.registry_waits)
+            } else {
+                String::new()
+            },
             c.respawns
         ),
         format!("{c_rate:.0} events/s, end-to-end p50 {c_p50:.1} ms p99 {c_p99:.1} ms"),

@@ -117,11 +117,43 @@ impl Encodings {
             return &self.first;
         }
         let registered = u.registered.get_or_init(|| {
-            register(&u.schema, topic, &u.text, self.format, true)
+            register_waiting(&u.schema, topic, &u.text, self.format)
                 .inspect_err(report::error_line)
                 .ok()
         });
         registered.as_ref().unwrap_or(&self.first)
+    }
+}
+
+/// How long a mid-run registration waits out a registry that is down or
+/// failing (5xx) before the senders keep the first schema.
+const UPGRADE_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The mid-run registration of `--upgrade-schema`: a registry that is down
+/// or failing is waited out with a doubling backoff (the senders that
+/// upgrade wait meanwhile; nothing is written without a registered id), a
+/// refusal is final.
+fn register_waiting(
+    s: &SchemaOptions,
+    topic: &str,
+    text: &str,
+    format: Format,
+) -> Result<Encoding> {
+    let started = std::time::Instant::now();
+    let mut attempts = 0;
+    loop {
+        match register(s, topic, text, format, true) {
+            Err(e)
+                if crate::schema::client::is_transient(&e) && started.elapsed() < UPGRADE_WAIT =>
+            {
+                if attempts == 0 {
+                    log::warn!("registering the upgrade schema: {e:#}; retrying for up to {UPGRADE_WAIT:?}");
+                }
+                attempts += 1;
+                std::thread::sleep(crate::consume::recover::next_backoff(attempts));
+            }
+            done => return done,
+        }
     }
 }
 

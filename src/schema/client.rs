@@ -4,6 +4,10 @@
 //! chunked, or the end of the connection). `https://` is not supported.
 //!
 //! Create it where it is used: in a consumer, in the worker after the fork.
+//!
+//! Its errors are a [`RegistryError`]: [`RegistryError::is_transient`] tells
+//! a registry that is down, slow or failing (unreachable, timed out, 5xx:
+//! wait and ask again) from one that answered (a refusal, a bad reply).
 
 use anyhow::{anyhow, bail, Context as _, Result};
 use serde_json::{json, Value};
@@ -17,6 +21,56 @@ use super::SchemaKind;
 const TIMEOUT: Duration = Duration::from_secs(10);
 /// The largest response body read.
 const MAX_BODY: usize = 16 * 1024 * 1024;
+
+/// Why a call to the registry failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// No answer: the connection was refused, timed out or broke midway.
+    #[error("registry {host} unreachable ({what}): {reason}")]
+    Unreachable {
+        /// `HOST:PORT`.
+        host: String,
+        /// The call, `GET /schemas/ids/7`.
+        what: String,
+        /// The I/O error, as text.
+        reason: String,
+    },
+    /// An answer with an error status.
+    #[error("{what}: {status} {message}")]
+    Status {
+        /// What was asked, in words.
+        what: String,
+        /// The HTTP status.
+        status: u16,
+        /// The registry's message.
+        message: String,
+    },
+    /// A 200 whose body is not what the API promises, or a bad URL.
+    #[error("{0}")]
+    Bad(String),
+}
+
+impl RegistryError {
+    /// Whether the fault may pass: the registry is unreachable or answered
+    /// 5xx. A transient fault is waited out, never a reason to skip an event.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            RegistryError::Unreachable { .. } => true,
+            RegistryError::Status { status, .. } => *status >= 500,
+            RegistryError::Bad(_) => false,
+        }
+    }
+}
+
+/// Whether `e` holds a transient [`RegistryError`].
+pub fn is_transient(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<RegistryError>()
+            .is_some_and(RegistryError::is_transient)
+    })
+}
+
+type Reply<T> = std::result::Result<T, RegistryError>;
 
 /// A schema as the registry returns it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,7 +100,7 @@ impl Client {
         })?;
         let (host, prefix) = rest.split_once('/').unwrap_or((rest, ""));
         if host.is_empty() {
-            bail!("registry URL '{url}' has no host");
+            return Err(anyhow!("registry URL '{url}' has no host"));
         }
         let host = if host.contains(':') {
             host.to_string()
@@ -67,7 +121,7 @@ impl Client {
     /// `POST /subjects/{subject}/versions`: registers `schema` (or finds it
     /// registered) and returns its id. A refusal (409 incompatible, 422
     /// invalid) is an error that quotes the registry's message.
-    pub fn register(&self, subject: &str, schema: &str, kind: SchemaKind) -> Result<u32> {
+    pub fn register(&self, subject: &str, schema: &str, kind: SchemaKind) -> Reply<u32> {
         let mut body = json!({ "schema": schema });
         if kind == SchemaKind::Json {
             body["schemaType"] = Value::from("JSON");
@@ -75,16 +129,17 @@ impl Client {
         let path = format!("/subjects/{subject}/versions");
         let (status, reply) = self.call("POST", &path, Some(&body))?;
         if status != 200 {
-            bail!(
-                "the registry refused the schema for {subject}: {status} {}",
-                message(&reply)
-            );
+            return Err(RegistryError::Status {
+                what: format!("the registry refused the schema for {subject}"),
+                status,
+                message: message(&reply),
+            });
         }
         id_of(&reply)
     }
 
     /// `GET /schemas/ids/{id}`; None when the registry has no such id.
-    pub fn by_id(&self, id: u32) -> Result<Option<Registered>> {
+    pub fn by_id(&self, id: u32) -> Reply<Option<Registered>> {
         let (status, reply) = self.call("GET", &format!("/schemas/ids/{id}"), None)?;
         match status {
             200 => Ok(Some(Registered {
@@ -94,12 +149,16 @@ impl Client {
                 schema: schema_of(&reply)?,
             })),
             404 => Ok(None),
-            _ => bail!("schema id {id}: {status} {}", message(&reply)),
+            _ => Err(RegistryError::Status {
+                what: format!("schema id {id}"),
+                status,
+                message: message(&reply),
+            }),
         }
     }
 
     /// `GET /subjects/{subject}/versions/latest`; None for an unknown subject.
-    pub fn latest(&self, subject: &str) -> Result<Option<Registered>> {
+    pub fn latest(&self, subject: &str) -> Reply<Option<Registered>> {
         let path = format!("/subjects/{subject}/versions/latest");
         let (status, reply) = self.call("GET", &path, None)?;
         match status {
@@ -110,40 +169,54 @@ impl Client {
                 schema: schema_of(&reply)?,
             })),
             404 => Ok(None),
-            _ => bail!("{subject} latest: {status} {}", message(&reply)),
+            _ => Err(RegistryError::Status {
+                what: format!("{subject} latest"),
+                status,
+                message: message(&reply),
+            }),
         }
     }
 
     /// `GET /subjects/{subject}/versions`: the subject's versions, as JSON.
-    pub fn versions(&self, subject: &str) -> Result<Value> {
+    pub fn versions(&self, subject: &str) -> Reply<Value> {
         let (status, reply) = self.call("GET", &format!("/subjects/{subject}/versions"), None)?;
         if status != 200 {
-            bail!("{subject} versions: {status} {}", message(&reply));
+            return Err(RegistryError::Status {
+                what: format!("{subject} versions"),
+                status,
+                message: message(&reply),
+            });
         }
         Ok(reply)
     }
 
     /// One request; returns the status and the body as JSON (Null if not JSON).
-    fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Result<(u16, Value)> {
-        let what = || format!("registry {} {method} {path}", self.host);
+    fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Reply<(u16, Value)> {
+        let unreachable = |e: &dyn std::fmt::Display| RegistryError::Unreachable {
+            host: self.host.clone(),
+            what: format!("{method} {}{path}", self.prefix),
+            reason: e.to_string(),
+        };
         let body = body.map(Value::to_string).unwrap_or_default();
         let addr = self
             .host
             .to_socket_addrs()
-            .with_context(what)?
+            .map_err(|e| unreachable(&e))?
             .next()
-            .ok_or_else(|| anyhow!("{}: no address", self.host))?;
-        let mut s = TcpStream::connect_timeout(&addr, TIMEOUT).with_context(what)?;
-        s.set_read_timeout(Some(TIMEOUT))?;
-        s.set_write_timeout(Some(TIMEOUT))?;
+            .ok_or_else(|| unreachable(&"the name has no address"))?;
+        let mut s = TcpStream::connect_timeout(&addr, TIMEOUT).map_err(|e| unreachable(&e))?;
+        s.set_read_timeout(Some(TIMEOUT))
+            .and_then(|()| s.set_write_timeout(Some(TIMEOUT)))
+            .map_err(|e| unreachable(&e))?;
         let request = format!(
             "{method} {}{path} HTTP/1.1\r\nHost: {}\r\nAccept: application/vnd.schemaregistry.v1+json, application/json\r\nContent-Type: application/vnd.schemaregistry.v1+json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
             self.prefix,
             self.host,
             body.len()
         );
-        s.write_all(request.as_bytes()).with_context(what)?;
-        let (status, bytes) = read_response(BufReader::new(s)).with_context(what)?;
+        s.write_all(request.as_bytes())
+            .map_err(|e| unreachable(&e))?;
+        let (status, bytes) = read_response(BufReader::new(s)).map_err(|e| unreachable(&e))?;
         Ok((
             status,
             serde_json::from_slice(&bytes).unwrap_or(Value::Null),
@@ -228,18 +301,18 @@ fn message(reply: &Value) -> String {
     }
 }
 
-fn id_of(reply: &Value) -> Result<u32> {
+fn id_of(reply: &Value) -> Reply<u32> {
     reply["id"]
         .as_u64()
         .and_then(|i| u32::try_from(i).ok())
-        .ok_or_else(|| anyhow!("the registry's answer has no id: {reply}"))
+        .ok_or_else(|| RegistryError::Bad(format!("the registry's answer has no id: {reply}")))
 }
 
-fn schema_of(reply: &Value) -> Result<String> {
+fn schema_of(reply: &Value) -> Reply<String> {
     reply["schema"]
         .as_str()
         .map(String::from)
-        .ok_or_else(|| anyhow!("the registry's answer has no schema: {reply}"))
+        .ok_or_else(|| RegistryError::Bad(format!("the registry's answer has no schema: {reply}")))
 }
 
 fn kind_of(reply: &Value) -> SchemaKind {
@@ -261,6 +334,28 @@ mod tests {
         assert_eq!((c.host.as_str(), c.prefix.as_str()), ("reg:80", "/api"));
         assert!(Client::new("https://reg").is_err());
         assert!(Client::new("reg:8081").is_err());
+    }
+
+    #[test]
+    fn a_registry_that_is_down_or_failing_is_transient_and_a_refusal_is_not() {
+        // Nothing listens on port 1: the connection is refused.
+        let e = Client::new("http://127.0.0.1:1")
+            .unwrap()
+            .by_id(1)
+            .unwrap_err();
+        assert!(matches!(e, RegistryError::Unreachable { .. }), "{e}");
+        assert!(e.is_transient());
+        assert!(is_transient(&anyhow::Error::from(e).context("decoding")));
+        let status = |status| RegistryError::Status {
+            what: "schema id 1".into(),
+            status,
+            message: String::new(),
+        };
+        assert!(status(503).is_transient());
+        assert!(status(500).is_transient());
+        assert!(!status(409).is_transient());
+        assert!(!status(422).is_transient());
+        assert!(!RegistryError::Bad("no id".into()).is_transient());
     }
 
     #[test]

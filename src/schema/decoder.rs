@@ -8,6 +8,12 @@
 //! `--reader-schema FILE`, else the subject's latest
 //! version when the worker first needs it, else the writer's own schema.
 //!
+//! A message that cannot be decoded is a [`DecodeError::Invalid`] (a poison
+//! event: not JSON, an id the registry answers 404 for, a cut datum); one
+//! that cannot be decoded *yet* because the registry is unreachable or
+//! answers 5xx is a [`DecodeError::Unavailable`], which the worker waits
+//! out: a transient fault is never a reason to skip an event.
+//!
 //! A [`Decoder`] holds a registry client and a cache: build it in the
 //! worker, after the fork. It is `Sync` (the rayon pool shares it).
 
@@ -18,13 +24,30 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use super::client::Client;
+use super::client::{Client, RegistryError};
 use super::fast::FastReader;
 use super::{avro, split, value_subject, SchemaKind};
 use crate::event::{self, Event};
 
 /// How long an id the registry did not know stays unknown before it is asked again.
 pub const RETRY_MISSING: Duration = Duration::from_secs(5);
+
+/// Why a message gave no event.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// It is not a valid event, and asking again will not change that.
+    #[error("{0}")]
+    Invalid(String),
+    /// The registry could not say (unreachable, timed out, 5xx): ask again later.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+impl From<String> for DecodeError {
+    fn from(why: String) -> Self {
+        DecodeError::Invalid(why)
+    }
+}
 
 /// A decoded message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,8 +113,9 @@ impl Decoder {
         })
     }
 
-    /// Decodes one message; the error says why it is not a valid event.
-    pub fn decode(&self, bytes: &[u8]) -> Result<Decoded, String> {
+    /// Decodes one message; the error says why it is not a valid event, or
+    /// that the registry cannot tell yet.
+    pub fn decode(&self, bytes: &[u8]) -> Result<Decoded, DecodeError> {
         let Some((id, datum)) = split(bytes) else {
             let event = event::decode(bytes).map_err(|e| e.to_string())?;
             return Ok(Decoded {
@@ -101,62 +125,42 @@ impl Decoder {
             });
         };
         let writer = self.writer(id)?;
-        let (event, host) = match &*writer {
-            Writer::Json => (event::decode(datum).map_err(|e| e.to_string())?, None),
-            Writer::Fast(f) => f.read(datum).map_err(|e| format!("schema id {id}: {e}"))?,
-            Writer::Avro(reader) => {
-                let mut rest = datum;
-                let value = reader
-                    .read_value(&mut rest)
-                    .map_err(|e| format!("schema id {id}: cannot decode the Avro datum: {e}"))?;
-                if !rest.is_empty() {
-                    return Err(format!(
-                        "schema id {id}: {} bytes after the Avro datum",
-                        rest.len()
-                    ));
-                }
-                avro::to_event(value).map_err(|e| format!("schema id {id}: {e}"))?
-            }
-        };
-        Ok(Decoded {
-            event,
-            schema_id: Some(id),
-            host,
-        })
+        Ok(read_with(&writer, id, datum)?)
     }
 
     /// The writer schema `id`, from the cache or the registry.
-    fn writer(&self, id: u32) -> Result<Arc<Writer>, String> {
+    fn writer(&self, id: u32) -> Result<Arc<Writer>, DecodeError> {
         let Some(client) = &self.client else {
-            return Err(format!(
+            return Err(DecodeError::Invalid(format!(
                 "a message in the schema registry's wire format (schema id {id}): consume with --registry URL to decode it"
-            ));
+            )));
         };
         let mut cache = self.writers.lock().unwrap_or_else(|p| p.into_inner());
         match cache.get(&id) {
             Some(Entry::Known(w)) => return Ok(w.clone()),
             Some(Entry::Missing(at)) if at.elapsed() < RETRY_MISSING => {
-                return Err(format!("unknown schema id {id}"))
+                return Err(DecodeError::Invalid(format!("unknown schema id {id}")))
             }
             _ => {}
         }
-        let found = client.by_id(id).map_err(|e| format!("{e:#}"))?;
+        let found = client.by_id(id).map_err(|e| registry_fault(&e))?;
         let Some(reg) = found else {
             cache.insert(id, Entry::Missing(Instant::now()));
-            return Err(format!("unknown schema id {id}"));
+            return Err(DecodeError::Invalid(format!("unknown schema id {id}")));
         };
         let writer = match reg.kind {
             SchemaKind::Json => Writer::Json,
             SchemaKind::Avro => {
                 let schema = Schema::parse_str(&reg.schema)
                     .map_err(|e| format!("schema id {id} is not valid Avro: {e}"))?;
-                if let Some(fast) = FastReader::new(&schema, self.reader_schema()) {
+                let reader = self.reader_schema()?;
+                if let Some(fast) = FastReader::new(&schema, reader) {
                     let writer = Arc::new(Writer::Fast(fast));
                     cache.insert(id, Entry::Known(writer.clone()));
                     return Ok(writer);
                 }
                 let reader = GenericDatumReader::builder(leak(schema))
-                    .maybe_reader_schema(self.reader_schema())
+                    .maybe_reader_schema(reader)
                     .build()
                     .map_err(|e| format!("schema id {id}: {e}"))?;
                 Writer::Avro(reader)
@@ -167,29 +171,71 @@ impl Decoder {
         Ok(writer)
     }
 
-    /// The reader schema, if any (the subject's latest is asked once).
-    fn reader_schema(&self) -> Option<&'static Schema> {
-        match &self.reader {
-            Reader::Fixed(s) => Some(*s),
-            Reader::Latest(subject, cell) => cell
-                .get_or_init(|| {
-                    let client = self.client.as_ref()?;
-                    match client.latest(subject) {
-                        Ok(Some(r)) if r.kind == SchemaKind::Avro => Schema::parse_str(&r.schema)
-                            .inspect_err(|e| log::warn!("{subject} latest is not Avro: {e}"))
-                            .ok()
-                            .map(leak),
-                        Ok(_) => None,
-                        Err(e) => {
-                            log::warn!("cannot read the latest {subject} ({e:#}): reading with each writer's schema");
-                            None
-                        }
-                    }
-                })
-                .as_ref()
-                .copied(),
+    /// The reader schema, if any. The subject's latest is asked once; a
+    /// registry that cannot answer is asked again on the next message.
+    fn reader_schema(&self) -> Result<Option<&'static Schema>, DecodeError> {
+        let (subject, cell) = match &self.reader {
+            Reader::Fixed(s) => return Ok(Some(*s)),
+            Reader::Latest(subject, cell) => (subject, cell),
+        };
+        if let Some(known) = cell.get() {
+            return Ok(*known);
         }
+        let Some(client) = self.client.as_ref() else {
+            return Ok(None);
+        };
+        let latest = match client.latest(subject) {
+            Ok(Some(r)) if r.kind == SchemaKind::Avro => Schema::parse_str(&r.schema)
+                .inspect_err(|e| log::warn!("{subject} latest is not Avro: {e}"))
+                .ok()
+                .map(leak),
+            Ok(_) => None,
+            Err(e) if e.is_transient() => return Err(registry_fault(&e)),
+            Err(e) => {
+                log::warn!(
+                    "cannot read the latest {subject} ({e}): reading with each writer's schema"
+                );
+                None
+            }
+        };
+        Ok(*cell.get_or_init(|| latest))
     }
+}
+
+/// A registry error while decoding: transient faults are waited out, any
+/// other answer makes the message invalid.
+fn registry_fault(e: &RegistryError) -> DecodeError {
+    if e.is_transient() {
+        DecodeError::Unavailable(e.to_string())
+    } else {
+        DecodeError::Invalid(e.to_string())
+    }
+}
+
+/// Reads the datum of a message written with the writer schema `id`.
+fn read_with(writer: &Writer, id: u32, datum: &[u8]) -> Result<Decoded, String> {
+    let (event, host) = match writer {
+        Writer::Json => (event::decode(datum).map_err(|e| e.to_string())?, None),
+        Writer::Fast(f) => f.read(datum).map_err(|e| format!("schema id {id}: {e}"))?,
+        Writer::Avro(reader) => {
+            let mut rest = datum;
+            let value = reader
+                .read_value(&mut rest)
+                .map_err(|e| format!("schema id {id}: cannot decode the Avro datum: {e}"))?;
+            if !rest.is_empty() {
+                return Err(format!(
+                    "schema id {id}: {} bytes after the Avro datum",
+                    rest.len()
+                ));
+            }
+            avro::to_event(value).map_err(|e| format!("schema id {id}: {e}"))?
+        }
+    };
+    Ok(Decoded {
+        event,
+        schema_id: Some(id),
+        host,
+    })
 }
 
 /// A schema that lives as long as the process (see [`Reader`]).
@@ -238,8 +284,31 @@ mod tests {
         let mut framed = Vec::new();
         super::super::put_header(7, &mut framed);
         framed.extend_from_slice(b"\x02\x04\x06\x08\x00");
-        assert!(d.decode(&framed).unwrap_err().contains("--registry"));
+        assert!(matches!(
+            d.decode(&framed),
+            Err(DecodeError::Invalid(why)) if why.contains("--registry")
+        ));
         assert!(d.decode(b"\x00\x00").is_err());
+    }
+
+    #[test]
+    fn a_registry_that_is_down_makes_framed_messages_wait_not_invalid() {
+        // Nothing listens on port 1: the registry is unreachable.
+        let d = Decoder::new(Some("http://127.0.0.1:1"), None, "t").unwrap();
+        let mut framed = Vec::new();
+        super::super::put_header(7, &mut framed);
+        framed.extend_from_slice(b"\x02\x04\x06\x08\x00");
+        assert!(matches!(
+            d.decode(&framed),
+            Err(DecodeError::Unavailable(_))
+        ));
+        // Asked again, not remembered as unknown.
+        assert!(matches!(
+            d.decode(&framed),
+            Err(DecodeError::Unavailable(_))
+        ));
+        // Plain JSON needs no registry; garbage is invalid whatever the registry does.
+        assert!(matches!(d.decode(b"nope"), Err(DecodeError::Invalid(_))));
     }
 
     #[test]

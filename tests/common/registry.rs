@@ -18,15 +18,38 @@ pub struct Registry {
     child: Option<Child>,
     addr: String,
     log: Arc<Mutex<String>>,
+    /// How it was started: the broker and the extra arguments (for `restart`).
+    broker: String,
+    extra: Vec<String>,
 }
 
 impl Registry {
     /// Starts `braid registry -b BROKER` with `extra` arguments and waits
     /// for its `listening on HOST:PORT` line.
     pub fn start(broker: &str, extra: &[&str]) -> Registry {
+        let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        Registry::spawn(broker, "127.0.0.1:0", extra)
+    }
+
+    /// Starts it again after `kill9` on the same address, broker and
+    /// arguments (so the same `_schemas` topic is replayed).
+    pub fn restart(&mut self) {
+        assert!(
+            self.child.is_none(),
+            "restart: the registry is still running"
+        );
+        let mut again = Registry::spawn(&self.broker, &self.addr, std::mem::take(&mut self.extra));
+        assert_eq!(again.addr, self.addr, "restarted on another address");
+        // `again` is left with no child, so dropping it stops nothing.
+        self.child = again.child.take();
+        self.log = again.log.clone();
+        self.extra = std::mem::take(&mut again.extra);
+    }
+
+    fn spawn(broker: &str, listen: &str, extra: Vec<String>) -> Registry {
         let mut child = Command::new(env!("CARGO_BIN_EXE_braid"))
-            .args(["registry", "--listen", "127.0.0.1:0", "-b", broker])
-            .args(extra)
+            .args(["registry", "--listen", listen, "-b", broker])
+            .args(&extra)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -56,6 +79,8 @@ impl Registry {
             child: Some(child),
             addr: String::new(),
             log,
+            broker: broker.to_string(),
+            extra,
         };
         match rx.recv_timeout(START_TIMEOUT) {
             Ok(line) => match line.strip_prefix("listening on ") {

@@ -35,10 +35,15 @@ impl Supervisor<'_> {
             WaitStatus::Signaled(_, sig, _) => (false, format!("killed by {sig}")),
             other => (false, format!("{other:?}")),
         };
+        // A fault that does not pass: respawning would meet it again.
+        let stop_run = matches!(st, WaitStatus::Exited(_, EXIT_STOP_RUN));
         let stopping = self.stopping.is_some();
-        let respawn = !clean && !stopping && self.rebalancing_since().is_none();
+        let respawn = !clean && !stopping && !stop_run && self.rebalancing_since().is_none();
         let worker = &mut self.workers[i];
         worker.run = Incarnation::Finished;
+        if let Some(since) = worker.waiting_since.take() {
+            worker.registry_waited += since.elapsed();
+        }
         if !clean {
             let why = worker.last_error.clone().unwrap_or_else(|| status.clone());
             worker.last_error = Some(why);
@@ -96,6 +101,10 @@ impl Supervisor<'_> {
         if let Some(msg) = crash_loop {
             self.begin_stop(Ending::CrashLoop(msg.clone()));
             self.ending = Some(Ending::CrashLoop(msg));
+        } else if stop_run && !matches!(self.ending, Some(Ending::Failed(_))) {
+            let msg = self.workers[i].last_error.clone().unwrap_or(status);
+            self.begin_stop(Ending::Failed(msg.clone()));
+            self.ending = Some(Ending::Failed(msg));
         }
     }
 }

@@ -28,7 +28,7 @@ use super::events::{ConsumeEvent, PartitionSpan, TopicOffset};
 use super::options::Options;
 use super::status::{Progress, Span, Status};
 use super::view::{self, WorkerView};
-use super::worker::{self, StatusPipe, WorkerTask, EXIT_IMMEDIATE};
+use super::worker::{self, StatusPipe, WorkerTask, EXIT_IMMEDIATE, EXIT_STOP_RUN};
 use super::{Ending, Summary};
 use crate::histogram::Histogram;
 use crate::shutdown::EXIT_INTERRUPTED;
@@ -77,6 +77,13 @@ struct WorkerRecord {
     pids: Vec<i32>,
     consumed: u64,
     invalid: u64,
+    /// Poison events written to the dead-letter topic.
+    dead_letters: u64,
+    /// Since when it waits on the schema registry (None: it does not).
+    waiting_since: Option<Instant>,
+    /// Registry outages it waited out (or is waiting out), and for how long in all.
+    registry_waits: u32,
+    registry_waited: Duration,
     primes: u64,
     lag: i64,
     spans: BTreeMap<i32, Span>,
@@ -168,7 +175,7 @@ pub fn run(opts: &Options, plan: Vec<Vec<i32>>) -> Result<i32> {
     Ok(match summary.ending {
         Ending::Done => 0,
         Ending::Interrupted => EXIT_INTERRUPTED,
-        Ending::CrashLoop(_) => 1,
+        Ending::CrashLoop(_) | Ending::Failed(_) => 1,
     })
 }
 
@@ -186,6 +193,10 @@ impl Supervisor<'_> {
                 pids: Vec::new(),
                 consumed: 0,
                 invalid: 0,
+                dead_letters: 0,
+                waiting_since: None,
+                registry_waits: 0,
+                registry_waited: Duration::ZERO,
                 primes: 0,
                 lag: 0,
                 spans: BTreeMap::new(),
@@ -404,6 +415,7 @@ impl Supervisor<'_> {
                 partitions: s.partitions.clone(),
                 consumed: s.consumed,
                 invalid: s.invalid,
+                waiting: s.waiting_since.is_some(),
                 lag: s.lag,
                 respawns: s.respawns,
             })
@@ -423,6 +435,10 @@ impl Supervisor<'_> {
                 partitions: s.partitions.clone(),
                 consumed: s.consumed,
                 invalid: s.invalid,
+                dead_letters: s.dead_letters,
+                registry_waits: s.registry_waits,
+                registry_waited: s.registry_waited
+                    + s.waiting_since.map_or(Duration::ZERO, |t| t.elapsed()),
                 primes: s.primes,
                 committed: s.committed.clone(),
                 spans: s.spans.clone(),

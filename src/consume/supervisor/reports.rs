@@ -65,6 +65,38 @@ impl Supervisor<'_> {
                 error,
             } => self.on_committed(i, offsets, success, error),
             Status::Error { message } => self.workers[i].last_error = Some(message),
+            Status::Waiting {
+                partition,
+                offset,
+                error,
+            } => {
+                let w = &mut self.workers[i];
+                w.waiting_since = Some(Instant::now());
+                w.registry_waits += 1;
+                if self.json() {
+                    crate::report::emit_json(&ConsumeEvent::RegistryUnavailable {
+                        timestamp: crate::report::now_ms(),
+                        worker: i,
+                        pid: self.pid_of(i),
+                        partition,
+                        offset,
+                        error,
+                    });
+                }
+            }
+            Status::Resumed { waited_ms } => {
+                let w = &mut self.workers[i];
+                w.waiting_since = None;
+                w.registry_waited += Duration::from_millis(waited_ms);
+                if self.json() {
+                    crate::report::emit_json(&ConsumeEvent::RegistryRecovered {
+                        timestamp: crate::report::now_ms(),
+                        worker: i,
+                        pid: self.pid_of(i),
+                        waited_ms,
+                    });
+                }
+            }
             Status::Done { reason } => log::debug!("worker {i} done: {reason}"),
         }
     }
@@ -93,6 +125,7 @@ impl Supervisor<'_> {
         worker.busy_now = worker.busy_now.max(Duration::from_millis(p.busy_ms));
         worker.consumed += count;
         worker.invalid += p.invalid;
+        worker.dead_letters += p.dead_letters;
         worker.primes += p.primes;
         worker.lag = p.lag;
         worker.latency.merge_sparse(&p.latency);
@@ -119,6 +152,7 @@ impl Supervisor<'_> {
                 pid: self.pid_of(i),
                 count,
                 invalid: p.invalid,
+                dead_letters: p.dead_letters,
                 lag: p.lag,
                 partitions,
             });

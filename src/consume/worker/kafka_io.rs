@@ -179,19 +179,26 @@ pub(super) fn fetch(
                     }
                 };
                 let (before, mut pos) = (pending.len(), from);
-                let mut take = |offset: i64, value: Vec<u8>| {
+                // Keys are kept only for dead letters.
+                let keep_key = st.opts.on_invalid == OnInvalid::DeadLetter;
+                let mut take = |offset: i64, key: &[u8], value: Vec<u8>| {
                     if offset >= pos {
                         pending.push(Pending {
                             partition: p,
                             offset,
+                            key: if keep_key { key.to_vec() } else { Vec::new() },
                             value,
                         });
                         pos = offset + 1;
                     }
                 };
                 match again {
-                    Some(again) => again.into_iter().for_each(|m| take(m.offset, m.value)),
-                    None => msgs.iter().for_each(|m| take(m.offset, m.value.to_vec())),
+                    Some(again) => again
+                        .into_iter()
+                        .for_each(|m| take(m.offset, &m.key, m.value)),
+                    None => msgs
+                        .iter()
+                        .for_each(|m| take(m.offset, m.key, m.value.to_vec())),
                 }
                 st.fetch_pos.insert(p, pos);
                 if pending.len() > before && st.first_event.is_none() {

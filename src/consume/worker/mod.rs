@@ -24,14 +24,14 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use super::membership::commit::{CommitError, GroupCommitter};
-use super::options::{Options, StartOffset};
+use super::options::{OnInvalid, Options, StartOffset};
 use super::processor::ProcessorKind;
 use super::processor::{self, Output};
 use super::recover::{self, Outage, UNAVAILABLE_FOR};
 use super::status::{Progress, Span, Status};
 use crate::histogram::Histogram;
 use crate::report::Format;
-use crate::schema::decoder::{Decoded, Decoder};
+use crate::schema::decoder::{DecodeError, Decoded, Decoder};
 
 static STOP: AtomicBool = AtomicBool::new(false);
 static INTERRUPTS: AtomicUsize = AtomicUsize::new(0);
@@ -42,6 +42,16 @@ const REPORT_EVERY: Duration = Duration::from_millis(250);
 
 /// Exit code of a worker that left at once on a second Ctrl+C.
 pub const EXIT_IMMEDIATE: i32 = 130;
+
+/// Exit code of a worker that stopped on a fault that does not pass (a
+/// registry down for `--registry-timeout`, a poison event under
+/// `--on-invalid stop`): the supervisor stops the run instead of respawning.
+pub const EXIT_STOP_RUN: i32 = 3;
+
+/// An error that stops the whole run (see [`EXIT_STOP_RUN`]), with what to do.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct StopRun(pub String);
 
 /// SIGTERM (from the supervisor, or PDEATHSIG): finish the event in hand, commit, leave.
 extern "C" fn on_term(_: nix::libc::c_int) {
@@ -134,8 +144,14 @@ pub fn main(opts: &Options, spec: &WorkerTask, mut reporter: StatusPipe) -> i32 
         Err(e) => {
             let message = format!("{e:#}");
             log::error!("worker {}: {message}", spec.index);
-            reporter.send(&Status::Error { message });
-            1
+            reporter.send(&Status::Error {
+                message: format!("worker {}: {message}", spec.index),
+            });
+            if e.is::<StopRun>() {
+                EXIT_STOP_RUN
+            } else {
+                1
+            }
         }
     }
 }
@@ -161,6 +177,12 @@ struct State<'a> {
     /// Plain JSON and schema-framed messages to events (its registry client
     /// and cache are this process's own, made after the fork).
     decoder: Arc<Decoder>,
+    /// Why processing stopped short of what is in hand, until handled.
+    halt: Option<Halt>,
+    /// An outage of the registry in progress.
+    waiting: Option<Waiting>,
+    /// `--on-invalid dead-letter`: the dead-letter topic's writer.
+    dead_letters: Option<DeadLetters>,
 }
 
 impl<'a> State<'a> {
@@ -170,9 +192,13 @@ impl<'a> State<'a> {
         spec: &'a WorkerTask,
         start: BTreeMap<i32, i64>,
         decoder: Decoder,
+        dead_letters: Option<DeadLetters>,
     ) -> State<'a> {
         State {
             decoder: Arc::new(decoder),
+            halt: None,
+            waiting: None,
+            dead_letters,
             opts,
             spec,
             fetch_pos: start.clone(),
@@ -232,7 +258,11 @@ fn run(opts: &Options, spec: &WorkerTask, reporter: &mut StatusPipe) -> Result<S
         .map(crate::schema::decoder::read_reader_schema)
         .transpose()?;
     let decoder = Decoder::new(opts.registry.as_deref(), reader.as_deref(), &opts.topic)?;
-    let mut st = State::new(opts, spec, start, decoder);
+    let dead_letters = match opts.on_invalid {
+        OnInvalid::DeadLetter => Some(DeadLetters::connect(opts)?),
+        _ => None,
+    };
+    let mut st = State::new(opts, spec, start, decoder, dead_letters);
     let mut hand = InHand {
         pending: Vec::new(),
         since: Instant::now(),
@@ -263,6 +293,12 @@ fn run(opts: &Options, spec: &WorkerTask, reporter: &mut StatusPipe) -> Result<S
             }
         }
         work(&mut st, pool.as_ref(), &mut hand, last_report, reporter);
+        if let Err(e) = on_halt(&mut st, reporter) {
+            // Nothing past the halted message was processed: commit the rest.
+            final_commit(&mut client, &mut st, reporter);
+            report(&mut st, reporter);
+            return Err(e);
+        }
         if last_commit.elapsed() >= opts.commit_interval {
             commit(&mut client, &mut st, reporter);
             last_commit = Instant::now();
@@ -283,6 +319,20 @@ fn run(opts: &Options, spec: &WorkerTask, reporter: &mut StatusPipe) -> Result<S
     Ok(reason.to_string())
 }
 
+/// What processing halted on, if anything: a registry outage is waited out
+/// (an error once it lasts `--registry-timeout`); a stop is an error.
+fn on_halt(st: &mut State<'_>, reporter: &mut StatusPipe) -> Result<()> {
+    match st.halt.take() {
+        None => Ok(()),
+        Some(Halt::Waiting {
+            partition,
+            offset,
+            why,
+        }) => wait_for_registry(st, partition, offset, why, reporter),
+        Some(Halt::Stop(message)) => Err(StopRun(message).into()),
+    }
+}
+
 /// Processes for one time slice (or whole batches with --batch-size, or a
 /// partial one that has waited long enough), so that commits and reports
 /// keep their pace. A stop ends processing between two events; the
@@ -300,7 +350,7 @@ fn work(
         process(st, pool, &mut hand.pending, Some(slice), reporter);
         return;
     }
-    while hand.pending.len() >= batch && !STOP.load(Ordering::SeqCst) {
+    while hand.pending.len() >= batch && !STOP.load(Ordering::SeqCst) && st.halt.is_none() {
         let rest = hand.pending.split_off(batch);
         process(st, pool, &mut hand.pending, None, reporter);
         hand.pending.extend(rest);
@@ -317,9 +367,11 @@ fn work(
     }
 }
 
+mod dead_letter;
 mod kafka_io;
 mod processing;
 
+use dead_letter::DeadLetters;
 use kafka_io::*;
 pub use processing::merge_span;
 use processing::*;

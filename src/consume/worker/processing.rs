@@ -8,13 +8,37 @@ use super::*;
 pub(super) struct Pending {
     pub(super) partition: i32,
     pub(super) offset: i64,
+    /// Its key, kept only for `--on-invalid dead-letter` (else empty).
+    pub(super) key: Vec<u8>,
     pub(super) value: Vec<u8>,
 }
 
 /// A processed message.
 pub(super) enum Processed {
     Valid(Decoded, Output),
+    /// A poison event: it will never decode.
     Invalid(String),
+    /// The registry cannot decode it yet.
+    Unavailable(String),
+}
+
+/// Why processing stopped at a message without recording it.
+pub(super) enum Halt {
+    /// The registry cannot decode the message at `partition`/`offset` yet.
+    Waiting {
+        partition: i32,
+        offset: i64,
+        why: String,
+    },
+    /// The run must stop here (`--on-invalid stop`, a dead letter that
+    /// cannot be written): everything before it is committed, then exit.
+    Stop(String),
+}
+
+/// An outage of the registry in progress.
+pub(super) struct Waiting {
+    since: Instant,
+    attempts: u32,
 }
 
 /// Processes pending messages in order until they run out or a stop is
@@ -52,7 +76,8 @@ pub(super) fn process(
             let out = processor::process(kind, &d.event);
             Processed::Valid(d, out)
         }
-        Err(why) => Processed::Invalid(why),
+        Err(DecodeError::Invalid(why)) => Processed::Invalid(why),
+        Err(DecodeError::Unavailable(why)) => Processed::Unavailable(why),
     };
     let hang_at = st
         .opts
@@ -63,9 +88,7 @@ pub(super) fn process(
         // Process the events before the stuck one, then hang (test only).
         limit = at;
         let mut n = 0;
-        while n < limit {
-            let r = handle(&pending[n]);
-            record(st, &pending[n], r, reporter);
+        while n < limit && settle(st, &pending[n], handle(&pending[n]), reporter) {
             n += 1;
         }
         report(st, reporter);
@@ -78,9 +101,8 @@ pub(super) fn process(
             while n < limit
                 && !STOP.load(Ordering::SeqCst)
                 && (n == 0 || until.is_none_or(|t| Instant::now() < t))
+                && settle(st, &pending[n], handle(&pending[n]), reporter)
             {
-                let r = handle(&pending[n]);
-                record(st, &pending[n], r, reporter);
                 n += 1;
             }
             n
@@ -142,7 +164,10 @@ pub(super) fn process_on_pool(
             let Some(r) = r.into_inner() else {
                 return done;
             };
-            record(st, m, r, reporter);
+            if !settle(st, m, r, reporter) {
+                // Processing halts here; the rest is processed again later.
+                return done;
+            }
             done += 1;
         }
         if until.is_some_and(|t| Instant::now() >= t) {
@@ -152,10 +177,124 @@ pub(super) fn process_on_pool(
     done
 }
 
+/// Settles one processed message in order: records it, or (a message the
+/// registry cannot decode yet, a poison event under `--on-invalid stop`, a
+/// dead letter that cannot be written) records nothing and sets `st.halt`.
+/// Returns whether it was recorded; processing goes no further when not.
+pub(super) fn settle(
+    st: &mut State<'_>,
+    m: &Pending,
+    r: Processed,
+    reporter: &mut StatusPipe,
+) -> bool {
+    let (partition, offset) = (m.partition, m.offset);
+    let r = match r {
+        Processed::Unavailable(why) => {
+            st.halt = Some(Halt::Waiting {
+                partition,
+                offset,
+                why,
+            });
+            return false;
+        }
+        Processed::Invalid(why) => match st.opts.on_invalid {
+            OnInvalid::Skip => Processed::Invalid(why),
+            OnInvalid::Stop => {
+                st.halt = Some(Halt::Stop(format!(
+                    "partition {partition} offset {offset} is not a valid event ({why}); \
+                     --on-invalid stop: stopped there, everything before it committed \
+                     (--on-invalid skip or dead-letter go past such events)"
+                )));
+                return false;
+            }
+            OnInvalid::DeadLetter => {
+                let opts = st.opts;
+                let sent = match st.dead_letters.as_mut() {
+                    Some(dl) => dl.send(&opts.topic, m, &why),
+                    None => Err(anyhow!("no dead-letter writer")),
+                };
+                if let Err(e) = sent {
+                    if !STOP.load(Ordering::SeqCst) {
+                        st.halt = Some(Halt::Stop(format!(
+                            "partition {partition} offset {offset} is not a valid event ({why}) \
+                             and {e:#}; stopped there, everything before it committed"
+                        )));
+                    }
+                    return false;
+                }
+                st.progress.dead_letters += 1;
+                Processed::Invalid(why)
+            }
+        },
+        valid => valid,
+    };
+    if let Some(w) = st.waiting.take() {
+        log::warn!(
+            "worker {}: the schema registry answers again after {:.1} s; going on at partition {partition} offset {offset}",
+            st.spec.index,
+            w.since.elapsed().as_secs_f64()
+        );
+        reporter.send(&Status::Resumed {
+            waited_ms: w.since.elapsed().as_millis() as u64,
+        });
+    }
+    record(st, m, r, reporter);
+    true
+}
+
+/// After a message the registry cannot decode yet: says so once per
+/// outage (log and report), then waits a doubling backoff (a stop cuts it
+/// short) before the worker asks again. An error (the run stops) once the
+/// outage has lasted `--registry-timeout`.
+pub(super) fn wait_for_registry(
+    st: &mut State<'_>,
+    partition: i32,
+    offset: i64,
+    why: String,
+    reporter: &mut StatusPipe,
+) -> Result<()> {
+    let timeout = st.opts.registry_timeout;
+    if st.waiting.is_none() {
+        log::warn!(
+            "worker {}: the schema registry cannot decode partition {partition} offset {offset} yet ({why}); \
+             waiting up to {} s, processing and committing nothing past it",
+            st.spec.index,
+            timeout.as_secs()
+        );
+        reporter.send(&Status::Waiting {
+            partition,
+            offset,
+            error: why.clone(),
+        });
+        st.waiting = Some(Waiting {
+            since: Instant::now(),
+            attempts: 0,
+        });
+    }
+    let w = st.waiting.as_mut().expect("set above");
+    w.attempts += 1;
+    if w.since.elapsed() >= timeout {
+        return Err(StopRun(format!(
+            "the schema registry {} could not decode partition {partition} offset {offset} for {} s ({why}); \
+             everything before it is committed: start the registry (or fix --registry) and run again to resume there",
+            st.opts.registry.as_deref().unwrap_or("-"),
+            timeout.as_secs()
+        ))
+        .into());
+    }
+    let wait = recover::next_backoff(w.attempts);
+    recover::nap(wait, &STOP, true);
+    Ok(())
+}
+
 /// Records one processed message: progress, latency, primes, `--print`
 /// output, the invalid-message log, the processed position and the
 /// `--fault-crash-after` fault.
 pub(super) fn record(st: &mut State<'_>, m: &Pending, r: Processed, reporter: &mut StatusPipe) {
+    if matches!(r, Processed::Unavailable(_)) {
+        // Not processed: `settle` halts on it instead.
+        return;
+    }
     st.progress
         .partitions
         .entry(m.partition)
@@ -175,6 +314,7 @@ pub(super) fn record(st: &mut State<'_>, m: &Pending, r: Processed, reporter: &m
             }
         }
         Processed::Invalid(why) => note_invalid(st, m, &why),
+        Processed::Unavailable(_) => {}
     }
     st.consumed_total += 1;
     if st
