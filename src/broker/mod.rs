@@ -11,7 +11,9 @@
 //!   handlers; it drives dispatch and the ApiVersions answer.
 //! - `handlers`: the request logic, one module per API family.
 //! - `partition_log`: the partition log on disk; `message`: the stored
-//!   message's layout and checks; `records`: conversions between record formats.
+//!   message's layout and checks; `records`: conversions between record
+//!   formats; `append`: all of a write or none of it (a full disk may take
+//!   part of one), for the log and the offset store.
 //! - `offsets`: committed offsets of consumer groups; `coordinator`: group
 //!   membership (Kafka's classic group protocol), a pure state machine that
 //!   `handlers::membership` drives.
@@ -23,6 +25,7 @@
 //! appended" signal fetches wait on.
 
 pub mod apis;
+pub mod append;
 pub mod connection;
 pub mod coordinator;
 pub mod handlers;

@@ -3,8 +3,12 @@
 //! An append-only file `DATA/__offsets/commits.jsonl`, one JSON object per
 //! committed partition: `{"g":GROUP,"t":TOPIC,"p":PARTITION,"o":OFFSET,"m":METADATA}`.
 //! A commit is acknowledged after its lines are written to the file, so a
-//! `kill -9` keeps it. On start the file is read (the last line per key wins,
-//! a torn last line is dropped) and rewritten compacted.
+//! `kill -9` keeps it; a commit the disk refuses (full) gets an error and is
+//! cut back whole (see `append`), so the next line never lands after a torn
+//! one. On start the file is read (the last line per key wins, a torn last
+//! line is dropped) and rewritten compacted; on a full disk, where the
+//! compacted copy cannot be written, it is kept as it is (its torn last
+//! line cut), so the broker starts all the same.
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
@@ -12,6 +16,8 @@ use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+
+use super::append::Whole;
 
 /// One committed position of a group on a partition.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,6 +44,7 @@ type Key = (String, String, i32);
 pub struct OffsetStore {
     path: PathBuf,
     file: File,
+    tail: Whole,
     map: HashMap<Key, Committed>,
 }
 
@@ -47,47 +54,47 @@ impl OffsetStore {
         let dir = dir.join("__offsets");
         fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
         let path = dir.join("commits.jsonl");
-        let mut map = HashMap::new();
-        if let Ok(text) = fs::read(&path) {
-            for (i, line) in text.split(|&b| b == b'\n').enumerate() {
-                if line.is_empty() {
-                    continue;
-                }
-                match serde_json::from_slice::<Line>(line) {
-                    Ok(l) => {
-                        map.insert(
-                            (l.g, l.t, l.p),
-                            Committed {
-                                offset: l.o,
-                                metadata: l.m,
-                            },
-                        );
-                    }
-                    Err(e) => log::warn!(
-                        "recovery: {}: dropping unreadable line {}: {e}",
-                        path.display(),
-                        i + 1
-                    ),
-                }
-            }
+        let text = match fs::read(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        };
+        // Only lines that end in a newline were written whole.
+        let lines = text.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        if lines < text.len() {
+            log::warn!(
+                "recovery: {}: dropping a torn last line of {} bytes",
+                path.display(),
+                text.len() - lines
+            );
         }
-        // Rewrite compacted, atomically.
-        let tmp = dir.join("commits.jsonl.tmp");
-        {
-            let mut out = File::create(&tmp)?;
-            let mut buf = Vec::new();
-            for ((g, t, p), c) in &map {
-                encode_line(&mut buf, g, t, *p, c)?;
+        let map = load(&path, &text[..lines]);
+        let whole = match compact(&dir, &path, &map) {
+            Ok(len) => len,
+            Err(e) => {
+                // A full disk: keep the file as it is, less a torn last line.
+                log::warn!(
+                    "{}: cannot rewrite it compacted ({e:#}); appending to it as it is",
+                    path.display()
+                );
+                lines as u64
             }
-            out.write_all(&buf)?;
-            out.sync_all()?;
-        }
-        fs::rename(&tmp, &path)?;
+        };
         let file = OpenOptions::new()
+            .create(true)
             .append(true)
             .open(&path)
             .with_context(|| format!("cannot open {}", path.display()))?;
-        Ok(OffsetStore { path, file, map })
+        if file.metadata()?.len() != whole {
+            file.set_len(whole)
+                .with_context(|| format!("cannot cut the torn last line of {}", path.display()))?;
+        }
+        Ok(OffsetStore {
+            path,
+            file,
+            tail: Whole::new(whole),
+            map,
+        })
     }
 
     /// Stores commits for one group; durable (in the file) when this returns Ok.
@@ -96,8 +103,8 @@ impl OffsetStore {
         for (topic, partition, c) in entries {
             encode_line(&mut buf, group, topic, *partition, c)?;
         }
-        self.file
-            .write_all(&buf)
+        self.tail
+            .append(&self.file, &buf)
             .with_context(|| format!("cannot write {}", self.path.display()))?;
         for (topic, partition, c) in entries {
             self.map
@@ -136,6 +143,55 @@ impl OffsetStore {
         out.sort();
         out
     }
+}
+
+/// The commits in `text` (whole lines): the last line per key wins; an
+/// unreadable line is dropped with a warning.
+fn load(path: &Path, text: &[u8]) -> HashMap<Key, Committed> {
+    let mut map = HashMap::new();
+    for (i, line) in text.split(|&b| b == b'\n').enumerate() {
+        if line.is_empty() {
+            continue;
+        }
+        match serde_json::from_slice::<Line>(line) {
+            Ok(l) => {
+                map.insert(
+                    (l.g, l.t, l.p),
+                    Committed {
+                        offset: l.o,
+                        metadata: l.m,
+                    },
+                );
+            }
+            Err(e) => log::warn!(
+                "recovery: {}: dropping unreadable line {}: {e}",
+                path.display(),
+                i + 1
+            ),
+        }
+    }
+    map
+}
+
+/// Rewrites `path` with one line per key of `map`, atomically (through a
+/// temporary file); returns its length.
+fn compact(dir: &Path, path: &Path, map: &HashMap<Key, Committed>) -> Result<u64> {
+    let tmp = dir.join("commits.jsonl.tmp");
+    let mut buf = Vec::new();
+    for ((g, t, p), c) in map {
+        encode_line(&mut buf, g, t, *p, c)?;
+    }
+    let written = File::create(&tmp)
+        .and_then(|mut out| {
+            out.write_all(&buf)?;
+            out.sync_all()
+        })
+        .and_then(|()| fs::rename(&tmp, path));
+    if let Err(e) = written {
+        let _ = fs::remove_file(&tmp);
+        return Err(e).with_context(|| format!("cannot write {}", tmp.display()));
+    }
+    Ok(buf.len() as u64)
 }
 
 fn encode_line(buf: &mut Vec<u8>, g: &str, t: &str, p: i32, c: &Committed) -> Result<()> {
@@ -177,5 +233,35 @@ mod tests {
         assert_eq!(s.get("g", "t", 1).unwrap().offset, 7);
         assert!(s.get("h", "t", 0).is_none());
         assert_eq!(s.partitions_of("g"), vec![("t".into(), 0), ("t".into(), 1)]);
+    }
+
+    /// Where the compacted copy cannot be written (a full disk; here its
+    /// temporary path is a directory), the store opens all the same, cuts
+    /// the torn last line, and the next commit reads back after a reopen.
+    #[test]
+    fn opens_without_compacting_and_cuts_a_torn_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = |o| Committed {
+            offset: o,
+            metadata: None,
+        };
+        {
+            let mut s = OffsetStore::open(dir.path()).unwrap();
+            s.commit("g", &[("t".into(), 0, c(5))]).unwrap();
+        }
+        let path = dir.path().join("__offsets/commits.jsonl");
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(b"{\"g\":\"g\",\"t\":\"t\",\"p\":0,\"o\":6")
+            .unwrap();
+        fs::create_dir(dir.path().join("__offsets/commits.jsonl.tmp")).unwrap();
+        {
+            let mut s = OffsetStore::open(dir.path()).unwrap();
+            assert_eq!(s.get("g", "t", 0).unwrap().offset, 5);
+            s.commit("g", &[("t".into(), 0, c(7))]).unwrap();
+        }
+        let s = OffsetStore::open(dir.path()).unwrap();
+        assert_eq!(s.get("g", "t", 0).unwrap().offset, 7);
+        let text = fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().count(), 2, "{text:?}");
     }
 }

@@ -11,17 +11,19 @@
 //! `offset i64 | size i32 | crc u32 | magic i8 | attributes i8 | key | value`
 //! (big-endian, key and value as i32-length-prefixed bytes, -1 = null).
 //! "Acknowledged" means written to the file (page cache) before the response,
-//! so `kill -9` of the broker loses nothing acknowledged. Recovery checks
-//! every message (bounds, CRC, consecutive offsets) and truncates a torn tail.
+//! so `kill -9` of the broker loses nothing acknowledged. A write the disk
+//! refuses (full) is cut back at once (see `append`), so a refused produce
+//! leaves nothing behind. Recovery checks every message (bounds, CRC,
+//! consecutive offsets) and truncates a torn tail.
 
 use anyhow::{bail, Context, Result};
 use bytes::{Bytes, BytesMut};
 use std::fs::{self, File, OpenOptions};
-use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use super::append::Whole;
 use super::message::{check_message, LOG_OVERHEAD};
 
 thread_local! {
@@ -39,11 +41,12 @@ pub enum ReadError {
     OutOfRange,
 }
 
-/// One segment file: immutable below `size`, appended at the end.
+/// One segment file: immutable below its size, appended at the end.
 struct Segment {
     base: i64,
     file: Arc<File>,
-    size: u64,
+    /// The bytes of whole messages (the segment's size).
+    tail: Whole,
     /// Sparse index: (offset, file position) pairs in increasing order.
     index: Vec<(i64, u64)>,
     last_indexed: u64,
@@ -65,10 +68,15 @@ impl Segment {
         Ok(Segment {
             base,
             file: Arc::new(file),
-            size: 0,
+            tail: Whole::new(0),
             index: Vec::new(),
             last_indexed: 0,
         })
+    }
+
+    /// Bytes of whole messages in the file.
+    fn size(&self) -> u64 {
+        self.tail.len()
     }
 
     /// Adds index entries for messages at `positions` (offset, pos).
@@ -84,7 +92,7 @@ impl Segment {
         let i = self.index.partition_point(|&(o, _)| o <= target);
         let mut pos = if i == 0 { 0 } else { self.index[i - 1].1 };
         let mut header = [0u8; LOG_OVERHEAD];
-        while pos + LOG_OVERHEAD as u64 <= self.size {
+        while pos + LOG_OVERHEAD as u64 <= self.size() {
             self.file.read_exact_at(&mut header, pos)?;
             let offset = i64::from_be_bytes(header[0..8].try_into().expect("8 bytes"));
             if offset >= target {
@@ -93,7 +101,7 @@ impl Segment {
             let size = i32::from_be_bytes(header[8..12].try_into().expect("4 bytes"));
             pos += LOG_OVERHEAD as u64 + size.max(0) as u64;
         }
-        Ok(self.size)
+        Ok(self.size())
     }
 }
 
@@ -232,7 +240,7 @@ impl PartitionLog {
                 .set_len(pos as u64)
                 .with_context(|| format!("cannot truncate {}", path.display()))?;
         }
-        segment.size = pos as u64;
+        segment.tail = Whole::new(pos as u64);
         let clean = problem.is_none();
         Ok((
             Recovered {
@@ -258,7 +266,7 @@ impl PartitionLog {
     pub fn append(&mut self, set: &mut [u8], count: usize) -> Result<i64> {
         let base = self.next_offset;
         let active = self.segments.last().expect("a log always has a segment");
-        if active.size > 0 && active.size + set.len() as u64 > self.segment_bytes {
+        if active.size() > 0 && active.size() + set.len() as u64 > self.segment_bytes {
             let segment = Segment::create(&self.dir, base)?;
             self.segments.push(segment);
         }
@@ -272,7 +280,7 @@ impl PartitionLog {
         while pos + LOG_OVERHEAD <= set.len() {
             set[pos..pos + 8].copy_from_slice(&offset.to_be_bytes());
             let size = i32::from_be_bytes(set[pos + 8..pos + 12].try_into().expect("4 bytes"));
-            segment.index_message(offset, segment.size + pos as u64);
+            segment.index_message(offset, segment.size() + pos as u64);
             pos += LOG_OVERHEAD + size.max(0) as usize;
             offset += 1;
             n += 1;
@@ -280,14 +288,11 @@ impl PartitionLog {
         if n != count || pos != set.len() {
             bail!("internal: message set framing does not match its count");
         }
-        let mut file: &File = &segment.file;
-        if let Err(e) = file.write_all(set) {
-            // A partial write would leave a torn tail: cut it so the log stays whole.
-            let _ = segment.file.set_len(segment.size);
+        // All of the set or none of it (a full disk may take part of a write).
+        if let Err(e) = segment.tail.append(&*segment.file, set) {
             segment.index.retain(|&(o, _)| o < base);
             return Err(e).context("cannot append to the partition log");
         }
-        segment.size += set.len() as u64;
         self.next_offset = offset;
         Ok(base)
     }
@@ -311,7 +316,7 @@ impl PartitionLog {
             log::error!("{}: read error: {e}", self.dir.display());
             ReadError::OutOfRange
         })?;
-        let len = ((segment.size - pos) as usize).min(max_bytes);
+        let len = ((segment.size() - pos) as usize).min(max_bytes);
         Ok(ReadSlice {
             file: segment.file.clone(),
             pos,
@@ -332,7 +337,7 @@ impl PartitionLog {
 
     /// Bytes on disk over all segments.
     pub fn size_bytes(&self) -> u64 {
-        self.segments.iter().map(|s| s.size).sum()
+        self.segments.iter().map(Segment::size).sum()
     }
 }
 

@@ -4,6 +4,7 @@
 
 use anyhow::{anyhow, bail, Context as _, Result};
 use kafka::client::{FetchOffset, FetchPartition, KafkaClient, RequiredAcks};
+use kafka::error::KafkaCode;
 use kafka::producer::{Producer, Record};
 use std::time::Duration;
 
@@ -50,11 +51,28 @@ impl Append for SchemaLog {
         for c in &confirms {
             for p in &c.partition_confirms {
                 if let Err(code) = p.offset {
-                    bail!("cannot write to {}: {code:?}", self.topic);
+                    bail!(
+                        "cannot write to {}: the broker refused the write ({})",
+                        self.topic,
+                        refusal(code)
+                    );
                 }
             }
         }
         Ok(())
+    }
+}
+
+/// What a produce error code means, in words. The kafka crate names the
+/// codes of Kafka 0.10 only; a newer one (KAFKA_STORAGE_ERROR, what a broker
+/// whose disk is full answers) arrives as `Unknown`.
+fn refusal(code: KafkaCode) -> String {
+    match code {
+        KafkaCode::Unknown => {
+            "an error code the kafka client does not name, such as KAFKA_STORAGE_ERROR from a full disk"
+                .to_string()
+        }
+        code => format!("{code:?}"),
     }
 }
 

@@ -42,15 +42,17 @@ const LOG_LIMIT: usize = 64 * 1024;
 /// A running `braid broker` child process with its own data directory.
 ///
 /// Dropping the guard kills the broker (SIGKILL), reaps it and removes the
-/// data directory; if the test is panicking, the broker's output is printed
-/// first so the failure can be understood.
+/// data directory (unless the test gave one, see [`Broker::start_on`]); if
+/// the test is panicking, the broker's output is printed first so the
+/// failure can be understood.
 pub struct Broker {
     child: Option<Child>,
     addr: String,
     args: Vec<String>,
     log: Arc<Mutex<String>>,
+    data: PathBuf,
     // Dropped after the child is killed (fields drop after `Drop::drop`).
-    dir: TempDir,
+    _dir: Option<TempDir>,
 }
 
 impl Broker {
@@ -61,12 +63,23 @@ impl Broker {
             .prefix("braid-test-")
             .tempdir()
             .expect("create a temporary data directory");
+        Broker::spawn_new(dir.path().to_path_buf(), Some(dir), extra_args)
+    }
+
+    /// Starts a broker on `127.0.0.1:0` with `--data DATA` (which the test
+    /// owns: the guard leaves it in place) and the given extra arguments.
+    pub fn start_on(data: &Path, extra_args: &[&str]) -> Broker {
+        Broker::spawn_new(data.to_path_buf(), None, extra_args)
+    }
+
+    fn spawn_new(data: PathBuf, dir: Option<TempDir>, extra_args: &[&str]) -> Broker {
         let mut broker = Broker {
             child: None,
             addr: String::new(),
             args: extra_args.iter().map(|s| s.to_string()).collect(),
             log: Arc::new(Mutex::new(String::new())),
-            dir,
+            data,
+            _dir: dir,
         };
         broker.spawn();
         broker
@@ -79,7 +92,7 @@ impl Broker {
 
     /// The broker's `--data` directory.
     pub fn data_dir(&self) -> &Path {
-        self.dir.path()
+        &self.data
     }
 
     /// What the broker wrote to stderr (and to stdout after its first line),
@@ -147,7 +160,7 @@ impl Broker {
 
     fn spawn(&mut self) {
         assert!(self.child.is_none(), "spawn while a broker runs");
-        let data = self.dir.path().to_path_buf();
+        let data = self.data.clone();
         let mut child = Command::new(env!("CARGO_BIN_EXE_braid"))
             .arg("broker")
             .arg("--listen")
@@ -198,7 +211,7 @@ impl Drop for Broker {
             eprintln!(
                 "--- output of the broker at {} (data {}) ---\n{}\n--- end of broker output ---",
                 self.addr,
-                self.dir.path().display(),
+                self.data.display(),
                 self.log()
             );
         }
@@ -283,15 +296,22 @@ pub fn peer_available(test: &str, what: &str, probe: &mut Command) -> bool {
         .status()
         .is_ok_and(|s| s.success());
     if !ok {
-        assert!(
-            !in_ci(),
-            "{test}: {what} not installed, but CI=true (.ci/run should have installed it)"
-        );
-        // Written to the real stderr: the test harness captures `println!`
-        // and `eprintln!` of passing tests, and this line must be seen.
-        let _ = writeln!(std::io::stderr(), "SKIPPED: {test}: {what} not installed");
+        skip(test, &format!("{what} not installed"));
     }
     ok
+}
+
+/// Reports that `test` cannot run here because of `why`: prints
+/// `SKIPPED: <test>: <why>` so the test can return early; under `CI=true`
+/// it fails the test instead, since `.ci/run` provides everything.
+pub fn skip(test: &str, why: &str) {
+    assert!(
+        !in_ci(),
+        "{test}: {why}, but CI=true (.ci/run should have provided it)"
+    );
+    // Written to the real stderr: the test harness captures `println!`
+    // and `eprintln!` of passing tests, and this line must be seen.
+    let _ = writeln!(std::io::stderr(), "SKIPPED: {test}: {why}");
 }
 
 /// Whether `kcat` is installed (see [`peer_available`] for what a miss does).
