@@ -178,7 +178,14 @@ impl Registry {
         match plan {
             Ok(Plan::Existing(id)) => ok(json!({"id": id})),
             Ok(Plan::New(id, record)) => {
-                self.commit(log.as_mut(), &[record])?;
+                if let Err(refused) = self.commit(log.as_mut(), &[record]) {
+                    // The write may still reach the log: its id is spent.
+                    self.state
+                        .write()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .burn(id);
+                    return Err(refused);
+                }
                 ok(json!({"id": id}))
             }
             Err(problems) => Err(Response::error(

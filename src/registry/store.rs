@@ -28,6 +28,10 @@ pub struct State {
     subjects: BTreeMap<String, BTreeMap<i32, Version>>,
     global: Option<Level>,
     levels: BTreeMap<String, Level>,
+    /// The highest id planned for a write that failed: the write may still
+    /// reach the log (a timeout, a lost connection after the broker stored
+    /// it), so no other schema ever gets that id.
+    burned: i32,
 }
 
 /// What a registration comes to.
@@ -181,7 +185,14 @@ impl State {
         compat::check(self.effective_level(subject), schema, &live)?;
         let id = match self.ids.get(&(schema.kind, schema.canonical.clone())) {
             Some(id) => *id,
-            None => self.schemas.keys().next_back().map_or(1, |m| m + 1),
+            None => {
+                self.schemas
+                    .keys()
+                    .next_back()
+                    .map_or(0, |m| *m)
+                    .max(self.burned)
+                    + 1
+            }
         };
         let version = self
             .subjects
@@ -202,6 +213,14 @@ impl State {
             deleted: false,
         };
         Ok(Plan::New(id, Encoded::new(&key, &value)))
+    }
+
+    /// Marks `id` as handed to a write that failed (see `burned`): later
+    /// schemas get ids above it. Its own schema may still come to have it.
+    pub fn burn(&mut self, id: i32) {
+        if !self.schemas.contains_key(&id) {
+            self.burned = self.burned.max(id);
+        }
     }
 
     /// Plans a soft deletion of `subject`: its live versions and the records
@@ -266,6 +285,24 @@ mod tests {
                 Ok(id)
             }
         }
+    }
+
+    #[test]
+    fn an_id_planned_for_a_failed_write_is_never_given_to_another_schema() {
+        let mut s = State::default();
+        assert_eq!(register(&mut s, "a", "\"int\""), Ok(1));
+        let p = compat::parse(SchemaType::Avro, "\"long\"").unwrap();
+        let Ok(Plan::New(id, _lost)) = s.plan_register("a", &p) else {
+            panic!("a new version expected");
+        };
+        assert_eq!(id, 2);
+        s.burn(id);
+        // "long" itself and any other schema get a fresh id.
+        assert_eq!(register(&mut s, "b", "\"string\""), Ok(3));
+        assert_eq!(register(&mut s, "a", "\"long\""), Ok(4));
+        // Burning a stored id changes nothing.
+        s.burn(1);
+        assert_eq!(register(&mut s, "c", "\"boolean\""), Ok(5));
     }
 
     #[test]
