@@ -335,3 +335,27 @@ fn unknown_key_and_bad_version_close_but_api_versions_answers() {
     assert_eq!(body.error_code, 35);
     assert_eq!(body.api_keys.len(), APIS.len());
 }
+
+/// The README's "Supported APIs" paragraph names exactly the APIs and version
+/// ranges of [`APIS`], so it cannot go stale.
+#[test]
+fn the_readme_lists_exactly_the_served_apis() {
+    let readme = include_str!("../../../README.md");
+    let start = readme
+        .find("Supported APIs (advertised truthfully in ApiVersions):")
+        .expect("the README's supported-API paragraph");
+    let para = &readme[start..];
+    let para = &para[para.find(':').unwrap() + 1..para.find(". Version 0").expect("end")];
+    let listed: std::collections::BTreeSet<String> = para
+        .split(',')
+        .map(|s| s.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    let served: std::collections::BTreeSet<String> = APIS
+        .iter()
+        .map(|a| format!("{:?} {}-{}", a.key, a.min, a.max))
+        .collect();
+    assert_eq!(
+        listed, served,
+        "README.md's supported APIs differ from the broker's table"
+    );
+}
