@@ -143,7 +143,12 @@ pub fn main(opts: &Options, spec: &WorkerTask, mut reporter: StatusPipe) -> i32 
         }
         Err(e) => {
             let message = format!("{e:#}");
-            log::error!("worker {}: {message}", spec.index);
+            if e.is::<StopRun>() {
+                // The supervisor prints it as the run's one error line.
+                log::debug!("worker {}: {message}", spec.index);
+            } else {
+                log::error!("worker {}: {message}", spec.index);
+            }
             reporter.send(&Status::Error {
                 message: format!("worker {}: {message}", spec.index),
             });
