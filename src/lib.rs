@@ -111,6 +111,10 @@
 //!   threaded commands; the supervisor uses `sigaction` and a self-pipe).
 //! - [`accept`]: the accept loop the broker and the registry share (a
 //!   thread per connection, `--max-connections`, stop and a bounded wait).
+//! - [`sync`]: [`sync::lock`], the mutex lock the broker and the registry
+//!   share (it carries on after a panic elsewhere poisoned the mutex).
+//! - [`topic_name`]: Kafka's rule for topic names, for the broker and the
+//!   command line.
 //! - [`alloc`]: the global allocator: the system's, except that huge blocks
 //!   are mapped without reserving memory, so a hostile count in a request
 //!   cannot abort the broker.
@@ -135,7 +139,9 @@ pub mod registry;
 pub mod report;
 pub mod schema;
 pub mod shutdown;
+pub mod sync;
 pub mod topic;
+pub mod topic_name;
 pub mod usage;
 
 #[global_allocator]

@@ -76,7 +76,7 @@ pub fn parse_topic_spec(s: &str) -> Result<(String, i32), String> {
     let (name, parts) = s
         .rsplit_once(':')
         .ok_or_else(|| format!("'{s}' is not NAME:PARTITIONS"))?;
-    crate::broker::validate_topic_name(name)?;
+    crate::topic_name::validate(name)?;
     let n = parts
         .parse::<i32>()
         .ok()
@@ -106,6 +106,6 @@ pub fn parse_broker(s: &str) -> Result<String, String> {
 
 /// Checks a topic name the way Kafka does (legal characters, length).
 pub fn parse_topic_name(s: &str) -> Result<String, String> {
-    crate::broker::validate_topic_name(s)?;
+    crate::topic_name::validate(s)?;
     Ok(s.to_string())
 }

@@ -22,7 +22,8 @@ use crate::broker::apis::Handler;
 use crate::broker::coordinator::{
     Coordinator, JoinRequest, JoinResult, Outcome, Reply, SyncRequest, SyncResult, Ticket,
 };
-use crate::broker::{connection, lock, Broker};
+use crate::broker::{connection, Broker};
+use crate::sync::lock;
 
 /// How often a waiting JoinGroup or SyncGroup runs the coordinator's timers.
 pub const TICK: Duration = Duration::from_millis(100);
