@@ -16,7 +16,8 @@
 //!   part of one), for the log and the offset store.
 //! - `offsets`: committed offsets of consumer groups; `coordinator`: group
 //!   membership (Kafka's classic group protocol), a pure state machine that
-//!   `handlers::membership` drives.
+//!   `handlers::membership` drives, and `coordinator::Groups`, the broker's
+//!   group state (that machine behind a mutex, and what waiters wait on).
 //!
 //! A request flows `server` → `wire` (a frame) → `apis` (decoded, dispatched)
 //! → a handler (which reads or appends through [`Broker`]) → `wire` (the
@@ -84,7 +85,7 @@ pub struct Broker {
     /// Committed offsets of consumer groups.
     pub offsets: Mutex<OffsetStore>,
     /// Consumer-group membership (JoinGroup, SyncGroup, ...).
-    pub groups: handlers::membership::Groups,
+    pub groups: coordinator::Groups,
     appended: Mutex<u64>,
     appended_cv: Condvar,
     stopped_at: OnceLock<Instant>,
@@ -131,7 +132,7 @@ impl Broker {
             topics: RwLock::new(topics),
             create_lock: Mutex::new(()),
             offsets: Mutex::new(offsets),
-            groups: handlers::membership::Groups::default(),
+            groups: coordinator::Groups::default(),
             appended: Mutex::new(0),
             appended_cv: Condvar::new(),
             stopped_at: OnceLock::new(),
