@@ -48,7 +48,7 @@ impl Handler for CreateTopicsRequest {
                         format!("Topic '{name}' already exists."),
                     ))
                 } else if let Err(why) = crate::topic_name::validate(&name) {
-                    Some((ResponseError::InvalidTopicException, why))
+                    Some((ResponseError::InvalidTopicException, why.to_string()))
                 } else {
                     None
                 }
@@ -83,7 +83,7 @@ fn message_for(e: ResponseError, name: &str, partitions: i32) -> String {
         }
         ResponseError::InvalidTopicException => crate::topic_name::validate(name)
             .err()
-            .unwrap_or_else(|| "invalid topic name".to_string()),
+            .map_or_else(|| "invalid topic name".to_string(), |e| e.to_string()),
         e => e.to_string(),
     }
 }
