@@ -15,8 +15,20 @@ pub enum Assignment {
     Explicit(Vec<Vec<i32>>),
 }
 
+/// An `--assignment` that is neither a strategy nor an explicit plan.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "'{plan}' is not range, roundrobin or a plan like 0,3:1,4:2,5 ('{item}' is not a partition id)"
+)]
+pub struct AssignmentError {
+    /// The value given.
+    pub plan: String,
+    /// The first item that is not a partition id.
+    pub item: String,
+}
+
 /// Parses `range`, `roundrobin`, or an explicit plan `0,3:1,4:2,5`.
-pub fn parse_assignment(s: &str) -> Result<Assignment, String> {
+pub fn parse_assignment(s: &str) -> Result<Assignment, AssignmentError> {
     match s {
         "range" => Ok(Assignment::Range),
         "roundrobin" | "round-robin" => Ok(Assignment::RoundRobin),
@@ -25,9 +37,15 @@ pub fn parse_assignment(s: &str) -> Result<Assignment, String> {
             for part in plan.split(':') {
                 let mut ps = Vec::new();
                 for p in part.split(',') {
-                    let p = p.trim().parse::<i32>().ok().filter(|p| *p >= 0).ok_or_else(|| {
-                        format!("'{s}' is not range, roundrobin or a plan like 0,3:1,4:2,5 ('{p}' is not a partition id)")
-                    })?;
+                    let p = p
+                        .trim()
+                        .parse::<i32>()
+                        .ok()
+                        .filter(|p| *p >= 0)
+                        .ok_or_else(|| AssignmentError {
+                            plan: s.to_string(),
+                            item: p.to_string(),
+                        })?;
                     ps.push(p);
                 }
                 workers.push(ps);
@@ -46,23 +64,43 @@ pub struct Member {
     pub count: u32,
 }
 
+/// Why a `--member` was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MemberError {
+    /// No `/` in it.
+    #[error("'{0}' is not I/N (this host's index I of N hosts, from 0)")]
+    NotMember(String),
+    /// I is not a number.
+    #[error("'{0}' is not a host index")]
+    Index(String),
+    /// N is not a number.
+    #[error("'{0}' is not a host count")]
+    Count(String),
+    /// N is 0, or I is not below it.
+    #[error("member {index}/{count} is out of range: I counts from 0 and must be below N")]
+    OutOfRange {
+        /// I.
+        index: u32,
+        /// N.
+        count: u32,
+    },
+}
+
 /// Parses `I/N` with `0 <= I < N`.
-pub fn parse_member(s: &str) -> Result<Member, String> {
+pub fn parse_member(s: &str) -> Result<Member, MemberError> {
     let (i, n) = s
         .split_once('/')
-        .ok_or_else(|| format!("'{s}' is not I/N (this host's index I of N hosts, from 0)"))?;
+        .ok_or_else(|| MemberError::NotMember(s.to_string()))?;
     let i: u32 = i
         .trim()
         .parse()
-        .map_err(|_| format!("'{i}' is not a host index"))?;
+        .map_err(|_| MemberError::Index(i.to_string()))?;
     let n: u32 = n
         .trim()
         .parse()
-        .map_err(|_| format!("'{n}' is not a host count"))?;
+        .map_err(|_| MemberError::Count(n.to_string()))?;
     if n == 0 || i >= n {
-        return Err(format!(
-            "member {i}/{n} is out of range: I counts from 0 and must be below N"
-        ));
+        return Err(MemberError::OutOfRange { index: i, count: n });
     }
     Ok(Member { index: i, count: n })
 }
@@ -229,6 +267,28 @@ mod tests {
         assert_eq!(
             plan("t", &six(), 2, &dup, None),
             Err(PlanError::Duplicate(0))
+        );
+    }
+
+    #[test]
+    fn flags_are_refused_by_kind() {
+        assert_eq!(parse_assignment("round-robin"), Ok(Assignment::RoundRobin));
+        assert_eq!(
+            parse_assignment("0,3:1"),
+            Ok(Assignment::Explicit(vec![vec![0, 3], vec![1]]))
+        );
+        assert_eq!(
+            parse_assignment("0,x").unwrap_err().item,
+            "x",
+            "the item that is not a partition id"
+        );
+        assert_eq!(parse_member("1/3"), Ok(Member { index: 1, count: 3 }));
+        assert!(matches!(parse_member("1"), Err(MemberError::NotMember(_))));
+        assert!(matches!(parse_member("a/3"), Err(MemberError::Index(_))));
+        assert!(matches!(parse_member("1/b"), Err(MemberError::Count(_))));
+        assert_eq!(
+            parse_member("3/3"),
+            Err(MemberError::OutOfRange { index: 3, count: 3 })
         );
     }
 }
