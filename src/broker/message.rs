@@ -245,4 +245,73 @@ mod tests {
         let e = MessageError::NoLength("its value");
         assert_eq!(e.to_string(), "message ends before its value length");
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn field() -> impl Strategy<Value = Option<Vec<u8>>> {
+            proptest::option::of(proptest::collection::vec(any::<u8>(), 0..64))
+        }
+
+        proptest! {
+                    #![proptest_config(ProptestConfig::with_cases(256))]
+
+                    /// A message encoded by hand passes every check, whole, and its
+                    /// key and value read back as they were (null stays null).
+                    #[test]
+                    fn a_message_round_trips(offset in 0i64..i64::MAX, key in field(), value in field()) {
+                        let m = magic0(offset, key.as_deref(), value.as_deref());
+                        prop_assert_eq!(check_message(&m, offset), Ok(m.len()));
+                        prop_assert_eq!(check_layout(&m), Ok(()));
+                        let (k, v) = key_value(&m).unwrap();
+                        prop_assert_eq!(k.map(|r| m[r].to_vec()), key);
+                        prop_assert_eq!(v.map(|r| m[r].to_vec()), value);
+                    }
+
+                    /// A message cut anywhere is refused, never read past its end.
+                    #[test]
+                    fn a_cut_message_is_refused(key in field(), value in field(), cut in any::<prop::sample::Index>()) {
+                        let m = magic0(3, key.as_deref(), value.as_deref());
+                        let at = cut.index(m.len());
+        let refused = check_message(&m[..at], 3);
+                        prop_assert!(
+                            matches!(refused, Err(MessageError::NoHeader(_) | MessageError::Cut { .. })),
+                            "cut at {}: {:?}", at, refused
+                        );
+                    }
+
+                    /// One flipped bit in the offset, the CRC or what the CRC covers
+                    /// is always caught (CRC-32 catches every single-bit error).
+                    #[test]
+                    fn a_flipped_bit_is_caught(
+                        key in field(),
+                        value in field(),
+                        at in any::<prop::sample::Index>(),
+                        bit in 0u8..8,
+                    ) {
+                        let mut m = magic0(3, key.as_deref(), value.as_deref());
+                        let checked: Vec<usize> = (0..8).chain(12..m.len()).collect();
+                        let pos = checked[at.index(checked.len())];
+                        m[pos] ^= 1 << bit;
+                        prop_assert!(check_message(&m, 3).is_err());
+                    }
+
+                    /// Arbitrary bytes never panic; what passes is a whole message
+                    /// inside the data whose fields lie within it.
+                    #[test]
+                    fn arbitrary_bytes_are_checked_without_panic(
+                        data in proptest::collection::vec(any::<u8>(), 0..128),
+                        offset in any::<i64>(),
+                    ) {
+                        if let Ok(n) = check_message(&data, offset) {
+                            prop_assert!(n <= data.len() && n >= LOG_OVERHEAD + MIN_MESSAGE_SIZE);
+                            let (k, v) = key_value(&data[..n]).unwrap();
+                            prop_assert!(k.into_iter().chain(v).all(|r| r.end <= n));
+                        }
+                        let _ = check_layout(&data);
+                        let _ = key_value(&data);
+                    }
+                }
+    }
 }

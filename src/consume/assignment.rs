@@ -291,4 +291,130 @@ mod tests {
             Err(MemberError::OutOfRange { index: 3, count: 3 })
         );
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Distinct partition ids (not always 0..n), in any order.
+        fn partitions() -> impl Strategy<Value = Vec<i32>> {
+            proptest::collection::btree_set(0i32..64, 1..40)
+                .prop_flat_map(|s| Just(s.into_iter().collect::<Vec<_>>()).prop_shuffle())
+        }
+
+        fn member() -> impl Strategy<Value = Option<Member>> {
+            proptest::option::of(
+                (1u32..6).prop_flat_map(|count| {
+                    (0..count).prop_map(move |index| Member { index, count })
+                }),
+            )
+        }
+
+        fn strategy() -> impl Strategy<Value = Assignment> {
+            prop_oneof![Just(Assignment::Range), Just(Assignment::RoundRobin)]
+        }
+
+        fn sorted(mut v: Vec<i32>) -> Vec<i32> {
+            v.sort_unstable();
+            v
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            /// A plan gives each partition of this host's share to exactly one
+            /// worker, no worker nothing, at most `workers` workers, shares
+            /// that differ by at most one; a range plan's shares are
+            /// contiguous runs of the sorted share, larger ones first.
+            #[test]
+            fn plans_cover_the_share_once_and_balance(
+                parts in partitions(),
+                workers in 1usize..12,
+                strategy in strategy(),
+                member in member(),
+            ) {
+                let share = match member {
+                    Some(m) => range_split(&sorted(parts.clone()), m.count as usize)[m.index as usize].clone(),
+                    None => sorted(parts.clone()),
+                };
+                let plan = match plan("t", &parts, workers, &strategy, member) {
+                    Err(PlanError::EmptyShare { .. }) => {
+                        prop_assert!(share.is_empty());
+                        return Ok(());
+                    }
+                    other => other.unwrap(),
+                };
+                prop_assert!(!share.is_empty());
+                prop_assert_eq!(plan.len(), workers.min(share.len()));
+                prop_assert!(plan.iter().all(|ps| !ps.is_empty()));
+                prop_assert_eq!(sorted(plan.concat()), share.clone());
+                let sizes: Vec<usize> = plan.iter().map(Vec::len).collect();
+                let (lo, hi) = (sizes.iter().min().unwrap(), sizes.iter().max().unwrap());
+                prop_assert!(hi - lo <= 1, "{:?}", sizes);
+                if strategy == Assignment::Range {
+                    prop_assert_eq!(plan.concat(), share);
+                    prop_assert!(sizes.windows(2).all(|w| w[0] >= w[1]), "{:?}", sizes);
+                }
+            }
+
+            /// The hosts of `--member I/N` split the topic: their shares are
+            /// disjoint, together are every partition, and differ in size by
+            /// at most one.
+            #[test]
+            fn member_shares_split_the_topic(parts in partitions(), count in 1u32..8, workers in 1usize..4) {
+                let mut all = Vec::new();
+                let mut sizes = Vec::new();
+                for index in 0..count {
+                    let m = Some(Member { index, count });
+                    match plan("t", &parts, workers, &Assignment::RoundRobin, m) {
+                        Ok(p) => {
+                            sizes.push(p.concat().len());
+                            all.extend(p.concat());
+                        }
+                        Err(e) => {
+                            prop_assert!(matches!(e, PlanError::EmptyShare { .. }), "{}", e);
+                            sizes.push(0);
+                        }
+                    }
+                }
+                prop_assert_eq!(sorted(all), sorted(parts));
+                let (lo, hi) = (sizes.iter().min().unwrap(), sizes.iter().max().unwrap());
+                prop_assert!(hi - lo <= 1, "host shares {:?}", sizes);
+            }
+
+            /// An explicit plan that splits the partitions is taken as given
+            /// (empty lists dropped); naming a partition the topic lacks, or
+            /// one twice, is refused as such.
+            #[test]
+            fn explicit_plans_are_taken_or_refused(
+                parts in partitions(),
+                cuts in proptest::collection::vec(any::<prop::sample::Index>(), 0..5),
+                extra in 64i32..100,
+                dup in any::<prop::sample::Index>(),
+            ) {
+                let mut at: Vec<usize> = cuts.iter().map(|c| c.index(parts.len() + 1)).collect();
+                at.extend([0, parts.len()]);
+                at.sort_unstable();
+                let lists: Vec<Vec<i32>> = at.windows(2).map(|w| parts[w[0]..w[1]].to_vec()).collect();
+                let given = Assignment::Explicit(lists.clone());
+                let want: Vec<Vec<i32>> = lists.iter().filter(|l| !l.is_empty()).cloned().collect();
+                prop_assert_eq!(plan("t", &parts, 1, &given, None), Ok(want));
+
+                let mut unknown = lists.clone();
+                unknown[0].push(extra);
+                let refused = plan("t", &parts, 1, &Assignment::Explicit(unknown), None);
+                prop_assert!(
+                    matches!(&refused, Err(PlanError::NoSuchPartition { partition, .. }) if *partition == extra),
+                    "{:?}", refused
+                );
+                let mut twice = lists;
+                let p = parts[dup.index(parts.len())];
+                twice.push(vec![p]);
+                prop_assert_eq!(
+                    plan("t", &parts, 1, &Assignment::Explicit(twice), None),
+                    Err(PlanError::Duplicate(p))
+                );
+            }
+        }
+    }
 }
