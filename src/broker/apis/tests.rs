@@ -335,3 +335,5 @@ fn unknown_key_and_bad_version_close_but_api_versions_answers() {
     assert_eq!(body.error_code, 35);
     assert_eq!(body.api_keys.len(), APIS.len());
 }
+
+mod arbitrary_frames;
