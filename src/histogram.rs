@@ -152,6 +152,85 @@ mod tests {
         assert_eq!(m.count(), 1100);
         assert_eq!(m.max(), 5000);
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Latencies from 0 to about 11 days in µs, as (value, weight).
+        fn samples() -> impl Strategy<Value = Vec<(u64, u64)>> {
+            let value = prop_oneof![0u64..2_000, 0u64..1_000_000, 0u64..1_000_000_000_000];
+            proptest::collection::vec((value, 1u64..4), 1..300)
+        }
+
+        fn histogram(samples: &[(u64, u64)]) -> Histogram {
+            let mut h = Histogram::default();
+            for &(v, c) in samples {
+                h.record(v, c);
+            }
+            h
+        }
+
+        /// Every recorded value, sorted.
+        fn sorted(samples: &[(u64, u64)]) -> Vec<u64> {
+            let mut all: Vec<u64> = samples
+                .iter()
+                .flat_map(|&(v, c)| std::iter::repeat_n(v, c as usize))
+                .collect();
+            all.sort_unstable();
+            all
+        }
+
+        /// The exact value at quantile `q` of `sorted`, ranked as `quantile` ranks.
+        fn exact(sorted: &[u64], q: f64) -> u64 {
+            let n = sorted.len() as u64;
+            let rank = ((q * n as f64).ceil() as u64).clamp(1, n);
+            sorted[rank as usize - 1]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            /// Every quantile is never below the true value and at most
+            /// 1/64 (about 1.6%) above it; count, max and mean are exact.
+            #[test]
+            fn quantiles_are_within_the_error_bound(
+                samples in samples(),
+                qs in proptest::collection::vec(0.0f64..=1.0, 1..8),
+            ) {
+                let h = histogram(&samples);
+                let all = sorted(&samples);
+                for q in qs.into_iter().chain([0.0, 0.5, 0.99, 0.999, 1.0]) {
+                    let (got, want) = (h.quantile(q), exact(&all, q));
+                    prop_assert!(got >= want && got - want <= want / 64 + 1,
+                        "q {}: {} for {}", q, got, want);
+                }
+                let n: u64 = samples.iter().map(|s| s.1).sum();
+                let sum: u128 = samples.iter().map(|&(v, c)| v as u128 * c as u128).sum();
+                prop_assert_eq!(h.count(), n);
+                prop_assert_eq!(h.max(), samples.iter().map(|s| s.0).max().unwrap());
+                prop_assert_eq!(h.mean(), sum as f64 / n as f64);
+            }
+
+            /// Merging two histograms, directly or through the sparse form
+            /// that crosses the worker pipe, is recording both.
+            #[test]
+            fn merges_are_recording_both(a in samples(), b in samples()) {
+                let both: Vec<(u64, u64)> = a.iter().chain(&b).copied().collect();
+                let want = histogram(&both);
+                let mut direct = histogram(&a);
+                direct.merge(&histogram(&b));
+                let mut sparse = histogram(&a);
+                let wire = serde_json::to_string(&histogram(&b).to_sparse()).unwrap();
+                sparse.merge_sparse(&serde_json::from_str(&wire).unwrap());
+                for h in [&direct, &sparse] {
+                    prop_assert_eq!(h.to_sparse(), want.to_sparse());
+                    prop_assert_eq!(h.count(), want.count());
+                    prop_assert_eq!(h.mean(), want.mean());
+                }
+            }
+        }
+    }
 }
 
 /// A histogram in transit (worker → supervisor): only its non-empty buckets.

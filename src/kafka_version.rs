@@ -51,12 +51,25 @@ pub fn check(brokers: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// Why a broker is one braid cannot use: its oldest version of an API
+/// braid needs is above what the `kafka` crate speaks.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("its oldest {api} version is v{min}, braid speaks v0-{ours}")]
+pub struct TooNew {
+    /// The API: "Produce" or "Fetch".
+    pub api: &'static str,
+    /// The broker's oldest version of it.
+    pub min: i16,
+    /// The newest version braid speaks.
+    pub ours: i16,
+}
+
 /// Why `versions` (API key → min, max) belong to a broker braid cannot use,
 /// if they do.
-pub fn too_new(versions: &Versions) -> Option<String> {
-    let check = |key: i16, name: &str, ours: i16| {
+pub fn too_new(versions: &Versions) -> Option<TooNew> {
+    let check = |key: i16, api: &'static str, ours: i16| {
         let (min, _) = *versions.get(&key)?;
-        (min > ours).then(|| format!("its oldest {name} version is v{min}, braid speaks v0-{ours}"))
+        (min > ours).then_some(TooNew { api, min, ours })
     };
     check(PRODUCE_KEY, "Produce", PRODUCE_CRATE_MAX)
         .or_else(|| check(FETCH_KEY, "Fetch", FETCH_CRATE_MAX))
@@ -91,11 +104,12 @@ mod tests {
         // Kafka 4.0: Produce v3-12, Fetch v4-17.
         let k4: Versions = [(0, (3, 12)), (1, (4, 17)), (18, (0, 4))].into();
         let why = too_new(&k4).expect("4.x refused");
-        assert!(why.contains("Produce version is v3"), "{why}");
+        assert_eq!((why.api, why.min), ("Produce", 3));
+        assert!(why.to_string().contains("Produce version is v3"), "{why}");
         // Fetch alone is enough: Kafka 4.1 still lists Produce from v0 (seen
         // in tests/kafka4.rs), but Fetch only from v4.
         let f: Versions = [(0, (0, 13)), (1, (4, 17))].into();
-        assert!(too_new(&f).is_some());
+        assert!(too_new(&f).is_some_and(|why| why.api == "Fetch"));
         // A broker that lists neither (not Kafka) is left alone.
         assert_eq!(too_new(&BTreeMap::new()), None);
     }

@@ -50,12 +50,15 @@
 //!   events in `produce::events`.
 //! - [`client`]: braid's own small Kafka client pieces over `kafka-protocol`
 //!   where the kafka crate has no API: `client::Conn` (ApiVersions, then any
-//!   request at the highest version both sides speak), the
-//!   ConsumerProtocol bytes of subscriptions and assignments, and
-//!   `client::fetch_gap`, which fetches again the messages the kafka crate
-//!   drops before a compressed wrapper (the consumer and the registry's
-//!   replay use it). Used by the consumer's group membership and commits,
-//!   `braid topic` and [`kafka_version`].
+//!   request at the highest version both sides speak), `client::admin` (the
+//!   admin helpers every command calls: `create`, `create_with_configs`,
+//!   `wait_ready`, `partitions`, `partition_ids`, `topics`, and a group's
+//!   members in `client::admin::group`), the ConsumerProtocol bytes of
+//!   subscriptions and assignments, and `client::fetch_gap`, which fetches
+//!   again the messages the kafka crate drops before a compressed wrapper
+//!   (the consumer and the registry's replay use it). Used by the consumer's
+//!   group membership and commits, `braid topic`, demo, bench, the
+//!   registry's `_schemas` log and [`kafka_version`].
 //! - [`consume`]: `braid consume`. `consume::options` is the checked
 //!   `Options`; `consume::assignment` plans which worker reads which
 //!   partitions (a plan that does not cover the topic is a usage error).
@@ -83,12 +86,10 @@
 //!   end (producer and consumer as children on a broker) or in one process
 //!   over crossbeam channels (`--transport inproc`); pivot tables, JSON,
 //!   CSV, Markdown and an SVG chart.
-//! - [`topic`]: `braid topic`, topic administration: CreateTopics encoded
-//!   with `kafka-protocol` and sent to the controller; list and describe
-//!   (leaders, earliest/latest offsets, a group's committed offsets and lag)
-//!   through the kafka crate; `-g` adds the group's state and members
-//!   (DescribeGroups). Also the metadata helpers demo, bench and the
-//!   consumer use (`topic::partitions`, `topic::wait_ready`).
+//! - [`topic`]: `braid topic`, the command only: create (then wait for the
+//!   leaders), list and describe (leaders, earliest/latest offsets, a
+//!   group's committed offsets and lag); `-g` adds the group's state and
+//!   members. The calls it makes are `client::admin`'s.
 //! - [`broker`]: the embedded Kafka-compatible broker (`braid broker`): a
 //!   thread-per-connection server (`server` accepts, `connection` serves one
 //!   client and watches for a stop), framing (`broker::wire`), the one table
@@ -96,7 +97,8 @@
 //!   log on disk (`partition_log`, `message`), format conversions
 //!   (`records`), the committed-offset store (`offsets`) and the classic
 //!   group coordinator (`coordinator`: a pure state machine, served by
-//!   `handlers::membership`).
+//!   `handlers::membership`; `coordinator::Groups` is the broker's group
+//!   state, that machine shared by the connection threads).
 //! - [`registry`]: `braid registry`, a Confluent-compatible schema registry
 //!   (REST API over a small HTTP/1.1 server) whose state is the `_schemas`
 //!   topic, replayed at start; Avro compatibility through `apache-avro`.
@@ -111,6 +113,10 @@
 //!   threaded commands; the supervisor uses `sigaction` and a self-pipe).
 //! - [`accept`]: the accept loop the broker and the registry share (a
 //!   thread per connection, `--max-connections`, stop and a bounded wait).
+//! - [`sync`]: [`sync::lock`], the mutex lock the broker and the registry
+//!   share (it carries on after a panic elsewhere poisoned the mutex).
+//! - [`topic_name`]: Kafka's rule for topic names, for the broker and the
+//!   command line.
 //! - [`alloc`]: the global allocator: the system's, except that huge blocks
 //!   are mapped without reserving memory, so a hostile count in a request
 //!   cannot abort the broker.
@@ -135,7 +141,9 @@ pub mod registry;
 pub mod report;
 pub mod schema;
 pub mod shutdown;
+pub mod sync;
 pub mod topic;
+pub mod topic_name;
 pub mod usage;
 
 #[global_allocator]

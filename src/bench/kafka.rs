@@ -205,8 +205,8 @@ impl KafkaRunner {
             self.runs
         );
         let brokers: Vec<String> = self.brokers.split(',').map(str::to_string).collect();
-        crate::topic::create(&brokers, &topic, cell.partitions as i32, 1)?;
-        crate::topic::wait_ready(
+        crate::client::admin::create(&brokers, &topic, cell.partitions as i32, 1)?;
+        crate::client::admin::wait_ready(
             &brokers,
             &topic,
             cell.partitions as usize,

@@ -16,7 +16,8 @@
 //!   part of one), for the log and the offset store.
 //! - `offsets`: committed offsets of consumer groups; `coordinator`: group
 //!   membership (Kafka's classic group protocol), a pure state machine that
-//!   `handlers::membership` drives.
+//!   `handlers::membership` drives, and `coordinator::Groups`, the broker's
+//!   group state (that machine behind a mutex, and what waiters wait on).
 //!
 //! A request flows `server` → `wire` (a frame) → `apis` (decoded, dispatched)
 //! → a handler (which reads or appends through [`Broker`]) → `wire` (the
@@ -44,6 +45,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
+use crate::sync::lock;
+use crate::topic_name;
 use offsets::OffsetStore;
 pub use options::Config;
 use partition_log::{PartitionLog, SharedLog};
@@ -82,35 +85,10 @@ pub struct Broker {
     /// Committed offsets of consumer groups.
     pub offsets: Mutex<OffsetStore>,
     /// Consumer-group membership (JoinGroup, SyncGroup, ...).
-    pub groups: handlers::membership::Groups,
+    pub groups: coordinator::Groups,
     appended: Mutex<u64>,
     appended_cv: Condvar,
     stopped_at: OnceLock<Instant>,
-}
-
-/// Kafka's rule for topic names: 1-249 of `[a-zA-Z0-9._-]`, not `.` or `..`.
-pub fn validate_topic_name(name: &str) -> Result<(), String> {
-    if name.is_empty() || name.len() > 249 {
-        return Err(format!("topic name '{name}' must be 1 to 249 characters"));
-    }
-    if name == "." || name == ".." {
-        return Err(format!("topic name '{name}' is not allowed"));
-    }
-    if let Some(c) = name
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
-    {
-        return Err(format!(
-            "topic name '{name}' has '{c}'; use letters, digits, '.', '_' and '-'"
-        ));
-    }
-    Ok(())
-}
-
-/// Locks a mutex, carrying on after a panic elsewhere (the data stays consistent:
-/// every critical section here leaves it whole before anything can panic).
-pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Broker {
@@ -129,7 +107,7 @@ impl Broker {
             let name = entry.file_name().to_string_lossy().to_string();
             if let Some((topic, p)) = name.rsplit_once('-') {
                 if let Ok(p) = p.parse::<i32>() {
-                    if validate_topic_name(topic).is_ok() && p >= 0 {
+                    if topic_name::validate(topic).is_ok() && p >= 0 {
                         found.entry(topic.to_string()).or_default().push(p);
                     }
                 }
@@ -154,7 +132,7 @@ impl Broker {
             topics: RwLock::new(topics),
             create_lock: Mutex::new(()),
             offsets: Mutex::new(offsets),
-            groups: handlers::membership::Groups::default(),
+            groups: coordinator::Groups::default(),
             appended: Mutex::new(0),
             appended_cv: Condvar::new(),
             stopped_at: OnceLock::new(),
@@ -195,7 +173,7 @@ impl Broker {
             return Some(t);
         }
         let partitions = self.config.auto_create_partitions.filter(|_| auto)?;
-        if validate_topic_name(name).is_err() {
+        if topic_name::validate(name).is_err() {
             return None;
         }
         match self.create_topic(name, partitions) {
@@ -213,7 +191,7 @@ impl Broker {
 
     /// Creates a topic with `partitions` partitions.
     pub fn create_topic(&self, name: &str, partitions: i32) -> Result<Arc<Topic>, ResponseError> {
-        validate_topic_name(name).map_err(|_| ResponseError::InvalidTopicException)?;
+        topic_name::validate(name).map_err(|_| ResponseError::InvalidTopicException)?;
         if !(1..=10_000).contains(&partitions) {
             return Err(ResponseError::InvalidPartitions);
         }

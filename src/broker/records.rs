@@ -99,7 +99,7 @@ fn legacy_message(
     if crc32fast::hash(&msg[16..]) != crc {
         return Err(corrupt("CRC mismatch"));
     }
-    message::check_layout(msg).map_err(|why| corrupt(&why))?;
+    message::check_layout(msg).map_err(|why| corrupt(&why.to_string()))?;
     let magic = msg[16];
     let attributes = msg[17];
     let compression = attributes & 0x07;

@@ -3,6 +3,8 @@
 
 use clap::{Parser, Subcommand};
 
+use crate::topic_name::{self, TopicNameError};
+
 mod bench;
 mod broker;
 mod consume;
@@ -57,55 +59,130 @@ pub enum Command {
     Registry(RegistryArgs),
 }
 
+/// Why a flag's value was refused (clap prints it after "invalid value
+/// '...' for '--flag'").
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ValueError {
+    /// No `:` between host and port.
+    #[error("'{0}' is not HOST:PORT")]
+    NotHostPort(String),
+    /// `:PORT` without a host.
+    #[error("'{0}' has no host; write HOST:PORT")]
+    NoHost(String),
+    /// A port that is not 0-65535.
+    #[error("'{0}' is not a port number (0-65535)")]
+    Port(String),
+    /// No `:` between a topic name and its partition count.
+    #[error("'{0}' is not NAME:PARTITIONS")]
+    NotTopicSpec(String),
+    /// A topic name Kafka refuses.
+    #[error(transparent)]
+    TopicName(#[from] TopicNameError),
+    /// A partition count that is not 1-10000.
+    #[error("'{0}' is not a partition count from 1 to 10000")]
+    Partitions(String),
+    /// A rate that is not a number.
+    #[error("'{0}' is not a number of messages per second")]
+    NotRate(String),
+    /// A rate below 0, or not finite.
+    #[error("{0} is not a rate: use a number >= 0 (0 = unlimited)")]
+    Rate(String),
+}
+
 /// Parses `HOST:PORT` into its parts.
-pub fn parse_host_port(s: &str) -> Result<(String, u16), String> {
+pub fn parse_host_port(s: &str) -> Result<(String, u16), ValueError> {
     let (host, port) = s
         .rsplit_once(':')
-        .ok_or_else(|| format!("'{s}' is not HOST:PORT"))?;
+        .ok_or_else(|| ValueError::NotHostPort(s.to_string()))?;
     if host.is_empty() {
-        return Err(format!("'{s}' has no host; write HOST:PORT"));
+        return Err(ValueError::NoHost(s.to_string()));
     }
     let port = port
         .parse::<u16>()
-        .map_err(|_| format!("'{port}' is not a port number (0-65535)"))?;
+        .map_err(|_| ValueError::Port(port.to_string()))?;
     Ok((host.to_string(), port))
 }
 
 /// Parses `NAME:PARTITIONS` (a topic to create) into its parts.
-pub fn parse_topic_spec(s: &str) -> Result<(String, i32), String> {
+pub fn parse_topic_spec(s: &str) -> Result<(String, i32), ValueError> {
     let (name, parts) = s
         .rsplit_once(':')
-        .ok_or_else(|| format!("'{s}' is not NAME:PARTITIONS"))?;
-    crate::broker::validate_topic_name(name)?;
+        .ok_or_else(|| ValueError::NotTopicSpec(s.to_string()))?;
+    topic_name::validate(name)?;
     let n = parts
         .parse::<i32>()
         .ok()
         .filter(|n| (1..=10_000).contains(n))
-        .ok_or_else(|| format!("'{parts}' is not a partition count from 1 to 10000"))?;
+        .ok_or_else(|| ValueError::Partitions(parts.to_string()))?;
     Ok((name.to_string(), n))
 }
 
 /// Parses a rate in messages per second: a finite number >= 0 (0 = unlimited).
-pub fn parse_rate(s: &str) -> Result<f64, String> {
-    let r: f64 = s
-        .parse()
-        .map_err(|_| format!("'{s}' is not a number of messages per second"))?;
+pub fn parse_rate(s: &str) -> Result<f64, ValueError> {
+    let r: f64 = s.parse().map_err(|_| ValueError::NotRate(s.to_string()))?;
     if !r.is_finite() || r < 0.0 {
-        return Err(format!(
-            "{s} is not a rate: use a number >= 0 (0 = unlimited)"
-        ));
+        return Err(ValueError::Rate(s.to_string()));
     }
     Ok(r)
 }
 
 /// Parses one broker address `HOST:PORT` (used for each item of `--brokers`).
-pub fn parse_broker(s: &str) -> Result<String, String> {
+pub fn parse_broker(s: &str) -> Result<String, ValueError> {
     let (host, port) = parse_host_port(s.trim())?;
     Ok(format!("{host}:{port}"))
 }
 
 /// Checks a topic name the way Kafka does (legal characters, length).
-pub fn parse_topic_name(s: &str) -> Result<String, String> {
-    crate::broker::validate_topic_name(s)?;
+pub fn parse_topic_name(s: &str) -> Result<String, ValueError> {
+    topic_name::validate(s)?;
     Ok(s.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_refused_by_kind() {
+        assert_eq!(parse_broker(" h:9092 "), Ok("h:9092".into()));
+        assert!(matches!(
+            parse_host_port("h"),
+            Err(ValueError::NotHostPort(_))
+        ));
+        assert!(matches!(parse_host_port(":1"), Err(ValueError::NoHost(_))));
+        assert_eq!(
+            parse_host_port("h:70000"),
+            Err(ValueError::Port("70000".into()))
+        );
+        assert_eq!(parse_topic_spec("t:3"), Ok(("t".into(), 3)));
+        assert!(matches!(
+            parse_topic_spec("t"),
+            Err(ValueError::NotTopicSpec(_))
+        ));
+        assert!(matches!(
+            parse_topic_spec("t:0"),
+            Err(ValueError::Partitions(_))
+        ));
+        assert!(matches!(
+            parse_topic_spec("a b:1"),
+            Err(ValueError::TopicName(TopicNameError::Character {
+                c: ' ',
+                ..
+            }))
+        ));
+        assert!(matches!(
+            parse_topic_name(""),
+            Err(ValueError::TopicName(_))
+        ));
+        assert_eq!(parse_rate("0"), Ok(0.0));
+        assert!(matches!(parse_rate("fast"), Err(ValueError::NotRate(_))));
+        assert!(matches!(parse_rate("-1"), Err(ValueError::Rate(_))));
+        assert!(matches!(parse_rate("inf"), Err(ValueError::Rate(_))));
+    }
+
+    #[test]
+    fn a_bad_topic_name_reads_as_before() {
+        let e = parse_topic_spec(".:1").unwrap_err();
+        assert_eq!(e.to_string(), "topic name '.' is not allowed");
+    }
 }

@@ -1,12 +1,15 @@
 //! braid's own small Kafka client pieces, for what the `kafka` crate has no
 //! API for (spoken with `kafka-protocol`) or gets wrong: [`Conn`], a blocking
 //! request/response connection (ApiVersions first, then any request at the
-//! highest version both sides speak), [`consumer_protocol`], the bytes
-//! group members exchange, and [`fetch_gap`], which gets back the events the
-//! kafka crate's fetch drops before a compressed wrapper. `braid topic`
-//! (CreateTopics, DescribeGroups), the consumer (group membership, commits,
-//! fetches) and the Kafka 4 check use them.
+//! highest version both sides speak), [`admin`], the topic and group
+//! administration every command calls (create a topic and wait for its
+//! leaders, partitions and offsets, a group's members), [`consumer_protocol`],
+//! the bytes group members exchange, and [`fetch_gap`], which gets back the
+//! events the kafka crate's fetch drops before a compressed wrapper.
+//! `braid topic`, demo, bench, the registry's `_schemas` log, the consumer
+//! (group membership, commits, fetches) and the Kafka 4 check use them.
 
+pub mod admin;
 pub mod conn;
 pub mod consumer_protocol;
 pub mod fetch_gap;

@@ -15,8 +15,20 @@ pub enum Assignment {
     Explicit(Vec<Vec<i32>>),
 }
 
+/// An `--assignment` that is neither a strategy nor an explicit plan.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "'{plan}' is not range, roundrobin or a plan like 0,3:1,4:2,5 ('{item}' is not a partition id)"
+)]
+pub struct AssignmentError {
+    /// The value given.
+    pub plan: String,
+    /// The first item that is not a partition id.
+    pub item: String,
+}
+
 /// Parses `range`, `roundrobin`, or an explicit plan `0,3:1,4:2,5`.
-pub fn parse_assignment(s: &str) -> Result<Assignment, String> {
+pub fn parse_assignment(s: &str) -> Result<Assignment, AssignmentError> {
     match s {
         "range" => Ok(Assignment::Range),
         "roundrobin" | "round-robin" => Ok(Assignment::RoundRobin),
@@ -25,9 +37,15 @@ pub fn parse_assignment(s: &str) -> Result<Assignment, String> {
             for part in plan.split(':') {
                 let mut ps = Vec::new();
                 for p in part.split(',') {
-                    let p = p.trim().parse::<i32>().ok().filter(|p| *p >= 0).ok_or_else(|| {
-                        format!("'{s}' is not range, roundrobin or a plan like 0,3:1,4:2,5 ('{p}' is not a partition id)")
-                    })?;
+                    let p = p
+                        .trim()
+                        .parse::<i32>()
+                        .ok()
+                        .filter(|p| *p >= 0)
+                        .ok_or_else(|| AssignmentError {
+                            plan: s.to_string(),
+                            item: p.to_string(),
+                        })?;
                     ps.push(p);
                 }
                 workers.push(ps);
@@ -46,23 +64,43 @@ pub struct Member {
     pub count: u32,
 }
 
+/// Why a `--member` was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MemberError {
+    /// No `/` in it.
+    #[error("'{0}' is not I/N (this host's index I of N hosts, from 0)")]
+    NotMember(String),
+    /// I is not a number.
+    #[error("'{0}' is not a host index")]
+    Index(String),
+    /// N is not a number.
+    #[error("'{0}' is not a host count")]
+    Count(String),
+    /// N is 0, or I is not below it.
+    #[error("member {index}/{count} is out of range: I counts from 0 and must be below N")]
+    OutOfRange {
+        /// I.
+        index: u32,
+        /// N.
+        count: u32,
+    },
+}
+
 /// Parses `I/N` with `0 <= I < N`.
-pub fn parse_member(s: &str) -> Result<Member, String> {
+pub fn parse_member(s: &str) -> Result<Member, MemberError> {
     let (i, n) = s
         .split_once('/')
-        .ok_or_else(|| format!("'{s}' is not I/N (this host's index I of N hosts, from 0)"))?;
+        .ok_or_else(|| MemberError::NotMember(s.to_string()))?;
     let i: u32 = i
         .trim()
         .parse()
-        .map_err(|_| format!("'{i}' is not a host index"))?;
+        .map_err(|_| MemberError::Index(i.to_string()))?;
     let n: u32 = n
         .trim()
         .parse()
-        .map_err(|_| format!("'{n}' is not a host count"))?;
+        .map_err(|_| MemberError::Count(n.to_string()))?;
     if n == 0 || i >= n {
-        return Err(format!(
-            "member {i}/{n} is out of range: I counts from 0 and must be below N"
-        ));
+        return Err(MemberError::OutOfRange { index: i, count: n });
     }
     Ok(Member { index: i, count: n })
 }
@@ -230,5 +268,153 @@ mod tests {
             plan("t", &six(), 2, &dup, None),
             Err(PlanError::Duplicate(0))
         );
+    }
+
+    #[test]
+    fn flags_are_refused_by_kind() {
+        assert_eq!(parse_assignment("round-robin"), Ok(Assignment::RoundRobin));
+        assert_eq!(
+            parse_assignment("0,3:1"),
+            Ok(Assignment::Explicit(vec![vec![0, 3], vec![1]]))
+        );
+        assert_eq!(
+            parse_assignment("0,x").unwrap_err().item,
+            "x",
+            "the item that is not a partition id"
+        );
+        assert_eq!(parse_member("1/3"), Ok(Member { index: 1, count: 3 }));
+        assert!(matches!(parse_member("1"), Err(MemberError::NotMember(_))));
+        assert!(matches!(parse_member("a/3"), Err(MemberError::Index(_))));
+        assert!(matches!(parse_member("1/b"), Err(MemberError::Count(_))));
+        assert_eq!(
+            parse_member("3/3"),
+            Err(MemberError::OutOfRange { index: 3, count: 3 })
+        );
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Distinct partition ids (not always 0..n), in any order.
+        fn partitions() -> impl Strategy<Value = Vec<i32>> {
+            proptest::collection::btree_set(0i32..64, 1..40)
+                .prop_flat_map(|s| Just(s.into_iter().collect::<Vec<_>>()).prop_shuffle())
+        }
+
+        fn member() -> impl Strategy<Value = Option<Member>> {
+            proptest::option::of(
+                (1u32..6).prop_flat_map(|count| {
+                    (0..count).prop_map(move |index| Member { index, count })
+                }),
+            )
+        }
+
+        fn strategy() -> impl Strategy<Value = Assignment> {
+            prop_oneof![Just(Assignment::Range), Just(Assignment::RoundRobin)]
+        }
+
+        fn sorted(mut v: Vec<i32>) -> Vec<i32> {
+            v.sort_unstable();
+            v
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            /// A plan gives each partition of this host's share to exactly one
+            /// worker, no worker nothing, at most `workers` workers, shares
+            /// that differ by at most one; a range plan's shares are
+            /// contiguous runs of the sorted share, larger ones first.
+            #[test]
+            fn plans_cover_the_share_once_and_balance(
+                parts in partitions(),
+                workers in 1usize..12,
+                strategy in strategy(),
+                member in member(),
+            ) {
+                let share = match member {
+                    Some(m) => range_split(&sorted(parts.clone()), m.count as usize)[m.index as usize].clone(),
+                    None => sorted(parts.clone()),
+                };
+                let plan = match plan("t", &parts, workers, &strategy, member) {
+                    Err(PlanError::EmptyShare { .. }) => {
+                        prop_assert!(share.is_empty());
+                        return Ok(());
+                    }
+                    other => other.unwrap(),
+                };
+                prop_assert!(!share.is_empty());
+                prop_assert_eq!(plan.len(), workers.min(share.len()));
+                prop_assert!(plan.iter().all(|ps| !ps.is_empty()));
+                prop_assert_eq!(sorted(plan.concat()), share.clone());
+                let sizes: Vec<usize> = plan.iter().map(Vec::len).collect();
+                let (lo, hi) = (sizes.iter().min().unwrap(), sizes.iter().max().unwrap());
+                prop_assert!(hi - lo <= 1, "{:?}", sizes);
+                if strategy == Assignment::Range {
+                    prop_assert_eq!(plan.concat(), share);
+                    prop_assert!(sizes.windows(2).all(|w| w[0] >= w[1]), "{:?}", sizes);
+                }
+            }
+
+            /// The hosts of `--member I/N` split the topic: their shares are
+            /// disjoint, together are every partition, and differ in size by
+            /// at most one.
+            #[test]
+            fn member_shares_split_the_topic(parts in partitions(), count in 1u32..8, workers in 1usize..4) {
+                let mut all = Vec::new();
+                let mut sizes = Vec::new();
+                for index in 0..count {
+                    let m = Some(Member { index, count });
+                    match plan("t", &parts, workers, &Assignment::RoundRobin, m) {
+                        Ok(p) => {
+                            sizes.push(p.concat().len());
+                            all.extend(p.concat());
+                        }
+                        Err(e) => {
+                            prop_assert!(matches!(e, PlanError::EmptyShare { .. }), "{}", e);
+                            sizes.push(0);
+                        }
+                    }
+                }
+                prop_assert_eq!(sorted(all), sorted(parts));
+                let (lo, hi) = (sizes.iter().min().unwrap(), sizes.iter().max().unwrap());
+                prop_assert!(hi - lo <= 1, "host shares {:?}", sizes);
+            }
+
+            /// An explicit plan that splits the partitions is taken as given
+            /// (empty lists dropped); naming a partition the topic lacks, or
+            /// one twice, is refused as such.
+            #[test]
+            fn explicit_plans_are_taken_or_refused(
+                parts in partitions(),
+                cuts in proptest::collection::vec(any::<prop::sample::Index>(), 0..5),
+                extra in 64i32..100,
+                dup in any::<prop::sample::Index>(),
+            ) {
+                let mut at: Vec<usize> = cuts.iter().map(|c| c.index(parts.len() + 1)).collect();
+                at.extend([0, parts.len()]);
+                at.sort_unstable();
+                let lists: Vec<Vec<i32>> = at.windows(2).map(|w| parts[w[0]..w[1]].to_vec()).collect();
+                let given = Assignment::Explicit(lists.clone());
+                let want: Vec<Vec<i32>> = lists.iter().filter(|l| !l.is_empty()).cloned().collect();
+                prop_assert_eq!(plan("t", &parts, 1, &given, None), Ok(want));
+
+                let mut unknown = lists.clone();
+                unknown[0].push(extra);
+                let refused = plan("t", &parts, 1, &Assignment::Explicit(unknown), None);
+                prop_assert!(
+                    matches!(&refused, Err(PlanError::NoSuchPartition { partition, .. }) if *partition == extra),
+                    "{:?}", refused
+                );
+                let mut twice = lists;
+                let p = parts[dup.index(parts.len())];
+                twice.push(vec![p]);
+                prop_assert_eq!(
+                    plan("t", &parts, 1, &Assignment::Explicit(twice), None),
+                    Err(PlanError::Duplicate(p))
+                );
+            }
+        }
     }
 }

@@ -89,19 +89,19 @@ fn ensure_dead_letter_topic(opts: &Options) -> Result<()> {
         .into());
     }
     let exists = |brokers: &[String]| -> Result<bool> {
-        let ids = crate::topic::partition_ids(brokers, std::slice::from_ref(dlq))?;
+        let ids = crate::client::admin::partition_ids(brokers, std::slice::from_ref(dlq))?;
         Ok(ids.get(dlq).is_some_and(|p| !p.is_empty()))
     };
     if exists(&opts.brokers)? {
         return Ok(());
     }
-    if let Err(e) = crate::topic::create(&opts.brokers, dlq, 1, -1) {
+    if let Err(e) = crate::client::admin::create(&opts.brokers, dlq, 1, -1) {
         // Another supervisor may have created it meanwhile.
         if !exists(&opts.brokers)? {
             return Err(e.context(format!("cannot create the dead-letter topic '{dlq}'")));
         }
     }
-    crate::topic::wait_ready(&opts.brokers, dlq, 1, std::time::Duration::from_secs(30))
+    crate::client::admin::wait_ready(&opts.brokers, dlq, 1, std::time::Duration::from_secs(30))
 }
 
 /// Runs `braid consume`; returns the exit code.

@@ -21,8 +21,13 @@ pub enum StartOffset {
     At(i64),
 }
 
+/// A `-o/--offset` that is none of `earliest|latest|committed|N`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("'{0}' is not earliest, latest, committed or an offset >= 0")]
+pub struct StartOffsetError(pub String);
+
 /// Parses `earliest|latest|committed|N` (also kcat's `beginning`/`end`/`stored`).
-pub fn parse_start_offset(s: &str) -> Result<StartOffset, String> {
+pub fn parse_start_offset(s: &str) -> Result<StartOffset, StartOffsetError> {
     match s {
         "earliest" | "beginning" | "oldest" => Ok(StartOffset::Earliest),
         "latest" | "end" | "newest" => Ok(StartOffset::Latest),
@@ -32,7 +37,7 @@ pub fn parse_start_offset(s: &str) -> Result<StartOffset, String> {
             .ok()
             .filter(|n| *n >= 0)
             .map(StartOffset::At)
-            .ok_or_else(|| format!("'{s}' is not earliest, latest, committed or an offset >= 0")),
+            .ok_or_else(|| StartOffsetError(s.to_string())),
     }
 }
 
@@ -134,4 +139,18 @@ pub struct Options {
     /// How long a worker waits out an unreachable or failing registry
     /// before the run stops (exit 1, what was processed committed).
     pub registry_timeout: Duration,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn start_offsets() {
+        assert_eq!(parse_start_offset("beginning"), Ok(StartOffset::Earliest));
+        assert_eq!(parse_start_offset("end"), Ok(StartOffset::Latest));
+        assert_eq!(parse_start_offset("stored"), Ok(StartOffset::Committed));
+        assert_eq!(parse_start_offset("42"), Ok(StartOffset::At(42)));
+        assert_eq!(parse_start_offset("-1"), Err(StartOffsetError("-1".into())));
+    }
 }

@@ -79,14 +79,14 @@ impl Demo<'_> {
     fn ensure_topic(&self) -> Result<()> {
         let o = self.opts;
         let brokers: Vec<String> = self.brokers.split(',').map(String::from).collect();
-        if crate::topic::topics(&brokers)?
+        if crate::client::admin::topics(&brokers)?
             .iter()
             .any(|t| t.topic == o.topic)
         {
             return Ok(());
         }
-        crate::topic::create_with_configs(&brokers, &o.topic, o.partitions, -1, &[])?;
-        crate::topic::wait_ready(
+        crate::client::admin::create_with_configs(&brokers, &o.topic, o.partitions, -1, &[])?;
+        crate::client::admin::wait_ready(
             &brokers,
             &o.topic,
             o.partitions as usize,

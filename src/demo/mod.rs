@@ -273,7 +273,7 @@ impl Demo<'_> {
             _ => DEMO_GROUP,
         };
         let brokers: Vec<String> = self.brokers.split(',').map(String::from).collect();
-        let parts = crate::topic::partitions(&brokers, &self.opts.topic, Some(group))?;
+        let parts = crate::client::admin::partitions(&brokers, &self.opts.topic, Some(group))?;
         let end = parts.iter().map(|p| (p.partition, p.latest)).collect();
         let committed = parts
             .iter()

@@ -54,20 +54,39 @@ pub struct ValueRange {
     pub hi: u64,
 }
 
+/// Why a `--value-range` was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ValueRangeError {
+    /// No `..` in it.
+    #[error("'{0}' is not LO..HI (for example 1..100)")]
+    NotRange(String),
+    /// A bound that is not a non-negative integer.
+    #[error("'{0}' is not a non-negative integer")]
+    Bound(String),
+    /// LO above HI.
+    #[error("{lo}..{hi} is empty: LO must not exceed HI")]
+    Empty {
+        /// The lower bound.
+        lo: u64,
+        /// The upper bound.
+        hi: u64,
+    },
+}
+
 /// Parses `LO..HI` (inclusive; `LO..=HI` is accepted too) with `LO <= HI`.
-pub fn parse_value_range(s: &str) -> Result<ValueRange, String> {
+pub fn parse_value_range(s: &str) -> Result<ValueRange, ValueRangeError> {
     let (lo, hi) = s
         .split_once("..")
-        .ok_or_else(|| format!("'{s}' is not LO..HI (for example 1..100)"))?;
+        .ok_or_else(|| ValueRangeError::NotRange(s.to_string()))?;
     let hi = hi.strip_prefix('=').unwrap_or(hi);
     let num = |t: &str| {
         t.trim()
             .parse::<u64>()
-            .map_err(|_| format!("'{t}' is not a non-negative integer"))
+            .map_err(|_| ValueRangeError::Bound(t.to_string()))
     };
     let (lo, hi) = (num(lo)?, num(hi)?);
     if lo > hi {
-        return Err(format!("{lo}..{hi} is empty: LO must not exceed HI"));
+        return Err(ValueRangeError::Empty { lo, hi });
     }
     Ok(ValueRange { lo, hi })
 }
@@ -129,4 +148,30 @@ pub fn min_size(threads: u32, messages: u64, values: ValueRange) -> usize {
         per_sender.saturating_sub(1)
     };
     crate::event::min_padded_size(threads - 1, max_seq, values.hi)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn value_ranges() {
+        assert_eq!(
+            parse_value_range("1..=100"),
+            Ok(ValueRange { lo: 1, hi: 100 })
+        );
+        assert_eq!(parse_value_range("5..5"), Ok(ValueRange { lo: 5, hi: 5 }));
+        assert!(matches!(
+            parse_value_range("1-100"),
+            Err(ValueRangeError::NotRange(_))
+        ));
+        assert_eq!(
+            parse_value_range("1..x"),
+            Err(ValueRangeError::Bound("x".into()))
+        );
+        assert_eq!(
+            parse_value_range("9..1"),
+            Err(ValueRangeError::Empty { lo: 9, hi: 1 })
+        );
+    }
 }

@@ -112,7 +112,7 @@ fn client(brokers: &[String]) -> Result<KafkaClient> {
 /// one with several partitions (the order of changes would be lost).
 fn ensure_topic(brokers: &[String], topic: &str, replication: i16) -> Result<()> {
     let partitions_of = |brokers: &[String]| -> Result<Option<usize>> {
-        Ok(crate::topic::topics(brokers)?
+        Ok(crate::client::admin::topics(brokers)?
             .into_iter()
             .find(|t| t.topic == topic)
             .map(|t| t.partitions))
@@ -122,7 +122,7 @@ fn ensure_topic(brokers: &[String], topic: &str, replication: i16) -> Result<()>
         None => {
             let configs = [("cleanup.policy", "compact")];
             if let Err(e) =
-                crate::topic::create_with_configs(brokers, topic, 1, replication, &configs)
+                crate::client::admin::create_with_configs(brokers, topic, 1, replication, &configs)
             {
                 // Another process may have created it meanwhile.
                 partitions_of(brokers)?.ok_or(e)?
@@ -134,7 +134,7 @@ fn ensure_topic(brokers: &[String], topic: &str, replication: i16) -> Result<()>
     if have != 1 {
         bail!("the schemas topic '{topic}' has {have} partitions; it must have exactly 1");
     }
-    crate::topic::wait_ready(brokers, topic, 1, Duration::from_secs(30))
+    crate::client::admin::wait_ready(brokers, topic, 1, Duration::from_secs(30))
 }
 
 /// Reads partition 0 of `topic` from offset 0 to its current end.

@@ -15,7 +15,7 @@ use super::http::{Request, Response};
 use super::kafka_log::Append;
 use super::records::Encoded;
 use super::store::{config_record, Plan, State};
-use crate::broker::lock;
+use crate::sync::lock;
 
 /// The registry: its state and the log its changes go to.
 pub struct Registry {

@@ -34,6 +34,20 @@ pub struct State {
     burned: i32,
 }
 
+/// Why a `_schemas` record's value is skipped on replay.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    /// The value is not the JSON its key calls for.
+    #[error("{0}")]
+    Json(#[from] serde_json::Error),
+    /// The schema in it does not parse.
+    #[error("{0}")]
+    Schema(String),
+    /// A compatibility level braid does not know.
+    #[error("unknown level")]
+    UnknownLevel,
+}
+
 /// What a registration comes to.
 #[derive(Debug)]
 pub enum Plan {
@@ -60,7 +74,7 @@ impl State {
         }
     }
 
-    fn apply_key(&mut self, key: Key, value: Option<&[u8]>) -> Result<(), String> {
+    fn apply_key(&mut self, key: Key, value: Option<&[u8]>) -> Result<(), RecordError> {
         match (key, value) {
             (
                 Key::Schema {
@@ -73,10 +87,12 @@ impl State {
                 }
             }
             (Key::Schema { .. }, Some(v)) => {
-                let v: SchemaValue = serde_json::from_slice(v).map_err(|e| e.to_string())?;
-                let kind = SchemaType::parse(v.schema_type.as_deref())?;
+                let v: SchemaValue = serde_json::from_slice(v)?;
+                let kind = SchemaType::parse(v.schema_type.as_deref())
+                    .map_err(|e| RecordError::Schema(e.to_string()))?;
                 if !self.schemas.contains_key(&v.id) {
-                    let parsed = compat::parse(kind, &v.schema)?;
+                    let parsed = compat::parse(kind, &v.schema)
+                        .map_err(|e| RecordError::Schema(e.to_string()))?;
                     self.ids.insert((kind, parsed.canonical.clone()), v.id);
                     self.schemas.insert(v.id, Arc::new(parsed));
                 }
@@ -92,9 +108,11 @@ impl State {
             (Key::Config { subject, .. }, value) => {
                 let level = match value {
                     Some(v) => {
-                        let c: ConfigValue =
-                            serde_json::from_slice(v).map_err(|e| e.to_string())?;
-                        Some(Level::parse(&c.compatibility_level).ok_or("unknown level")?)
+                        let c: ConfigValue = serde_json::from_slice(v)?;
+                        Some(
+                            Level::parse(&c.compatibility_level)
+                                .ok_or(RecordError::UnknownLevel)?,
+                        )
                     }
                     None => None,
                 };
@@ -109,7 +127,7 @@ impl State {
                 }
             }
             (Key::DeleteSubject { subject, .. }, Some(v)) => {
-                let d: DeleteSubjectValue = serde_json::from_slice(v).map_err(|e| e.to_string())?;
+                let d: DeleteSubjectValue = serde_json::from_slice(v)?;
                 if let Some(vs) = self.subjects.get_mut(&subject) {
                     for (_, ver) in vs.range_mut(..=d.version) {
                         ver.deleted = true;
@@ -335,5 +353,38 @@ mod tests {
             br#"{"keytype":"SCHEMA","subject":"x","version":1,"magic":1}"#,
             Some(b"{"),
         );
+    }
+
+    #[test]
+    fn a_bad_record_is_refused_by_kind() {
+        let mut s = State::default();
+        let schema = || Key::Schema {
+            subject: "x".into(),
+            version: 1,
+            magic: 1,
+        };
+        let config = Key::Config {
+            subject: None,
+            magic: 0,
+        };
+        assert!(matches!(
+            s.apply_key(schema(), Some(b"{")),
+            Err(RecordError::Json(_))
+        ));
+        let bad_schema = br#"{"subject":"x","version":1,"id":1,"schema":"{"}"#;
+        assert!(matches!(
+            s.apply_key(schema(), Some(bad_schema)),
+            Err(RecordError::Schema(_))
+        ));
+        assert!(matches!(
+            s.apply_key(
+                config.clone(),
+                Some(br#"{"compatibilityLevel":"SOMETIMES"}"#)
+            ),
+            Err(RecordError::UnknownLevel)
+        ));
+        assert!(s
+            .apply_key(config, Some(br#"{"compatibilityLevel":"NONE"}"#))
+            .is_ok());
     }
 }

@@ -1,43 +1,31 @@
-//! `braid topic`: topic administration.
+//! `braid topic`: topic administration, a command (the admin calls it
+//! makes are `client::admin`'s, shared with demo, bench, the consumer and
+//! the registry).
 //!
-//! - `create` encodes CreateTopics with `kafka-protocol` over a small
-//!   blocking request/response connection ([`Conn`], in `conn`): ApiVersions
-//!   first (to pick the highest version both sides speak), Metadata v1+ for
-//!   the controller id, then CreateTopics to the controller. This works on
-//!   the embedded broker and on Kafka 3.9 (where KRaft brokers forward it).
-//! - `list` and `describe` (in `describe`) use the kafka crate: Metadata,
-//!   ListOffsets (earliest and latest) and OffsetFetch (a group's committed
-//!   offsets), like `kafka-consumer-groups --describe`.
-//! - `describe -g GROUP` also shows the group's state and members ([`group`]:
-//!   FindCoordinator and DescribeGroups over [`Conn`], each member's
-//!   ConsumerProtocol assignment decoded), like
+//! - `create` sends CreateTopics to the controller (`client::admin::create`),
+//!   then waits until every partition has a leader that answers for it.
+//! - `list` and `describe` (in `describe`) show Metadata, ListOffsets
+//!   (earliest and latest) and OffsetFetch (a group's committed offsets)
+//!   through the kafka crate, like `kafka-consumer-groups --describe`.
+//! - `describe -g GROUP` also shows the group's state and members
+//!   (`client::admin::group`: FindCoordinator and DescribeGroups, each
+//!   member's ConsumerProtocol assignment decoded), like
 //!   `kafka-consumer-groups --describe --members`.
 //!
 //! Errors (topic exists, unknown topic, unreachable brokers) come back as one
 //! line and exit code 1; bad flags are clap's usage errors (exit 2).
 
 mod describe;
-pub mod group;
 
-use anyhow::{anyhow, bail, Context as _, Result};
-use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
-use kafka_protocol::messages::{ApiKey, CreateTopicsRequest, MetadataRequest, TopicName};
-use kafka_protocol::protocol::StrBytes;
+use anyhow::Result;
 use serde::Serialize;
 use std::time::Duration;
 
-use crate::client::{pick_version, Conn};
+use crate::client::admin::{create, wait_ready};
+pub use crate::client::admin::{PartitionInfo, TopicSummary};
 use crate::report::{self, Format};
+pub use describe::TopicDescription;
 use describe::{describe, list};
-pub use describe::{
-    partition_ids, partitions, topics, wait_ready, PartitionInfo, TopicDescription, TopicSummary,
-};
-
-/// The highest CreateTopics version braid speaks (v5 returns the partition count).
-const CREATE_TOPICS_MAX: i16 = 5;
-/// The highest Metadata version braid asks for here (v1+ carries controller_id).
-const METADATA_MAX: i16 = 9;
 
 /// What `braid topic` does.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,133 +112,4 @@ pub struct TopicCreated<'a> {
     pub partitions: i32,
     /// Replicas per partition.
     pub replication_factor: i16,
-}
-
-/// What the broker reports about a created topic.
-#[derive(Debug, Clone, Copy)]
-pub struct Created {
-    /// Partitions it has.
-    pub partitions: i32,
-    /// Replicas per partition.
-    pub replication: i16,
-}
-
-/// Creates `name` with `partitions` partitions and `replication` replicas
-/// on the cluster behind `brokers` (CreateTopics sent to the controller).
-pub fn create(
-    brokers: &[String],
-    name: &str,
-    partitions: i32,
-    replication: i16,
-) -> Result<Created> {
-    create_with_configs(brokers, name, partitions, replication, &[])
-}
-
-/// [`create`] with topic configs (such as `cleanup.policy=compact`);
-/// replication -1 asks for the cluster's default.
-pub fn create_with_configs(
-    brokers: &[String],
-    name: &str,
-    partitions: i32,
-    replication: i16,
-    configs: &[(&str, &str)],
-) -> Result<Created> {
-    let mut conn = Conn::connect_any(brokers)?;
-    let versions = conn.api_versions()?;
-    let create_v = pick_version(&versions, ApiKey::CreateTopics, CREATE_TOPICS_MAX)
-        .ok_or_else(|| anyhow!("{} does not support CreateTopics", conn.addr))?;
-    let meta_v = pick_version(&versions, ApiKey::Metadata, METADATA_MAX)
-        .filter(|v| *v >= 1)
-        .ok_or_else(|| anyhow!("{} does not support Metadata v1+", conn.addr))?;
-
-    // Metadata with no topics: just the brokers and the controller.
-    let mut meta = MetadataRequest::default();
-    meta.topics = Some(Vec::new());
-    meta.allow_auto_topic_creation = false;
-    let meta = conn.call(&meta, meta_v)?;
-    let controller = meta.controller_id.0;
-    let mut target = conn;
-    if controller >= 0 {
-        if let Some(b) = meta.brokers.iter().find(|b| b.node_id.0 == controller) {
-            let addr = format!("{}:{}", b.host.as_str(), b.port);
-            if addr != target.addr {
-                target = Conn::connect(&addr).with_context(|| {
-                    format!("cannot reach the controller (broker {controller})")
-                })?;
-            }
-        }
-    }
-
-    let mut topic = CreatableTopic::default();
-    topic.name = TopicName(StrBytes::from_string(name.to_string()));
-    topic.num_partitions = partitions;
-    topic.replication_factor = replication;
-    topic.configs = configs
-        .iter()
-        .map(|(k, v)| {
-            let mut c = CreatableTopicConfig::default();
-            c.name = StrBytes::from_string(k.to_string());
-            c.value = Some(StrBytes::from_string(v.to_string()));
-            c
-        })
-        .collect();
-    let mut req = CreateTopicsRequest::default();
-    req.topics = vec![topic];
-    req.timeout_ms = 30_000;
-    let resp = target.call(&req, create_v)?;
-    let r = resp
-        .topics
-        .first()
-        .ok_or_else(|| anyhow!("CreateTopics answered without a result for '{name}'"))?;
-    if r.error_code != 0 {
-        let message = r.error_message.as_ref().map(|m| m.as_str().to_string());
-        bail!(
-            "{}",
-            create_error(name, partitions, replication, r.error_code, message)
-        );
-    }
-    Ok(Created {
-        partitions: if create_v >= 5 && r.num_partitions > 0 {
-            r.num_partitions
-        } else {
-            partitions
-        },
-        replication: if create_v >= 5 && r.replication_factor > 0 {
-            r.replication_factor
-        } else {
-            replication
-        },
-    })
-}
-
-/// The one-line message for a CreateTopics error code.
-fn create_error(name: &str, partitions: i32, rf: i16, code: i16, msg: Option<String>) -> String {
-    let detail = msg.filter(|m| !m.is_empty());
-    let known = match ResponseError::try_from_code(code) {
-        Some(ResponseError::TopicAlreadyExists) => format!("topic '{name}' already exists"),
-        Some(ResponseError::InvalidPartitions) => {
-            format!("cannot create '{name}' with {partitions} partitions")
-        }
-        Some(ResponseError::InvalidReplicationFactor) => {
-            format!("cannot create '{name}' with replication factor {rf}")
-        }
-        Some(e) => format!("cannot create '{name}': {e}"),
-        None => format!("cannot create '{name}': error code {code}"),
-    };
-    match detail {
-        Some(d) => format!("{known} ({d})"),
-        None => known,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn create_errors_are_one_line() {
-        let m = create_error("t", 3, 1, 36, Some("Topic 't' already exists.".into()));
-        assert!(m.starts_with("topic 't' already exists"), "{m}");
-        assert!(!m.contains('\n'));
-    }
 }

@@ -359,3 +359,5 @@ fn the_readme_lists_exactly_the_served_apis() {
         "README.md's supported APIs differ from the broker's table"
     );
 }
+
+mod arbitrary_frames;

@@ -1,7 +1,7 @@
 //! The group coordinator: Kafka's classic group protocol (JoinGroup,
 //! SyncGroup, Heartbeat, LeaveGroup) as a pure state machine. Every call takes
-//! the time (`now`), so tests drive it with a fake clock; nothing here blocks
-//! or spawns.
+//! the time (`now`), so tests drive it with a fake clock; nothing but
+//! [`Groups`] blocks, and nothing spawns.
 //!
 //! A group goes Empty → PreparingRebalance (members join) →
 //! CompletingRebalance (the leader assigns) → Stable, and back to
@@ -13,7 +13,9 @@
 //!
 //! A JoinGroup or SyncGroup that must wait gets a [`Ticket`]; its answer
 //! appears in [`Coordinator::take`] once the state machine has it. The
-//! handlers (`handlers::membership`) wait for it on a condition variable.
+//! handlers (`handlers::membership`) wait for it on the condition variable
+//! of [`Groups`] (`shared`), the coordinator as the connection threads share
+//! it: the one part of this module that blocks.
 //!
 //! Membership lives in memory only: unlike Kafka, which writes it to
 //! `__consumer_offsets`, a restarted broker starts with no members (the
@@ -22,6 +24,7 @@
 
 pub mod group;
 mod ops;
+pub mod shared;
 #[cfg(test)]
 mod tests;
 
@@ -31,6 +34,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 pub use group::{Group, Member, State};
+pub use shared::{Groups, TICK};
 
 /// Identifies a JoinGroup or SyncGroup waiting for its answer.
 pub type Ticket = u64;

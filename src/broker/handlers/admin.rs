@@ -47,8 +47,8 @@ impl Handler for CreateTopicsRequest {
                         ResponseError::TopicAlreadyExists,
                         format!("Topic '{name}' already exists."),
                     ))
-                } else if let Err(why) = crate::broker::validate_topic_name(&name) {
-                    Some((ResponseError::InvalidTopicException, why))
+                } else if let Err(why) = crate::topic_name::validate(&name) {
+                    Some((ResponseError::InvalidTopicException, why.to_string()))
                 } else {
                     None
                 }
@@ -81,9 +81,9 @@ fn message_for(e: ResponseError, name: &str, partitions: i32) -> String {
         ResponseError::InvalidPartitions => {
             format!("Number of partitions must be from 1 to 10000, not {partitions}.")
         }
-        ResponseError::InvalidTopicException => crate::broker::validate_topic_name(name)
+        ResponseError::InvalidTopicException => crate::topic_name::validate(name)
             .err()
-            .unwrap_or_else(|| "invalid topic name".to_string()),
+            .map_or_else(|| "invalid topic name".to_string(), |e| e.to_string()),
         e => e.to_string(),
     }
 }

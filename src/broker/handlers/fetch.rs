@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 use crate::broker::apis::Handler;
 use crate::broker::partition_log::ReadSlice;
 use crate::broker::records::for_fetch;
-use crate::broker::{lock, Broker, Topic};
+use crate::broker::{Broker, Topic};
+use crate::sync::lock;
 
 /// Longest wait a fetch may ask for (Kafka clients use 100 ms to 500 ms).
 const MAX_WAIT: Duration = Duration::from_secs(30);

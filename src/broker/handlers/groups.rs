@@ -19,7 +19,8 @@ use kafka_protocol::messages::{
 
 use crate::broker::apis::Handler;
 use crate::broker::offsets::Committed;
-use crate::broker::{lock, Broker, NODE_ID};
+use crate::broker::{Broker, NODE_ID};
+use crate::sync::lock;
 
 /// Longest metadata string kept with a commit (Kafka's offset.metadata.max.bytes).
 const MAX_METADATA: usize = 4096;

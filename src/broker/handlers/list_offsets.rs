@@ -9,7 +9,8 @@ use kafka_protocol::messages::list_offsets_response::{
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse, RequestHeader};
 
 use crate::broker::apis::Handler;
-use crate::broker::{lock, Broker};
+use crate::broker::Broker;
+use crate::sync::lock;
 
 const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;

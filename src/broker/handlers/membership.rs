@@ -1,9 +1,9 @@
 //! JoinGroup, SyncGroup, Heartbeat and LeaveGroup: decode, run the
 //! coordinator's state machine (`coordinator`), encode. A JoinGroup or
 //! SyncGroup that must wait (for the other members, for the leader) blocks
-//! its own connection thread on a condition variable, waking every
-//! [`TICK`] to run the coordinator's timers; other connections are not held
-//! up. Static membership (`group.instance.id`) is answered
+//! its own connection thread on the condition variable of
+//! `coordinator::Groups`, waking every `coordinator::TICK` to run the
+//! coordinator's timers; other connections are not held up. Static membership (`group.instance.id`) is answered
 //! UNSUPPORTED_VERSION, as Kafka does where it cannot support it.
 
 use kafka_protocol::error::ResponseError;
@@ -14,73 +14,14 @@ use kafka_protocol::messages::{
     LeaveGroupResponse, RequestHeader, SyncGroupRequest, SyncGroupResponse,
 };
 use kafka_protocol::protocol::StrBytes;
-use std::sync::{Condvar, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::code;
 use crate::broker::apis::Handler;
 use crate::broker::coordinator::{
-    Coordinator, JoinRequest, JoinResult, Outcome, Reply, SyncRequest, SyncResult, Ticket,
+    JoinRequest, JoinResult, Outcome, Reply, SyncRequest, SyncResult,
 };
-use crate::broker::{connection, lock, Broker};
-
-/// How often a waiting JoinGroup or SyncGroup runs the coordinator's timers.
-pub const TICK: Duration = Duration::from_millis(100);
-
-/// The coordinator shared by the connection threads, and the signal its waiters wait on.
-#[derive(Default)]
-pub struct Groups {
-    state: Mutex<Coordinator>,
-    changed: Condvar,
-}
-
-impl Groups {
-    /// Runs `f` on the coordinator after its timers have run up to now, then
-    /// wakes the waiters if there are new answers.
-    pub fn with<T>(&self, f: impl FnOnce(&mut Coordinator, Instant) -> T) -> T {
-        let mut c = lock(&self.state);
-        let answered = c.answers_waiting();
-        let now = Instant::now();
-        c.tick(now);
-        let out = f(&mut c, now);
-        if c.answers_waiting() != answered {
-            self.changed.notify_all();
-        }
-        out
-    }
-
-    /// Waits for the answer to `ticket`; `None` if the broker stops first.
-    fn wait(&self, broker: &Broker, ticket: Ticket) -> Option<Reply> {
-        let mut c = lock(&self.state);
-        loop {
-            if let Some(reply) = c.take(ticket) {
-                return Some(reply);
-            }
-            if broker.is_stopping() {
-                c.abandon(ticket);
-                return None;
-            }
-            c = self
-                .changed
-                .wait_timeout(c, TICK)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-            // Wake the others only for new answers: waking them for nothing
-            // would have two waiters wake each other without end.
-            let answered = c.answers_waiting();
-            c.tick(Instant::now());
-            if c.answers_waiting() != answered {
-                self.changed.notify_all();
-            }
-        }
-    }
-
-    /// Wakes every waiter (the broker stops).
-    pub fn wake(&self) {
-        let _c = lock(&self.state);
-        self.changed.notify_all();
-    }
-}
+use crate::broker::{connection, Broker};
 
 fn millis(ms: i32) -> Duration {
     Duration::from_millis(ms.max(0) as u64)
@@ -130,7 +71,7 @@ impl Handler for JoinGroupRequest {
             };
             match broker.groups.with(|c, now| c.join(now, join)) {
                 Outcome::Done(r) => r,
-                Outcome::Wait(t) => match broker.groups.wait(broker, t) {
+                Outcome::Wait(t) => match broker.groups.wait(t, || broker.is_stopping()) {
                     Some(Reply::Join(r)) => r,
                     _ => fail(ResponseError::NotCoordinator),
                 },
@@ -190,7 +131,7 @@ impl Handler for SyncGroupRequest {
             };
             match broker.groups.with(|c, now| c.sync(now, sync)) {
                 Outcome::Done(r) => r,
-                Outcome::Wait(t) => match broker.groups.wait(broker, t) {
+                Outcome::Wait(t) => match broker.groups.wait(t, || broker.is_stopping()) {
                     Some(Reply::Sync(r)) => r,
                     _ => fail(ResponseError::NotCoordinator),
                 },

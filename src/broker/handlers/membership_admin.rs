@@ -13,7 +13,8 @@ use kafka_protocol::protocol::StrBytes;
 use std::collections::BTreeMap;
 
 use crate::broker::apis::Handler;
-use crate::broker::{lock, Broker};
+use crate::broker::Broker;
+use crate::sync::lock;
 
 /// The group type ListGroups v5 reports for every group here.
 const CLASSIC: &str = "classic";

@@ -10,7 +10,8 @@ use kafka_protocol::messages::{
 };
 
 use crate::broker::apis::Handler;
-use crate::broker::{validate_topic_name, Broker, Topic, CLUSTER_ID, NODE_ID};
+use crate::broker::{Broker, Topic, CLUSTER_ID, NODE_ID};
+use crate::topic_name;
 
 impl Handler for MetadataRequest {
     fn handle(
@@ -56,7 +57,7 @@ impl Handler for MetadataRequest {
                         None => {
                             let mut e = MetadataResponseTopic::default();
                             e.name = Some(TopicName(name.clone().into()));
-                            e.error_code = if validate_topic_name(&name).is_err() {
+                            e.error_code = if topic_name::validate(&name).is_err() {
                                 ResponseError::InvalidTopicException.code()
                             } else {
                                 ResponseError::UnknownTopicOrPartition.code()

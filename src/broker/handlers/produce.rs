@@ -7,7 +7,8 @@ use kafka_protocol::messages::{ProduceRequest, ProduceResponse, RequestHeader};
 
 use crate::broker::apis::Handler;
 use crate::broker::records::{ingest, IngestError};
-use crate::broker::{lock, Broker};
+use crate::broker::Broker;
+use crate::sync::lock;
 
 impl Handler for ProduceRequest {
     fn handle(

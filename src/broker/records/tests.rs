@@ -180,3 +180,5 @@ fn encode_stored(records: &[Record]) -> Vec<u8> {
     encode_legacy(records, 0, &mut out).unwrap();
     out
 }
+
+mod properties;

@@ -286,7 +286,7 @@ impl GroupMember {
             t.dedup();
             t
         };
-        let partitions = crate::topic::partition_ids(&self.cfg.brokers, &topics)?;
+        let partitions = crate::client::admin::partition_ids(&self.cfg.brokers, &topics)?;
         let plan = assignor.assign(&partitions, &members);
         log::info!(
             "group '{}' generation {}: leader's plan {plan:?}",

@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use super::{pick_version, Conn};
 use crate::client::consumer_protocol::decode_assignment;
+use crate::client::{pick_version, Conn};
 
 /// The highest FindCoordinator version asked for (v4+ batches keys).
 const FIND_COORDINATOR_MAX: i16 = 3;
