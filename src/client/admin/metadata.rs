@@ -117,6 +117,39 @@ pub struct PartitionInfo {
     pub lag: Option<i64>,
 }
 
+/// How long OffsetFetch is retried while the group coordinator is not
+/// ready (a fresh cluster creates its offsets topic on first use).
+const COORDINATOR_WAIT: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// `group`'s committed offsets of `topic`, retried with backoff while the
+/// cluster answers that its group coordinator is not available yet.
+fn group_offsets(client: &mut KafkaClient, group: &str, topic: &str) -> Result<BTreeMap<i32, i64>> {
+    let started = std::time::Instant::now();
+    let mut attempts = 0;
+    loop {
+        match client.fetch_group_topic_offset(group, topic) {
+            Ok(offsets) => {
+                return Ok(offsets
+                    .into_iter()
+                    .map(|po| (po.partition, po.offset))
+                    .collect())
+            }
+            Err(kafka::error::Error::Kafka(
+                kafka::error::KafkaCode::GroupCoordinatorNotAvailable
+                | kafka::error::KafkaCode::GroupLoadInProgress
+                | kafka::error::KafkaCode::NotCoordinatorForGroup,
+            )) if started.elapsed() < COORDINATOR_WAIT => {
+                attempts += 1;
+                std::thread::sleep(crate::consume::recover::next_backoff(attempts));
+                if let Err(e) = client.load_metadata_all() {
+                    log::debug!("metadata reload failed: {e}");
+                }
+            }
+            Err(e) => return Err(e).with_context(|| format!("OffsetFetch for group '{group}'")),
+        }
+    }
+}
+
 /// Per-partition offsets of `topic`, and `group`'s committed offsets and lag.
 pub fn partitions(
     brokers: &[String],
@@ -154,12 +187,7 @@ pub fn partitions(
     let earliest = offsets(&mut client, FetchOffset::Earliest)?;
     let latest = offsets(&mut client, FetchOffset::Latest)?;
     let committed: BTreeMap<i32, i64> = match group {
-        Some(g) => client
-            .fetch_group_topic_offset(g, topic)
-            .with_context(|| format!("OffsetFetch for group '{g}'"))?
-            .into_iter()
-            .map(|po| (po.partition, po.offset))
-            .collect(),
+        Some(g) => group_offsets(&mut client, g, topic)?,
         None => BTreeMap::new(),
     };
     for p in &mut out {
