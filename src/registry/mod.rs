@@ -24,6 +24,7 @@
 pub mod compat;
 pub mod http;
 pub mod kafka_log;
+pub mod proto_text;
 pub mod records;
 pub mod routes;
 pub mod server;
