@@ -8,8 +8,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use super::compat::{self, Level, Parsed, SchemaType};
-use super::records::{ConfigValue, DeleteSubjectValue, Encoded, Key, SchemaValue};
+use super::compat::{self, Incompatible, Level, Parsed, SchemaError, SchemaType};
+use super::records::{ConfigValue, DeleteSubjectValue, Encoded, Key, SchemaReference, SchemaValue};
+use crate::schema::proto::Source;
 
 /// One version of a subject.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,6 +25,7 @@ pub struct Version {
 #[derive(Debug, Default)]
 pub struct State {
     schemas: BTreeMap<i32, Arc<Parsed>>,
+    /// Ids by (type, [`Parsed::identity`]).
     ids: HashMap<(SchemaType, String), i32>,
     subjects: BTreeMap<String, BTreeMap<i32, Version>>,
     global: Option<Level>,
@@ -56,7 +58,7 @@ impl State {
         }
     }
 
-    fn apply_key(&mut self, key: Key, value: Option<&[u8]>) -> Result<(), String> {
+    fn apply_key(&mut self, key: Key, value: Option<&[u8]>) -> Result<(), ApplyError> {
         match (key, value) {
             (
                 Key::Schema {
@@ -69,11 +71,12 @@ impl State {
                 }
             }
             (Key::Schema { .. }, Some(v)) => {
-                let v: SchemaValue = serde_json::from_slice(v).map_err(|e| e.to_string())?;
+                let v: SchemaValue = serde_json::from_slice(v)?;
                 let kind = SchemaType::parse(v.schema_type.as_deref())?;
                 if !self.schemas.contains_key(&v.id) {
-                    let parsed = compat::parse(kind, &v.schema)?;
-                    self.ids.insert((kind, parsed.canonical.clone()), v.id);
+                    let deps = self.resolve(&v.references)?;
+                    let parsed = compat::parse(kind, &v.schema, v.references.clone(), deps)?;
+                    self.ids.insert((kind, parsed.identity()), v.id);
                     self.schemas.insert(v.id, Arc::new(parsed));
                 }
                 let version = Version {
@@ -88,9 +91,9 @@ impl State {
             (Key::Config { subject, .. }, value) => {
                 let level = match value {
                     Some(v) => {
-                        let c: ConfigValue =
-                            serde_json::from_slice(v).map_err(|e| e.to_string())?;
-                        Some(Level::parse(&c.compatibility_level).ok_or("unknown level")?)
+                        let c: ConfigValue = serde_json::from_slice(v)?;
+                        let level = Level::parse(&c.compatibility_level);
+                        Some(level.ok_or(ApplyError::Level(c.compatibility_level))?)
                     }
                     None => None,
                 };
@@ -105,7 +108,7 @@ impl State {
                 }
             }
             (Key::DeleteSubject { subject, .. }, Some(v)) => {
-                let d: DeleteSubjectValue = serde_json::from_slice(v).map_err(|e| e.to_string())?;
+                let d: DeleteSubjectValue = serde_json::from_slice(v)?;
                 if let Some(vs) = self.subjects.get_mut(&subject) {
                     for (_, ver) in vs.range_mut(..=d.version) {
                         ver.deleted = true;
@@ -115,6 +118,37 @@ impl State {
             (Key::DeleteSubject { .. } | Key::Noop { .. }, None) | (Key::Noop { .. }, _) => {}
         }
         Ok(())
+    }
+
+    /// The files `refs` resolve to: each referenced schema under its import
+    /// name, and what it imports in turn.
+    pub fn resolve(&self, refs: &[SchemaReference]) -> Result<Vec<Source>, SchemaError> {
+        let mut out: Vec<Source> = Vec::new();
+        for r in refs {
+            let missing = || SchemaError::MissingReference {
+                name: r.name.clone(),
+                subject: r.subject.clone(),
+                version: r.version,
+            };
+            let versions = self.subjects.get(&r.subject).ok_or_else(missing)?;
+            let found = if r.version == -1 {
+                versions.values().filter(|v| !v.deleted).next_back()
+            } else {
+                versions.get(&r.version)
+            };
+            let parsed = found
+                .and_then(|v| self.schemas.get(&v.id))
+                .ok_or_else(missing)?;
+            if parsed.kind != SchemaType::Protobuf {
+                return Err(SchemaError::ReferenceType(r.name.clone()));
+            }
+            for s in parsed.sources_as(&r.name) {
+                if !out.iter().any(|o| o.name == s.name) {
+                    out.push(s);
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// The schema with global id `id` (deleted versions keep their schema readable).
@@ -159,7 +193,7 @@ impl State {
 
     /// The live version of `subject` holding `schema`, if any.
     pub fn find(&self, subject: &str, schema: &Parsed) -> Option<(i32, i32)> {
-        let id = *self.ids.get(&(schema.kind, schema.canonical.clone()))?;
+        let id = *self.ids.get(&(schema.kind, schema.identity()))?;
         self.versions(subject)
             .into_iter()
             .find(|(_, v)| v.id == id)
@@ -169,7 +203,7 @@ impl State {
     /// Plans registering `schema` under `subject`: the existing id, a new
     /// version (an identical schema anywhere keeps its global id), or the
     /// reasons it is incompatible with the subject's live versions.
-    pub fn plan_register(&self, subject: &str, schema: &Parsed) -> Result<Plan, Vec<String>> {
+    pub fn plan_register(&self, subject: &str, schema: &Parsed) -> Result<Plan, Incompatible> {
         if let Some((_, id)) = self.find(subject, schema) {
             return Ok(Plan::Existing(id));
         }
@@ -179,7 +213,7 @@ impl State {
             .filter_map(|(_, v)| self.schemas.get(&v.id).map(|p| p.as_ref()))
             .collect();
         compat::check(self.effective_level(subject), schema, &live)?;
-        let id = match self.ids.get(&(schema.kind, schema.canonical.clone())) {
+        let id = match self.ids.get(&(schema.kind, schema.identity())) {
             Some(id) => *id,
             None => self.schemas.keys().next_back().map_or(1, |m| m + 1),
         };
@@ -199,6 +233,7 @@ impl State {
             id,
             schema_type: (schema.kind != SchemaType::Avro).then(|| schema.kind.name().to_string()),
             schema: schema.canonical.clone(),
+            references: schema.references.clone(),
             deleted: false,
         };
         Ok(Plan::New(id, Encoded::new(&key, &value)))
@@ -224,6 +259,7 @@ impl State {
                 schema_type: (schema.kind != SchemaType::Avro)
                     .then(|| schema.kind.name().to_string()),
                 schema: schema.canonical.clone(),
+                references: schema.references.clone(),
                 deleted: true,
             };
             records.push(Encoded::new(&key, &value));
@@ -239,6 +275,20 @@ impl State {
         records.push(Encoded::new(&key, &value));
         Some((live.iter().map(|(n, _)| *n).collect(), records))
     }
+}
+
+/// Why a `_schemas` record was skipped on replay.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// Its value is not the JSON of its key type.
+    #[error("{0}")]
+    Json(#[from] serde_json::Error),
+    /// Its schema does not parse (or its references do not resolve).
+    #[error("{0}")]
+    Schema(#[from] SchemaError),
+    /// A level no registry knows.
+    #[error("unknown compatibility level {0}")]
+    Level(String),
 }
 
 /// The record that sets `subject`'s level (None: the global one).
@@ -257,8 +307,8 @@ pub fn config_record(subject: Option<&str>, level: Level) -> Encoded {
 mod tests {
     use super::*;
 
-    fn register(state: &mut State, subject: &str, text: &str) -> Result<i32, Vec<String>> {
-        let p = compat::parse(SchemaType::Avro, text).unwrap();
+    fn register(state: &mut State, subject: &str, text: &str) -> Result<i32, Incompatible> {
+        let p = compat::parse(SchemaType::Avro, text, vec![], vec![]).unwrap();
         match state.plan_register(subject, &p)? {
             Plan::Existing(id) => Ok(id),
             Plan::New(id, rec) => {
