@@ -169,9 +169,12 @@ fn one_line(e: &protox::Error) -> String {
     }
 }
 
-/// The file's descriptor as base64 (what `?format=serialized` serves).
+/// The file's descriptor as base64, without source positions (what
+/// `?format=serialized` serves).
 pub fn serialized(file: &FileDescriptor) -> String {
-    base64::engine::general_purpose::STANDARD.encode(file.file_descriptor_proto().encode_to_vec())
+    let mut d = file.file_descriptor_proto().clone();
+    d.source_code_info = None;
+    base64::engine::general_purpose::STANDARD.encode(d.encode_to_vec())
 }
 
 /// Appends Confluent's message-index array for `indexes`.
