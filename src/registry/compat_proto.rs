@@ -137,7 +137,10 @@ fn plain_fields(m: &MessageDescriptor) -> BTreeMap<u32, FieldDescriptor> {
 }
 
 /// A message's real oneofs: name -> fields by number.
-fn oneofs(m: &MessageDescriptor) -> BTreeMap<String, BTreeMap<u32, FieldDescriptor>> {
+type OneofFields = BTreeMap<String, BTreeMap<u32, FieldDescriptor>>;
+
+/// The real oneofs of `m`.
+fn oneofs(m: &MessageDescriptor) -> OneofFields {
     m.oneofs()
         .filter(|o| !o.is_synthetic())
         .map(|o| {
@@ -253,30 +256,8 @@ impl Ctx {
                 self.add(Change::FieldMovedToExistingOneof, p);
             }
         }
-        let names: BTreeSet<&String> = o_oneofs.keys().chain(u_oneofs.keys()).collect();
         let u_all: BTreeSet<u32> = u.fields().map(|f| f.number()).collect();
-        for name in names {
-            let p = format!("{path}/{name}");
-            match (o_oneofs.get(name), u_oneofs.get(name)) {
-                (Some(_), None) => self.add(Change::OneofRemoved, p),
-                (None, Some(_)) => self.add(Change::OneofAdded, p),
-                (Some(of), Some(uf)) => {
-                    let numbers: BTreeSet<&u32> = of.keys().chain(uf.keys()).collect();
-                    for n in numbers {
-                        let fp = format!("{p}/{n}");
-                        match (of.get(n), uf.get(n)) {
-                            (Some(_), None) if !u_all.contains(n) => {
-                                self.add(Change::OneofFieldRemoved, fp)
-                            }
-                            (None, Some(_)) => self.add(Change::OneofFieldAdded, fp),
-                            (Some(a), Some(b)) => self.field(&fp, a, b),
-                            _ => {}
-                        }
-                    }
-                }
-                (None, None) => {}
-            }
-        }
+        self.oneof_changes(path, &o_oneofs, &u_oneofs, &u_all);
         let numbers: BTreeSet<u32> = o_plain.keys().chain(u_plain.keys()).copied().collect();
         for n in numbers {
             let p = format!("{path}/{n}");
@@ -311,6 +292,40 @@ impl Ctx {
             u.child_messages().collect(),
             u.child_enums().collect(),
         );
+    }
+
+    /// Oneofs by name: added, removed, or compared field by field (a field
+    /// that left a oneof but stays in the message was moved, not removed).
+    fn oneof_changes(
+        &mut self,
+        path: &str,
+        o: &OneofFields,
+        u: &OneofFields,
+        u_all: &BTreeSet<u32>,
+    ) {
+        let names: BTreeSet<&String> = o.keys().chain(u.keys()).collect();
+        for name in names {
+            let p = format!("{path}/{name}");
+            match (o.get(name), u.get(name)) {
+                (Some(_), None) => self.add(Change::OneofRemoved, p),
+                (None, Some(_)) => self.add(Change::OneofAdded, p),
+                (Some(of), Some(uf)) => {
+                    let numbers: BTreeSet<&u32> = of.keys().chain(uf.keys()).collect();
+                    for n in numbers {
+                        let fp = format!("{p}/{n}");
+                        match (of.get(n), uf.get(n)) {
+                            (Some(_), None) if !u_all.contains(n) => {
+                                self.add(Change::OneofFieldRemoved, fp)
+                            }
+                            (None, Some(_)) => self.add(Change::OneofFieldAdded, fp),
+                            (Some(a), Some(b)) => self.field(&fp, a, b),
+                            _ => {}
+                        }
+                    }
+                }
+                (None, None) => {}
+            }
+        }
     }
 
     fn field(&mut self, path: &str, o: &FieldDescriptor, u: &FieldDescriptor) {

@@ -132,7 +132,7 @@ impl State {
             };
             let versions = self.subjects.get(&r.subject).ok_or_else(missing)?;
             let found = if r.version == -1 {
-                versions.values().filter(|v| !v.deleted).next_back()
+                versions.values().rfind(|v| !v.deleted)
             } else {
                 versions.get(&r.version)
             };

@@ -254,54 +254,7 @@ impl<'a> Ctx<'a> {
                 .map_or(&[][..], Vec::as_slice)
         };
         self.maybe(&format!("{path}/items"), all(a), all(b));
-        let (la, lb) = (list(a), list(b));
-        let open = |m: &Obj| additional(m, "additionalItems") == (true, None);
-        for i in 0..la.len().max(lb.len()) {
-            let p = format!("{path}/items/{i}");
-            match (la.get(i), lb.get(i)) {
-                (Some(o), Some(u)) => self.compare(&p, Sub::whole(o), Sub::whole(u)),
-                (Some(o), None) => {
-                    if open(b) {
-                        self.add(&p, Change::ItemRemovedFromOpenContentModel);
-                    } else if let Some(s) = additional(b, "additionalItems").1 {
-                        self.covered(
-                            &p,
-                            (o, s),
-                            [
-                                Change::ItemRemovedIsCoveredByPartiallyOpenContentModel,
-                                Change::ItemRemovedNotCoveredByPartiallyOpenContentModel,
-                            ],
-                        );
-                    } else if o == &Value::Bool(false) {
-                        self.add(&p, Change::ItemWithFalseRemovedFromClosedContentModel);
-                    } else {
-                        self.add(&p, Change::ItemRemovedFromClosedContentModel);
-                    }
-                }
-                (None, Some(u)) => {
-                    if open(a) {
-                        let c = if is_empty_schema(u) {
-                            Change::ItemWithEmptySchemaAddedToOpenContentModel
-                        } else {
-                            Change::ItemAddedToOpenContentModel
-                        };
-                        self.add(&p, c);
-                    } else if let Some(s) = additional(a, "additionalItems").1 {
-                        self.covered(
-                            &p,
-                            (s, u),
-                            [
-                                Change::ItemAddedIsCoveredByPartiallyOpenContentModel,
-                                Change::ItemAddedNotCoveredByPartiallyOpenContentModel,
-                            ],
-                        );
-                    } else {
-                        self.add(&p, Change::ItemAddedToClosedContentModel);
-                    }
-                }
-                (None, None) => {}
-            }
-        }
+        self.tuple_items(path, (a, list(a)), (b, list(b)));
         let p = format!("{path}/additionalItems");
         let (xa, xb) = (
             additional(a, "additionalItems"),
@@ -353,6 +306,62 @@ impl<'a> Ctx<'a> {
             (true, false) => self.add(&format!("{path}/uniqueItems"), UniqueItemsRemoved),
             (false, true) => self.add(&format!("{path}/uniqueItems"), UniqueItemsAdded),
             _ => {}
+        }
+    }
+
+    /// The schemas of a tuple's positions, against each other or the content model.
+    fn tuple_items(
+        &mut self,
+        path: &str,
+        (a, la): (&'a Obj, &'a [Value]),
+        (b, lb): (&'a Obj, &'a [Value]),
+    ) {
+        let open = |m: &Obj| additional(m, "additionalItems") == (true, None);
+        for i in 0..la.len().max(lb.len()) {
+            let p = format!("{path}/items/{i}");
+            match (la.get(i), lb.get(i)) {
+                (Some(o), Some(u)) => self.compare(&p, Sub::whole(o), Sub::whole(u)),
+                (Some(o), None) => {
+                    if open(b) {
+                        self.add(&p, Change::ItemRemovedFromOpenContentModel);
+                    } else if let Some(s) = additional(b, "additionalItems").1 {
+                        self.covered(
+                            &p,
+                            (o, s),
+                            [
+                                Change::ItemRemovedIsCoveredByPartiallyOpenContentModel,
+                                Change::ItemRemovedNotCoveredByPartiallyOpenContentModel,
+                            ],
+                        );
+                    } else if o == &Value::Bool(false) {
+                        self.add(&p, Change::ItemWithFalseRemovedFromClosedContentModel);
+                    } else {
+                        self.add(&p, Change::ItemRemovedFromClosedContentModel);
+                    }
+                }
+                (None, Some(u)) => {
+                    if open(a) {
+                        let c = if is_empty_schema(u) {
+                            Change::ItemWithEmptySchemaAddedToOpenContentModel
+                        } else {
+                            Change::ItemAddedToOpenContentModel
+                        };
+                        self.add(&p, c);
+                    } else if let Some(s) = additional(a, "additionalItems").1 {
+                        self.covered(
+                            &p,
+                            (s, u),
+                            [
+                                Change::ItemAddedIsCoveredByPartiallyOpenContentModel,
+                                Change::ItemAddedNotCoveredByPartiallyOpenContentModel,
+                            ],
+                        );
+                    } else {
+                        self.add(&p, Change::ItemAddedToClosedContentModel);
+                    }
+                }
+                (None, None) => {}
+            }
         }
     }
 

@@ -17,207 +17,14 @@
 //! combined schema's branches are matched pairwise (a maximum matching) and
 //! every branch of the smaller side must find a compatible partner.
 
+mod change;
 mod content;
+mod shape;
 
+pub use change::Change;
 use serde_json::{Map, Value};
+use shape::{shape, Crit, Shape, Sub, View};
 use std::collections::{BTreeSet, HashSet};
-
-/// A kind of difference, named as Confluent names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[allow(missing_docs)]
-pub enum Change {
-    IdChanged,
-    DescriptionChanged,
-    TitleChanged,
-    DefaultChanged,
-    SchemaAdded,
-    SchemaRemoved,
-    TypeExtended,
-    TypeNarrowed,
-    TypeChanged,
-    MaxLengthAdded,
-    MaxLengthRemoved,
-    MaxLengthIncreased,
-    MaxLengthDecreased,
-    MinLengthAdded,
-    MinLengthRemoved,
-    MinLengthIncreased,
-    MinLengthDecreased,
-    PatternAdded,
-    PatternRemoved,
-    PatternChanged,
-    MaximumAdded,
-    MaximumRemoved,
-    MaximumIncreased,
-    MaximumDecreased,
-    MinimumAdded,
-    MinimumRemoved,
-    MinimumIncreased,
-    MinimumDecreased,
-    ExclusiveMaximumAdded,
-    ExclusiveMaximumRemoved,
-    ExclusiveMaximumIncreased,
-    ExclusiveMaximumDecreased,
-    ExclusiveMinimumAdded,
-    ExclusiveMinimumRemoved,
-    ExclusiveMinimumIncreased,
-    ExclusiveMinimumDecreased,
-    MultipleOfAdded,
-    MultipleOfRemoved,
-    MultipleOfReduced,
-    MultipleOfExpanded,
-    MultipleOfChanged,
-    RequiredAttributeAdded,
-    RequiredAttributeWithDefaultAdded,
-    RequiredAttributeRemoved,
-    MaxPropertiesAdded,
-    MaxPropertiesRemoved,
-    MaxPropertiesIncreased,
-    MaxPropertiesDecreased,
-    MinPropertiesAdded,
-    MinPropertiesRemoved,
-    MinPropertiesIncreased,
-    MinPropertiesDecreased,
-    AdditionalPropertiesAdded,
-    AdditionalPropertiesRemoved,
-    AdditionalPropertiesExtended,
-    AdditionalPropertiesNarrowed,
-    DependencyArrayAdded,
-    DependencyArrayRemoved,
-    DependencyArrayExtended,
-    DependencyArrayNarrowed,
-    DependencyArrayChanged,
-    DependencySchemaAdded,
-    DependencySchemaRemoved,
-    PropertyAddedToOpenContentModel,
-    PropertyWithEmptySchemaAddedToOpenContentModel,
-    RequiredPropertyAddedToUnopenContentModel,
-    RequiredPropertyWithDefaultAddedToUnopenContentModel,
-    OptionalPropertyAddedToUnopenContentModel,
-    PropertyRemovedFromOpenContentModel,
-    PropertyWithFalseRemovedFromClosedContentModel,
-    PropertyRemovedFromClosedContentModel,
-    PropertyAddedIsCoveredByPartiallyOpenContentModel,
-    PropertyAddedNotCoveredByPartiallyOpenContentModel,
-    PropertyRemovedIsCoveredByPartiallyOpenContentModel,
-    PropertyRemovedNotCoveredByPartiallyOpenContentModel,
-    MaxItemsAdded,
-    MaxItemsRemoved,
-    MaxItemsIncreased,
-    MaxItemsDecreased,
-    MinItemsAdded,
-    MinItemsRemoved,
-    MinItemsIncreased,
-    MinItemsDecreased,
-    UniqueItemsAdded,
-    UniqueItemsRemoved,
-    AdditionalItemsAdded,
-    AdditionalItemsRemoved,
-    AdditionalItemsExtended,
-    AdditionalItemsNarrowed,
-    ItemAddedToOpenContentModel,
-    ItemWithEmptySchemaAddedToOpenContentModel,
-    ItemAddedToClosedContentModel,
-    ItemRemovedFromOpenContentModel,
-    ItemWithFalseRemovedFromClosedContentModel,
-    ItemRemovedFromClosedContentModel,
-    ItemAddedIsCoveredByPartiallyOpenContentModel,
-    ItemAddedNotCoveredByPartiallyOpenContentModel,
-    ItemRemovedIsCoveredByPartiallyOpenContentModel,
-    ItemRemovedNotCoveredByPartiallyOpenContentModel,
-    EnumArrayExtended,
-    EnumArrayNarrowed,
-    EnumArrayChanged,
-    ConstChanged,
-    CombinedTypeExtended,
-    CombinedTypeChanged,
-    CombinedTypeSubschemasChanged,
-    ProductTypeExtended,
-    ProductTypeNarrowed,
-    SumTypeExtended,
-    SumTypeNarrowed,
-    NotTypeExtended,
-    NotTypeNarrowed,
-}
-
-impl Change {
-    /// Whether data valid under one schema stays valid under the other.
-    pub fn compatible(self) -> bool {
-        use Change::*;
-        matches!(
-            self,
-            IdChanged
-                | DescriptionChanged
-                | TitleChanged
-                | DefaultChanged
-                | SchemaRemoved
-                | TypeExtended
-                | MaxLengthIncreased
-                | MaxLengthRemoved
-                | MinLengthDecreased
-                | MinLengthRemoved
-                | PatternRemoved
-                | MaximumIncreased
-                | MaximumRemoved
-                | MinimumDecreased
-                | MinimumRemoved
-                | ExclusiveMaximumIncreased
-                | ExclusiveMaximumRemoved
-                | ExclusiveMinimumDecreased
-                | ExclusiveMinimumRemoved
-                | MultipleOfReduced
-                | MultipleOfRemoved
-                | RequiredAttributeWithDefaultAdded
-                | RequiredAttributeRemoved
-                | DependencyArrayNarrowed
-                | DependencyArrayRemoved
-                | DependencySchemaRemoved
-                | MaxPropertiesIncreased
-                | MaxPropertiesRemoved
-                | MinPropertiesDecreased
-                | MinPropertiesRemoved
-                | AdditionalPropertiesAdded
-                | AdditionalPropertiesExtended
-                | PropertyWithEmptySchemaAddedToOpenContentModel
-                | RequiredPropertyWithDefaultAddedToUnopenContentModel
-                | OptionalPropertyAddedToUnopenContentModel
-                | PropertyWithFalseRemovedFromClosedContentModel
-                | PropertyRemovedFromOpenContentModel
-                | PropertyAddedIsCoveredByPartiallyOpenContentModel
-                | PropertyRemovedIsCoveredByPartiallyOpenContentModel
-                | MaxItemsIncreased
-                | MaxItemsRemoved
-                | MinItemsDecreased
-                | MinItemsRemoved
-                | UniqueItemsRemoved
-                | AdditionalItemsAdded
-                | AdditionalItemsExtended
-                | ItemWithEmptySchemaAddedToOpenContentModel
-                | ItemAddedToClosedContentModel
-                | ItemWithFalseRemovedFromClosedContentModel
-                | ItemRemovedFromOpenContentModel
-                | ItemAddedIsCoveredByPartiallyOpenContentModel
-                | ItemRemovedIsCoveredByPartiallyOpenContentModel
-                | EnumArrayExtended
-                | CombinedTypeExtended
-                | ProductTypeNarrowed
-                | SumTypeExtended
-                | NotTypeNarrowed
-        )
-    }
-
-    /// Its name, `TYPE_CHANGED`.
-    pub fn name(self) -> String {
-        let mut out = String::new();
-        for (i, c) in format!("{self:?}").chars().enumerate() {
-            if c.is_ascii_uppercase() && i > 0 {
-                out.push('_');
-            }
-            out.push(c.to_ascii_uppercase());
-        }
-        out
-    }
-}
 
 /// One difference: what changed, and where (`#/properties/seq`).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -249,212 +56,6 @@ pub fn compare(original: &Value, update: &Value) -> Vec<Difference> {
 /// Whether every difference is compatible.
 pub fn compatible(differences: &[Difference]) -> bool {
     differences.iter().all(|d| d.change.compatible())
-}
-
-/// A part of a schema document: a whole schema, or one view of it (one of
-/// its types, or one of its constraint keywords).
-#[derive(Debug, Clone, Copy)]
-struct Sub<'a> {
-    v: &'a Value,
-    view: View<'a>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum View<'a> {
-    Whole,
-    Type(&'a str),
-    Keyword(&'a str),
-    /// No `type`, but keywords of several types: any of them.
-    Inferred,
-}
-
-impl<'a> Sub<'a> {
-    fn whole(v: &'a Value) -> Sub<'a> {
-        Sub {
-            v,
-            view: View::Whole,
-        }
-    }
-
-    fn map(&self) -> Option<&'a Map<String, Value>> {
-        self.v.as_object()
-    }
-
-    fn key(&self) -> String {
-        format!("{:p}{:?}", self.v, self.view)
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Crit {
-    All,
-    Any,
-    One,
-}
-
-/// What a part of a schema is, as Confluent's loader classifies it.
-enum Shape<'a> {
-    Empty,
-    False,
-    Str(&'a Map<String, Value>),
-    Num(&'a Map<String, Value>, bool),
-    Bool,
-    Null,
-    Obj(&'a Map<String, Value>),
-    Arr(&'a Map<String, Value>),
-    Enum(&'a [Value]),
-    Const(&'a Value),
-    Not(&'a Value),
-    Combined(Crit, Vec<Sub<'a>>),
-}
-
-impl Shape<'_> {
-    fn class(&self) -> u8 {
-        match self {
-            Shape::Empty => 0,
-            Shape::False => 1,
-            Shape::Str(_) => 2,
-            Shape::Num(..) => 3,
-            Shape::Bool => 4,
-            Shape::Null => 5,
-            Shape::Obj(_) => 6,
-            Shape::Arr(_) => 7,
-            Shape::Enum(_) => 8,
-            Shape::Const(_) => 9,
-            Shape::Not(_) => 10,
-            Shape::Combined(..) => 11,
-        }
-    }
-}
-
-const STRING_KEYS: &[&str] = &["minLength", "maxLength", "pattern", "format"];
-const NUMBER_KEYS: &[&str] = &[
-    "minimum",
-    "maximum",
-    "exclusiveMinimum",
-    "exclusiveMaximum",
-    "multipleOf",
-];
-const OBJECT_KEYS: &[&str] = &[
-    "properties",
-    "required",
-    "additionalProperties",
-    "patternProperties",
-    "minProperties",
-    "maxProperties",
-    "dependencies",
-    "propertyNames",
-];
-const ARRAY_KEYS: &[&str] = &[
-    "items",
-    "additionalItems",
-    "minItems",
-    "maxItems",
-    "uniqueItems",
-    "contains",
-];
-
-/// The shape of `s`.
-fn shape<'a>(s: Sub<'a>) -> Shape<'a> {
-    let Some(m) = s.map() else {
-        return if s.v == &Value::Bool(false) {
-            Shape::False
-        } else {
-            Shape::Empty
-        };
-    };
-    match s.view {
-        View::Type(t) => typed(m, t),
-        View::Inferred => Shape::Combined(Crit::Any, inferred(s.v, m)),
-        View::Keyword("enum") => Shape::Enum(m["enum"].as_array().map_or(&[], Vec::as_slice)),
-        View::Keyword("const") => Shape::Const(&m["const"]),
-        View::Keyword("not") => Shape::Not(&m["not"]),
-        View::Keyword("type") => match &m["type"] {
-            Value::Array(ts) => Shape::Combined(
-                Crit::Any,
-                ts.iter()
-                    .filter_map(Value::as_str)
-                    .map(|t| Sub {
-                        v: s.v,
-                        view: View::Type(t),
-                    })
-                    .collect(),
-            ),
-            Value::String(t) => typed(m, t),
-            _ => Shape::Empty,
-        },
-        View::Keyword(k) => {
-            let crit = match k {
-                "allOf" => Crit::All,
-                "anyOf" => Crit::Any,
-                _ => Crit::One,
-            };
-            let subs = m[k].as_array().map_or(&[][..], Vec::as_slice);
-            Shape::Combined(crit, subs.iter().map(Sub::whole).collect())
-        }
-        View::Whole => {
-            let mut parts: Vec<Sub> = Vec::new();
-            let has = |k: &str| m.contains_key(k);
-            if has("type") {
-                parts.push(Sub {
-                    v: s.v,
-                    view: View::Keyword("type"),
-                });
-            } else {
-                match inferred(s.v, m).as_slice() {
-                    [] => {}
-                    [one] => parts.push(*one),
-                    _ => parts.push(Sub {
-                        v: s.v,
-                        view: View::Inferred,
-                    }),
-                }
-            }
-            for k in ["enum", "const", "not", "allOf", "anyOf", "oneOf"] {
-                if has(k) {
-                    parts.push(Sub {
-                        v: s.v,
-                        view: View::Keyword(k),
-                    });
-                }
-            }
-            match parts.len() {
-                0 => Shape::Empty,
-                1 => shape(parts[0]),
-                _ => Shape::Combined(Crit::All, parts),
-            }
-        }
-    }
-}
-
-/// The types a schema without `type` constrains, from its keywords.
-fn inferred<'a>(v: &'a Value, m: &Map<String, Value>) -> Vec<Sub<'a>> {
-    [
-        (STRING_KEYS, "string"),
-        (NUMBER_KEYS, "number"),
-        (OBJECT_KEYS, "object"),
-        (ARRAY_KEYS, "array"),
-    ]
-    .into_iter()
-    .filter(|(keys, _)| keys.iter().any(|k| m.contains_key(*k)))
-    .map(|(_, t)| Sub {
-        v,
-        view: View::Type(t),
-    })
-    .collect()
-}
-
-fn typed<'a>(m: &'a Map<String, Value>, t: &str) -> Shape<'a> {
-    match t {
-        "string" => Shape::Str(m),
-        "number" => Shape::Num(m, false),
-        "integer" => Shape::Num(m, true),
-        "boolean" => Shape::Bool,
-        "null" => Shape::Null,
-        "object" => Shape::Obj(m),
-        "array" => Shape::Arr(m),
-        _ => Shape::Empty,
-    }
 }
 
 struct Ctx<'a> {
@@ -518,44 +119,8 @@ impl<'a> Ctx<'a> {
     fn compare(&mut self, path: &str, o: Sub<'a>, u: Sub<'a>) {
         let (o, u) = (self.resolve(o, true), self.resolve(u, false));
         let (os, us) = (shape(o), shape(u));
-        match (&os, &us) {
-            (Shape::Combined(..), Shape::Combined(..)) => {}
-            (_, Shape::Combined(crit, subs)) => {
-                if subs.len() == 1 {
-                    let mut t = self.sub();
-                    t.compare(path, o, subs[0]);
-                    if t.compatible() {
-                        self.out.extend(t.out);
-                        return;
-                    }
-                } else if *crit != Crit::All {
-                    for sub in subs {
-                        let mut t = self.sub();
-                        t.compare(path, o, *sub);
-                        if t.compatible() {
-                            self.out.extend(t.out);
-                            self.add(path, Change::SumTypeExtended);
-                            return;
-                        }
-                    }
-                }
-            }
-            (Shape::Combined(crit, subs), _) => {
-                if subs.len() == 1 || *crit == Crit::All {
-                    for sub in subs {
-                        let mut t = self.sub();
-                        t.compare(path, *sub, u);
-                        if t.compatible() {
-                            self.out.extend(t.out);
-                            if subs.len() > 1 {
-                                self.add(path, Change::ProductTypeNarrowed);
-                            }
-                            return;
-                        }
-                    }
-                }
-            }
-            _ => {}
+        if self.one_side_combined(path, (o, &os), (u, &us)) {
+            return;
         }
         if os.class() != us.class() {
             if !matches!(os, Shape::False) && !matches!(us, Shape::Empty) {
@@ -567,26 +132,7 @@ impl<'a> Ctx<'a> {
             return;
         }
         if let (View::Whole, View::Whole, Some(om), Some(um)) = (o.view, u.view, o.map(), u.map()) {
-            let get = |m: &'a Map<String, Value>, k: &str| m.get(k);
-            let id = |m: &'a Map<String, Value>| get(m, "$id").or_else(|| get(m, "id"));
-            for (a, b, change) in [
-                (id(om), id(um), Change::IdChanged),
-                (get(om, "title"), get(um, "title"), Change::TitleChanged),
-                (
-                    get(om, "description"),
-                    get(um, "description"),
-                    Change::DescriptionChanged,
-                ),
-                (
-                    get(om, "default"),
-                    get(um, "default"),
-                    Change::DefaultChanged,
-                ),
-            ] {
-                if a != b {
-                    self.add(path, change);
-                }
-            }
+            self.annotations(path, om, um);
         }
         match (os, us) {
             (Shape::Str(a), Shape::Str(b)) => strings(self, path, a, b),
@@ -622,6 +168,72 @@ impl<'a> Ctx<'a> {
                 self.combined(path, (oc, osubs), (uc, usubs));
             }
             _ => {}
+        }
+    }
+
+    /// A combined schema against a plain one: a branch of the update that
+    /// takes the original (a sum type extended), or a part of the original
+    /// that the update keeps (an allOf narrowed). True when that settled it.
+    fn one_side_combined(
+        &mut self,
+        path: &str,
+        (o, os): (Sub<'a>, &Shape<'a>),
+        (u, us): (Sub<'a>, &Shape<'a>),
+    ) -> bool {
+        let (subs, into_update, change) = match (os, us) {
+            (Shape::Combined(..), Shape::Combined(..)) => return false,
+            (_, Shape::Combined(crit, subs)) if subs.len() == 1 || *crit != Crit::All => (
+                subs,
+                true,
+                (subs.len() > 1).then_some(Change::SumTypeExtended),
+            ),
+            (Shape::Combined(crit, subs), _) if subs.len() == 1 || *crit == Crit::All => (
+                subs,
+                false,
+                (subs.len() > 1).then_some(Change::ProductTypeNarrowed),
+            ),
+            _ => return false,
+        };
+        for sub in subs {
+            let mut t = self.sub();
+            if into_update {
+                t.compare(path, o, *sub);
+            } else {
+                t.compare(path, *sub, u);
+            }
+            if t.compatible() {
+                self.out.extend(t.out);
+                if let Some(c) = change {
+                    self.add(path, c);
+                }
+                return true;
+            }
+        }
+        false
+    }
+
+    /// `$id`/`id`, `title`, `description` and `default` of two whole schemas.
+    fn annotations(&mut self, path: &str, om: &'a Map<String, Value>, um: &'a Map<String, Value>) {
+        let get = |m: &'a Map<String, Value>, k: &str| m.get(k);
+        let id = |m: &'a Map<String, Value>| get(m, "$id").or_else(|| get(m, "id"));
+        let pairs = [
+            (id(om), id(um), Change::IdChanged),
+            (get(om, "title"), get(um, "title"), Change::TitleChanged),
+            (
+                get(om, "description"),
+                get(um, "description"),
+                Change::DescriptionChanged,
+            ),
+            (
+                get(om, "default"),
+                get(um, "default"),
+                Change::DefaultChanged,
+            ),
+        ];
+        for (a, b, change) in pairs {
+            if a != b {
+                self.add(path, change);
+            }
         }
     }
 
