@@ -308,3 +308,91 @@ fn unknown_message_indexes_and_cut_messages_are_invalid_events_not_crashes() {
         out.stderr
     );
 }
+
+/// Plain JSON, Avro and Protobuf events in one topic: `braid consume
+/// --registry` recognizes each message's format and reads all of them,
+/// Avro and Protobuf by their writers' schemas (ids told apart), and with
+/// `--reader-schema FILE.proto` reads the Protobuf events by field number.
+#[test]
+fn json_avro_and_protobuf_in_one_topic_are_all_read() {
+    let broker = Broker::start(&[]);
+    let reg = Registry::start(&broker.addr(), &["--topic", &unique("_schemas")]);
+    let (addr, url, topic) = (broker.addr(), reg.url(), unique("mixed"));
+    braid_ok(&["topic", "create", &topic, "--partitions", "2", "-b", &addr]);
+    // One subject, schemas of two types: only level NONE lets them follow each other.
+    let mut http = common::registry::Http::connect(&reg.addr());
+    let none = http.call(
+        "PUT",
+        &format!("/config/{topic}-value"),
+        Some(r#"{"compatibility":"NONE"}"#),
+    );
+    assert_eq!(none.status, 200);
+    let produce = |extra: &[&str]| {
+        let mut args = vec!["produce", "-b", &addr, "-t", &topic, "-n", "40", "-j", "2"];
+        args.extend_from_slice(extra);
+        braid_ok(&args);
+    };
+    produce(&[]);
+    produce(&["--schema", "avro", "--registry", &url]);
+    produce(&["--schema", "protobuf", "--registry", &url]);
+    let reads = braid_reads(&addr, &url, &topic);
+    let mut by_format: BTreeMap<Option<u32>, usize> = BTreeMap::new();
+    for r in &reads {
+        *by_format.entry(r.schema_id).or_default() += 1;
+    }
+    // Plain JSON (no id), Avro (id 1), Protobuf (id 2): 40 each, every
+    // (sender, seq) three times.
+    assert_eq!(
+        by_format,
+        BTreeMap::from([(None, 40), (Some(1), 40), (Some(2), 40)])
+    );
+    let mut times: BTreeMap<(u64, u64), usize> = BTreeMap::new();
+    for r in &reads {
+        *times.entry((r.sender, r.seq)).or_default() += 1;
+    }
+    assert_eq!(times.len(), 40);
+    assert!(times.values().all(|n| *n == 3), "{times:?}");
+    // A reader .proto that knows only sender, seq, value and ts_ms (and
+    // calls the message otherwise) reads the Protobuf events by number.
+    let dir = tempfile::tempdir().unwrap();
+    let reader = dir.path().join("reader.proto");
+    std::fs::write(
+        &reader,
+        "syntax = \"proto3\"; package other; message Reading { uint64 ts_ms = 4; uint64 value = 3; uint64 seq = 2; uint32 sender = 1; }",
+    )
+    .unwrap();
+    let out = braid_ok(&[
+        "consume",
+        "-b",
+        &addr,
+        "-t",
+        &topic,
+        "--registry",
+        &url,
+        "--reader-schema",
+        reader.to_str().unwrap(),
+        "-g",
+        &unique("g"),
+        "-o",
+        "earliest",
+        "--exit-at-end",
+        "--print",
+        "--format",
+        "json",
+        "--processes",
+        "1",
+    ]);
+    let proto_values: Vec<u64> = out
+        .lines()
+        .filter_map(|l| match ConsumeEvent::parse(l) {
+            Ok(ConsumeEvent::RecordProcessed {
+                schema_id: Some(2),
+                value,
+                ..
+            }) => Some(value),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(proto_values.len(), 40, "{out}");
+    assert!(proto_values.iter().all(|v| (1..=100).contains(v)));
+}

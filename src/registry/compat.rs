@@ -330,7 +330,7 @@ impl fmt::Display for Problem {
         match self {
             Problem::KindChanged { old, new } => write!(
                 f,
-                "a {} schema cannot follow a {} schema",
+                "a schema of type {} cannot follow one of type {}",
                 new.name(),
                 old.name()
             ),
