@@ -101,12 +101,20 @@
 //!   state, that machine shared by the connection threads).
 //! - [`registry`]: `braid registry`, a Confluent-compatible schema registry
 //!   (REST API over a small HTTP/1.1 server) whose state is the `_schemas`
-//!   topic, replayed at start; Avro compatibility through `apache-avro`.
+//!   topic, replayed at start. AVRO, JSON and PROTOBUF schemas (`.proto`
+//!   text or a base64 descriptor, stored as canonical `.proto` text,
+//!   `references` and well-known imports resolved, `?format=serialized`);
+//!   compatibility at the seven levels: Avro through `apache-avro`, Protobuf
+//!   and JSON Schema by Confluent's rules (`registry::compat_proto`,
+//!   `registry::compat_json`).
 //! - [`schema`]: events with a schema: Confluent's wire format (magic 0,
-//!   schema id), braid's own Avro encoder for the event, a registry client,
-//!   and the consumer's decoder (schemas by id, cached after the fork, read
-//!   with a reader schema by Avro's resolution rules). `braid produce
-//!   --schema avro|json --registry URL` and `braid consume --registry URL`.
+//!   schema id, and for Protobuf the message indexes), braid's own Avro and
+//!   Protobuf encoders for the event, a registry client, and the consumer's
+//!   decoder (schemas by id, cached after the fork, read with a reader
+//!   schema by Avro's resolution rules, or Protobuf's field numbers and
+//!   defaults; `.proto` compiled by `protox`, decoded by `prost-reflect`:
+//!   no `protoc`). `braid produce --schema avro|json|protobuf --registry URL`
+//!   and `braid consume --registry URL`.
 //! - [`kafka_version`]: refuses Kafka 4.0+ (ApiVersions) before a command
 //!   that connects does anything, with one line that says why.
 //! - [`shutdown`]: the one place that installs signal handling (`ctrlc` for

@@ -258,10 +258,10 @@ fn compatibility_endpoint_and_config() {
 }
 
 #[test]
-/// JSON Schemas (compared only under NONE) and a soft deletion.
+/// JSON Schemas (compared by Confluent's JSON Schema rules) and a soft deletion.
 fn json_schemas_and_soft_delete() {
     let (_broker, _reg, mut http, id1, _) = setup();
-    // JSON Schema: validated as JSON; a second version only under NONE.
+    // JSON Schema: an object becoming a string is a TYPE_CHANGED under BACKWARD.
     let js = |t: &str| schema_body(&json!({"type": t}).to_string(), Some("JSON"));
     http.call(
         "PUT",
@@ -276,7 +276,10 @@ fn json_schemas_and_soft_delete() {
     let refused = http.call("POST", "/subjects/js-value/versions", Some(&js("string")));
     assert_error(&refused, 409, 409);
     assert!(
-        refused.json["message"].as_str().unwrap().contains("NONE"),
+        refused.json["message"]
+            .as_str()
+            .unwrap()
+            .contains("TYPE_CHANGED #"),
         "{:?}",
         refused.json
     );

@@ -98,3 +98,123 @@ fn kafkajs_schema_registry_registers_and_decodes_avro() {
         ],
     );
 }
+
+/// kafkajs's registry client with Protobuf: it registers braid's `.proto`
+/// (and gets the id braid got), decodes braid's events as they are in Kafka
+/// (fetching the schema by id and parsing it with protobufjs), registers a
+/// schema with references and refuses an incompatible one (409).
+#[test]
+fn kafkajs_schema_registry_registers_and_decodes_braid_protobuf_events() {
+    let test = "kafkajs_schema_registry_registers_and_decodes_braid_protobuf_events";
+    let node_dir = tests_dir().join("node");
+    let probe = "require('@kafkajs/confluent-schema-registry')";
+    if !peer_available(
+        test,
+        "node with @kafkajs/confluent-schema-registry (npm ci in tests/node)",
+        Command::new("node")
+            .current_dir(&node_dir)
+            .args(["-e", probe]),
+    ) {
+        return;
+    }
+    let broker = Broker::start(&[]);
+    let reg = Registry::start(&broker.addr(), &[]);
+    let (addr, topic) = (broker.addr(), unique("js-proto"));
+    let mut create = Command::new(env!("CARGO_BIN_EXE_braid"));
+    create.args(["topic", "create", &topic, "--partitions", "1", "-b", &addr]);
+    assert!(run_with_timeout(&mut create, None, Duration::from_secs(60))
+        .status
+        .success());
+    let mut produce = Command::new(env!("CARGO_BIN_EXE_braid"));
+    produce.args([
+        "produce",
+        "-b",
+        &addr,
+        "-t",
+        &topic,
+        "--schema",
+        "protobuf",
+        "--registry",
+        &reg.url(),
+        "-n",
+        "50",
+        "-j",
+        "1",
+        "--format",
+        "json",
+    ]);
+    let out = run_with_timeout(&mut produce, None, Duration::from_secs(60));
+    assert!(out.status.success(), "{}", out.stderr);
+    let id = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| match braid::produce::events::ProduceEvent::parse(l) {
+            Ok(braid::produce::events::ProduceEvent::SchemaRegistered(r)) => Some(r.id),
+            _ => None,
+        })
+        .expect("a schema_registered event");
+    let mut client = kafka_client(&addr);
+    wait_for_topic(&mut client, &topic, 1);
+    let (got, _) = fetch_all(
+        &mut client,
+        &topic,
+        &std::collections::BTreeMap::from([(0, 50)]),
+        Duration::from_secs(30),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let hex: String = got[&0]
+        .iter()
+        .map(|m| {
+            m.value
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+                + "\n"
+        })
+        .collect();
+    std::fs::write(dir.path().join("messages.hex"), hex).unwrap();
+    std::fs::write(
+        dir.path().join("event.proto"),
+        braid::schema::proto::EVENT_PROTO_V1,
+    )
+    .unwrap();
+    let mut cmd = Command::new("node");
+    cmd.current_dir(&node_dir)
+        .arg("registry_protobuf.js")
+        .arg(reg.url())
+        .arg(format!("{topic}-value"))
+        .arg(id.to_string())
+        .arg(dir.path().join("event.proto"))
+        .arg(dir.path().join("messages.hex"))
+        .arg(unique("jsp"));
+    let out = run_with_timeout(&mut cmd, None, Duration::from_secs(120));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}\n{stdout}\n{}",
+        out.status,
+        out.stderr
+    );
+    for step in [
+        "ok: registering braid's .proto gives braid's id",
+        "ok: decoded 50 braid events",
+        "ok: a schema with references registered, encoded and decoded",
+        "ok: a field turned into a string refused with 409",
+    ] {
+        assert!(
+            stdout.contains(step),
+            "missing {step:?}\n{stdout}\n{}",
+            out.stderr
+        );
+    }
+    let events: Vec<serde_json::Value> = stdout
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let seqs: Vec<u64> = events.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+    assert_eq!(seqs, (0..50).collect::<Vec<_>>());
+    assert!(events.iter().all(|e| e["sender"] == 0));
+    assert!(events
+        .iter()
+        .all(|e| (1..=100).contains(&e["value"].as_u64().unwrap())));
+}

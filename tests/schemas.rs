@@ -16,26 +16,14 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
-use std::time::Duration;
 
 use braid::consume::events::ConsumeEvent;
 use braid::produce::events::ProduceEvent;
 use common::peer::{Target, Under};
 use common::registry::Registry;
+use common::schema_peers::{braid_ok, braid_reads, exactly_once, Read, TIMEOUT};
 use common::*;
 use serde_json::Value;
-
-/// The longest any one command here may take.
-const TIMEOUT: Duration = Duration::from_secs(180);
-
-/// One event as braid's consumer read it.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-struct Read {
-    sender: u64,
-    seq: u64,
-    value: u64,
-    schema_id: Option<u32>,
-}
 
 fn python_serdes(test: &str) -> bool {
     let probe = "from confluent_kafka.schema_registry.avro import AvroDeserializer";
@@ -58,20 +46,6 @@ fn setup(under: Under, test: &str) -> Option<(Target, Registry)> {
     Some((target, reg))
 }
 
-/// Runs braid with `args`; its stdout, after checking it succeeded.
-fn braid_ok(args: &[&str]) -> String {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_braid"));
-    cmd.env("RUST_LOG", "warn").args(args);
-    let out = run_with_timeout(&mut cmd, None, TIMEOUT);
-    assert!(
-        out.status.success(),
-        "braid {args:?}: {}\n{}",
-        out.status,
-        out.stderr
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 /// Runs `tests/python/schema_events.py ARGS`; its stdout lines.
 fn python(args: &[&str]) -> Vec<String> {
     let mut cmd = Command::new("python3");
@@ -86,63 +60,6 @@ fn python(args: &[&str]) -> Vec<String> {
         out.stderr
     );
     stdout.lines().map(String::from).collect()
-}
-
-/// `braid consume --registry` of the whole topic with `--print`: the
-/// events it read, after checking that none was invalid.
-fn braid_reads(addr: &str, registry: &str, topic: &str) -> Vec<Read> {
-    let group = unique("g");
-    let out = braid_ok(&[
-        "consume",
-        "-b",
-        addr,
-        "-t",
-        topic,
-        "--registry",
-        registry,
-        "-g",
-        &group,
-        "-o",
-        "earliest",
-        "--exit-at-end",
-        "--print",
-        "--format",
-        "json",
-        "--processes",
-        "2",
-    ]);
-    let mut reads = Vec::new();
-    let mut invalid = None;
-    for line in out.lines() {
-        match ConsumeEvent::parse(line).unwrap_or_else(|e| panic!("{e}: {line}")) {
-            ConsumeEvent::RecordProcessed {
-                sender,
-                seq,
-                value,
-                schema_id,
-                ..
-            } => reads.push(Read {
-                sender: sender as u64,
-                seq,
-                value,
-                schema_id,
-            }),
-            ConsumeEvent::ShutdownComplete(s) => invalid = Some(s.invalid),
-            _ => {}
-        }
-    }
-    assert_eq!(invalid, Some(0), "invalid events, or no summary:\n{out}");
-    reads
-}
-
-/// Every (sender, seq) of `reads` once, with its value.
-fn exactly_once(reads: &[Read]) -> BTreeMap<(u64, u64), u64> {
-    let mut seen = BTreeMap::new();
-    for r in reads {
-        let before = seen.insert((r.sender, r.seq), r.value);
-        assert!(before.is_none(), "({}, {}) read twice", r.sender, r.seq);
-    }
-    seen
 }
 
 fn braid_avro_decoded_by_python(under: Under, test: &str) {

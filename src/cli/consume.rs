@@ -98,8 +98,9 @@ pub struct ConsumeArgs {
     /// (magic byte 0, schema id) with the schemas it holds; plain JSON still works.
     #[arg(long, value_name = "URL")]
     pub registry: Option<String>,
-    /// With --registry: read Avro events with this reader schema (default: the latest
-    /// version of TOPIC-value), by Avro's resolution rules.
+    /// With --registry: read events with this reader schema (default: the latest version
+    /// of TOPIC-value): Avro JSON, read by Avro's resolution rules, or a .proto, read by
+    /// field number (its message of the writer's name, else its first message).
     #[arg(long, value_name = "FILE", requires = "registry")]
     pub reader_schema: Option<PathBuf>,
     /// With --registry: seconds a worker waits for a registry that is unreachable or
@@ -108,7 +109,7 @@ pub struct ConsumeArgs {
     #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub registry_timeout: u64,
     /// A message that is not a valid event (not JSON, a schema id the registry does
-    /// not know, a cut datum): skip it (counted, logged with partition and offset),
+    /// not know, a cut datum, an unknown Protobuf message index): skip it (counted, logged with partition and offset),
     /// stop the run at it (exit 1, everything before it committed), or write it to
     /// --dead-letter-topic and go on.
     #[arg(long, value_enum, default_value_t = OnInvalid::Skip)]

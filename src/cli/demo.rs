@@ -65,6 +65,9 @@ pub struct DemoArgs {
     /// Give up when nothing progresses for this many seconds.
     #[arg(long, value_name = "SECS", default_value_t = 120)]
     pub stall_timeout: u64,
+    /// schemas: the events' format, avro (default) or protobuf.
+    #[arg(long, value_enum)]
+    pub schema: Option<crate::schema::SchemaKind>,
 }
 
 impl TryFrom<&DemoArgs> for Options {
@@ -83,6 +86,19 @@ impl TryFrom<&DemoArgs> for Options {
                 "--kill-after is for --scenario failover (--kill-worker-after kills a worker)",
             ));
         }
+        let schema = match (args.scenario, args.schema) {
+            (Scenario::Schemas, None) => crate::schema::SchemaKind::Avro,
+            (Scenario::Schemas, Some(crate::schema::SchemaKind::Json)) => {
+                return Err(UsageError::new(
+                    "--schema json: the schemas scenario evolves avro or protobuf events",
+                ))
+            }
+            (Scenario::Schemas, Some(kind)) => kind,
+            (_, Some(_)) => {
+                return Err(UsageError::new("--schema is for --scenario schemas"));
+            }
+            (_, None) => crate::schema::SchemaKind::Avro,
+        };
         let rate = args.rate.unwrap_or(match args.scenario {
             Scenario::Parallel | Scenario::Schemas => 0.0,
             Scenario::Offsets | Scenario::Processors => STREAM_RATE,
@@ -119,6 +135,7 @@ impl TryFrom<&DemoArgs> for Options {
             stall_timeout: Duration::from_secs(args.stall_timeout),
             kill_after,
             session_timeout: Duration::from_millis(args.session_timeout),
+            schema,
         })
     }
 }

@@ -9,7 +9,8 @@ use super::{parse_broker, parse_rate};
 use crate::produce::options::{min_size, Options, SchemaOptions};
 use crate::produce::options::{parse_value_range, Acks, CompressionArg, KeyMode, ValueRange};
 use crate::report::Format;
-use crate::schema::{SchemaKind, EVENT_JSON_SCHEMA, EVENT_V1, HEADER_LEN};
+use crate::schema::proto::EVENT_PROTO_V1;
+use crate::schema::{header_len, SchemaKind, EVENT_JSON_SCHEMA, EVENT_V1};
 use crate::usage::UsageError;
 
 /// `braid produce`: sender threads producing JSON events.
@@ -54,18 +55,19 @@ pub struct ProduceArgs {
     /// Output: human (progress and summary) or json (one event per line).
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
-    /// Write events with a registered schema in Confluent's wire format: avro or json
-    /// (default: plain JSON). Needs --registry.
+    /// Write events with a registered schema in Confluent's wire format: avro, json or
+    /// protobuf (default: plain JSON). Needs --registry.
     #[arg(long, value_enum, requires = "registry")]
     pub schema: Option<SchemaKind>,
     /// The schema registry (http://HOST:PORT), e.g. `braid registry`'s.
     #[arg(long, value_name = "URL", requires = "schema")]
     pub registry: Option<String>,
-    /// With --schema avro: the event's Avro writer schema (default: braid's version 1).
+    /// With --schema avro or protobuf: the event's writer schema, Avro JSON or a .proto
+    /// whose first message is written (default: braid's version 1).
     #[arg(long, value_name = "FILE")]
     pub writer_schema: Option<PathBuf>,
-    /// With --schema avro: halfway through, the first half of the senders switch to
-    /// this writer schema (registered then, once).
+    /// With --schema avro or protobuf: halfway through, the first half of the senders
+    /// switch to this writer schema (registered then, once).
     #[arg(long, value_name = "FILE")]
     pub upgrade_schema: Option<PathBuf>,
 }
@@ -79,7 +81,7 @@ impl TryFrom<&ProduceArgs> for Options {
     fn try_from(args: &ProduceArgs) -> Result<Options, UsageError> {
         let schema = schema_options(args)?;
         if let Some(size) = args.size {
-            let header = if schema.is_some() { HEADER_LEN } else { 0 };
+            let header = schema.as_ref().map_or(0, |s| header_len(s.kind));
             let min = min_size(args.threads, args.messages, args.value_range) + header;
             if (size as usize) < min {
                 return Err(UsageError::new(format!(
@@ -113,7 +115,7 @@ fn schema_options(args: &ProduceArgs) -> Result<Option<SchemaOptions>, UsageErro
     let (Some(kind), Some(registry)) = (args.schema, &args.registry) else {
         if args.writer_schema.is_some() || args.upgrade_schema.is_some() {
             return Err(err(
-                "--writer-schema and --upgrade-schema need --schema avro".into(),
+                "--writer-schema and --upgrade-schema need --schema avro or protobuf".into(),
             ));
         }
         return Ok(None);
@@ -123,7 +125,7 @@ fn schema_options(args: &ProduceArgs) -> Result<Option<SchemaOptions>, UsageErro
     };
     if kind == SchemaKind::Json && (args.writer_schema.is_some() || args.upgrade_schema.is_some()) {
         return Err(err(
-            "--writer-schema and --upgrade-schema are Avro schemas: use them with --schema avro"
+            "--writer-schema and --upgrade-schema are Avro or .proto schemas: use them with --schema avro or protobuf"
                 .into(),
         ));
     }
@@ -142,6 +144,7 @@ fn schema_options(args: &ProduceArgs) -> Result<Option<SchemaOptions>, UsageErro
         (Some(p), _) => read(p)?,
         (None, SchemaKind::Avro) => EVENT_V1.to_string(),
         (None, SchemaKind::Json) => EVENT_JSON_SCHEMA.to_string(),
+        (None, SchemaKind::Protobuf) => EVENT_PROTO_V1.to_string(),
     };
     Ok(Some(SchemaOptions {
         kind,

@@ -133,8 +133,14 @@ impl Demo<'_> {
                 o.rate, o.topic, o.partitions, o.kill_after
             ),
             Scenario::Schemas => format!(
-                "braid demo, schemas scenario: {} producer threads write Avro v1, half move to v2 mid-run -> topic '{}' -> a v1 reader and a v2 reader ({} processes each) -> v3 refused",
-                o.threads, o.topic, o.processes
+                "braid demo, schemas scenario: {} producer threads write {} v1, half move to v2 mid-run -> topic '{}' -> a v1 reader and a v2 reader ({} processes each) -> v3 refused",
+                o.threads,
+                match o.schema {
+                    crate::schema::SchemaKind::Protobuf => "Protobuf",
+                    _ => "Avro",
+                },
+                o.topic,
+                o.processes
             ),
         });
         self.brokers = match &o.brokers {

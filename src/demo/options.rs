@@ -73,4 +73,6 @@ pub struct Options {
     pub kill_after: u64,
     /// failover: the hosts' session timeout.
     pub session_timeout: Duration,
+    /// schemas: the events' format (Avro or Protobuf).
+    pub schema: crate::schema::SchemaKind,
 }

@@ -1,13 +1,16 @@
 //! The `schemas` scenario: schema evolution with `braid registry`.
 //!
 //! 1. `braid registry` starts beside the broker (its `_schemas` topic there).
-//! 2. `braid produce --schema avro` writes Avro v1 (today's event as a
-//!    record); halfway through, half of its senders move to v2 (`host`, with
-//!    a default), which BACKWARD accepts (`--upgrade-schema`).
+//! 2. `braid produce --schema avro` (or `protobuf`) writes v1 (today's event
+//!    as a record or a message); halfway through, half of its senders move
+//!    to v2 (`host`: with a default in Avro, field 6 in Protobuf), which
+//!    BACKWARD accepts (`--upgrade-schema`).
 //! 3. Two forked consumers read everything: one with the v1 reader schema
-//!    (v2 events lose `host`), one with v2 (v1 events get the default).
-//! 4. A v3 that renames `value` without an alias is refused (409); the
-//!    producer says so in one line and exits 1.
+//!    (v2 events lose `host`), one with v2 (v1 events get the default:
+//!    "unknown" in Avro, proto3's "" in Protobuf).
+//! 4. A v3 is refused (409): Avro renames `value` without an alias,
+//!    Protobuf makes field 3 a string; the producer says so in one line and
+//!    exits 1.
 //! 5. The subject's versions, as `curl .../subjects/events-value/versions`
 //!    shows them, and the checks.
 
@@ -21,7 +24,44 @@ use crate::child::{self, Line};
 use crate::consume::events::ConsumeEvent;
 use crate::produce::events::ProduceEvent;
 use crate::report;
-use crate::schema::{client::Client, value_subject, EVENT_V1, EVENT_V2, EVENT_V3};
+use crate::schema::proto::{EVENT_PROTO_V1, EVENT_PROTO_V2, EVENT_PROTO_V3};
+use crate::schema::{client::Client, value_subject, SchemaKind, EVENT_V1, EVENT_V2, EVENT_V3};
+
+/// What the scenario shows for one format: its schema files, flag, v3's
+/// change and the v2 reader's default host.
+struct Story {
+    files: [(&'static str, &'static str); 3],
+    flag: &'static str,
+    v3: &'static str,
+    default_host: &'static str,
+}
+
+impl Story {
+    fn of(kind: SchemaKind) -> Story {
+        match kind {
+            SchemaKind::Protobuf => Story {
+                files: [
+                    ("v1.proto", EVENT_PROTO_V1),
+                    ("v2.proto", EVENT_PROTO_V2),
+                    ("v3.proto", EVENT_PROTO_V3),
+                ],
+                flag: "protobuf",
+                v3: "field 3, value, becomes a string",
+                default_host: "",
+            },
+            _ => Story {
+                files: [
+                    ("v1.avsc", EVENT_V1),
+                    ("v2.avsc", EVENT_V2),
+                    ("v3.avsc", EVENT_V3),
+                ],
+                flag: "avro",
+                v3: "value renamed, no alias",
+                default_host: "unknown",
+            },
+        }
+    }
+}
 
 /// What one reader read: per (sender, seq), the writer's id and the host it saw.
 type Reads = BTreeMap<(u32, u64), Vec<(Option<u32>, Option<String>)>>;
@@ -46,13 +86,11 @@ impl Demo<'_> {
             std::fs::write(&p, text)?;
             Ok(p.display().to_string())
         };
-        let (v1, v2, v3) = (
-            file("v1.avsc", EVENT_V1)?,
-            file("v2.avsc", EVENT_V2)?,
-            file("v3.avsc", EVENT_V3)?,
-        );
+        let story = Story::of(self.opts.schema);
+        let [(n1, t1), (n2, t2), (n3, t3)] = story.files;
+        let (v1, v2, v3) = (file(n1, t1)?, file(n2, t2)?, file(n3, t3)?);
         let o = self.opts;
-        let reg = ["--schema", "avro", "--registry", &url];
+        let reg = ["--schema", story.flag, "--registry", &url];
         let mut extra: Vec<String> = reg.iter().map(|s| s.to_string()).collect();
         extra.extend([
             "--upgrade-schema".into(),
@@ -93,14 +131,14 @@ impl Demo<'_> {
             let l = lines.remove(&id).unwrap_or_default();
             reads.push((label, self.reader(id, &l)));
         }
-        let refused = self.try_v3(&url, Path::new(&v3))?;
+        let refused = self.try_v3(&url, story.flag, Path::new(&v3))?;
         let versions = Client::new(&url)?.versions(&value_subject(&o.topic))?;
         report::line(&format!(
             "$ curl -s {url}/subjects/{}/versions",
             value_subject(&o.topic)
         ));
         report::line(&versions.to_string());
-        Ok(self.schemas_verdict(&ids, &reads, refused, &versions))
+        Ok(self.schemas_verdict(&story, &ids, &reads, refused, &versions))
     }
 
     /// Starts `braid registry` against the demo's brokers; returns its URL.
@@ -212,7 +250,7 @@ impl Demo<'_> {
 
     /// Tries to register v3 with `braid produce`; true when it was refused
     /// with 409 (its one error line is shown).
-    fn try_v3(&mut self, url: &str, v3: &Path) -> Result<bool> {
+    fn try_v3(&mut self, url: &str, flag: &str, v3: &Path) -> Result<bool> {
         let o = self.opts;
         let args = [
             "produce",
@@ -225,7 +263,7 @@ impl Demo<'_> {
             "-j",
             "1",
             "--schema",
-            "avro",
+            flag,
             "--registry",
             url,
             "--writer-schema",
@@ -251,6 +289,7 @@ impl Demo<'_> {
     /// Prints the checks; 0 when all passed.
     fn schemas_verdict(
         &mut self,
+        story: &Story,
         ids: &Ids,
         reads: &[(&str, Reads)],
         refused: bool,
@@ -289,9 +328,10 @@ impl Demo<'_> {
             host(r1, v2).iter().all(Option::is_none),
         ));
         let defaults = host(r2, v1);
+        let default = story.default_host;
         checks.push((
-            "v2 reader fills host's default (\"unknown\") for v1 events".into(),
-            !defaults.is_empty() && defaults.iter().all(|h| h.as_deref() == Some("unknown")),
+            format!("v2 reader fills host's default ({default:?}) for v1 events"),
+            !defaults.is_empty() && defaults.iter().all(|h| h.as_deref() == Some(default)),
         ));
         let named = host(r2, v2);
         let sample = named.first().cloned().flatten().unwrap_or_default();
@@ -300,10 +340,10 @@ impl Demo<'_> {
             !named.is_empty()
                 && named
                     .iter()
-                    .all(|h| h.is_some() && h.as_deref() != Some("unknown")),
+                    .all(|h| h.is_some() && h.as_deref() != Some(default)),
         ));
         checks.push((
-            "v3 (value renamed, no alias) refused with 409, in one line".into(),
+            format!("v3 ({}) refused with 409, in one line", story.v3),
             refused,
         ));
         checks.push((

@@ -1,6 +1,7 @@
 //! How the senders write an event: plain JSON (the default), or with
-//! `--schema avro|json` Confluent's wire format with the id the registry
-//! gave the event's schema under `<topic>-value`.
+//! `--schema avro|json|protobuf` Confluent's wire format with the id the
+//! registry gave the event's schema under `<topic>-value` (and, for
+//! Protobuf, the message index of the schema's first message, the byte 0).
 //!
 //! The schema is registered once, before the sender threads start
 //! ([`Encodings::register`]); a refusal (409 incompatible) is one error
@@ -16,7 +17,8 @@ use super::options::{Options, SchemaOptions};
 use crate::event::{self, Event};
 use crate::report::{self, Format};
 use crate::schema::client::Client;
-use crate::schema::{avro, put_header, value_subject, SchemaKind, HEADER_LEN};
+use crate::schema::proto_writer::ProtoWriter;
+use crate::schema::{avro, header_len, put_header, value_subject, SchemaKind};
 
 /// One way of writing the event.
 #[derive(Debug, Clone)]
@@ -35,6 +37,13 @@ pub enum Encoding {
         /// The writer schema, checked.
         writer: avro::Writer,
     },
+    /// Magic byte, schema id, message index [0], the Protobuf message.
+    Protobuf {
+        /// The writer schema's id.
+        id: u32,
+        /// The writer schema's first message, checked.
+        writer: ProtoWriter,
+    },
 }
 
 impl Encoding {
@@ -42,16 +51,21 @@ impl Encoding {
     /// (header included) as [`event::encode_into`] does.
     #[inline]
     pub fn encode_into(&self, e: &Event, size: Option<usize>, out: &mut Vec<u8>) {
-        let datum_size = || size.map(|s| s.saturating_sub(HEADER_LEN));
+        let datum_size = |kind| size.map(|s| s.saturating_sub(header_len(kind)));
         match self {
             Encoding::Plain => event::encode_into(e, size, out),
             Encoding::Json { id } => {
                 put_header(*id, out);
-                event::encode_into(e, datum_size(), out);
+                event::encode_into(e, datum_size(SchemaKind::Json), out);
             }
             Encoding::Avro { id, writer } => {
                 put_header(*id, out);
-                writer.encode_into(e, datum_size(), out);
+                writer.encode_into(e, datum_size(SchemaKind::Avro), out);
+            }
+            Encoding::Protobuf { id, writer } => {
+                put_header(*id, out);
+                out.push(0); // the message indexes: [0], the schema's first message
+                writer.encode_into(e, datum_size(SchemaKind::Protobuf), out);
             }
         }
     }
@@ -169,12 +183,18 @@ fn register(
     // The registry's verdict first: an incompatible schema is refused
     // (409) whether or not braid could write it.
     let id = Client::new(&s.registry)?.register(&subject, text, s.kind)?;
-    let writer = match s.kind {
-        SchemaKind::Avro => Some(
-            avro::Writer::new(text, &crate::client::host_name())
-                .map_err(|e| anyhow::anyhow!("schema id {id} under {subject}: {e}"))?,
-        ),
-        SchemaKind::Json => None,
+    let host = crate::client::host_name();
+    let cannot = |e: &dyn std::fmt::Display| anyhow::anyhow!("schema id {id} under {subject}: {e}");
+    let encoding = match s.kind {
+        SchemaKind::Avro => Encoding::Avro {
+            id,
+            writer: avro::Writer::new(text, &host).map_err(|e| cannot(&e))?,
+        },
+        SchemaKind::Protobuf => Encoding::Protobuf {
+            id,
+            writer: ProtoWriter::new(text, &host).map_err(|e| cannot(&e))?,
+        },
+        SchemaKind::Json => Encoding::Json { id },
     };
     let kind = format!("{:?}", s.kind).to_lowercase();
     match format {
@@ -192,8 +212,5 @@ fn register(
             if upgrade { "upgrade:" } else { "the event's" }
         )),
     }
-    Ok(match writer {
-        Some(writer) => Encoding::Avro { id, writer },
-        None => Encoding::Json { id },
-    })
+    Ok(encoding)
 }

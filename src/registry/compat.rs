@@ -1,20 +1,31 @@
 //! Schemas and compatibility: parsing and canonicalizing a schema, the
 //! compatibility levels, and the check a new version must pass.
 //!
-//! Avro schemas are parsed with `apache-avro` and checked with its
-//! `SchemaCompatibility` (Avro's resolution rules; a "partial" result, such
-//! as a reader enum missing a writer symbol, counts as incompatible).
-//! JSON Schemas (`schemaType: JSON`) are validated as JSON documents (an
-//! object or a boolean) but not compared: for them only the level NONE
-//! accepts a new version, and the refusal says so.
+//! - Avro schemas are parsed with `apache-avro` and checked with its
+//!   `SchemaCompatibility` (Avro's resolution rules; a "partial" result,
+//!   such as a reader enum missing a writer symbol, counts as incompatible).
+//! - JSON Schemas (`schemaType: JSON`) must be an object or a boolean; they
+//!   are compared by Confluent's JSON Schema rules ([`compat_json`](super::compat_json)).
+//! - Protobuf schemas (`schemaType: PROTOBUF`), `.proto` text or a base64
+//!   `FileDescriptorProto`, are compiled with their references and the
+//!   well-known `google/protobuf` imports, and compared by Confluent's
+//!   Protobuf rules ([`compat_proto`](super::compat_proto)).
 //!
-//! The canonical form, stored and returned, is the schema's JSON without
-//! whitespace outside strings (keys keep their order, as written): the same
-//! schema written with other whitespace gets the same id.
+//! The canonical form, stored and returned: for Avro and JSON the schema's
+//! JSON without whitespace outside strings (keys keep their order, as
+//! written); for Protobuf the descriptor printed back as `.proto` text
+//! ([`proto_text`](super::proto_text)). The same schema written with other
+//! whitespace (or, for Protobuf, comments, or as a descriptor) gets the
+//! same id.
 
 use apache_avro::schema_compatibility::{Compatibility, SchemaCompatibility};
 use apache_avro::Schema as AvroSchema;
+use prost_reflect::FileDescriptor;
 use std::fmt;
+
+use super::records::SchemaReference;
+use super::{compat_json, compat_proto, proto_text};
+use crate::schema::proto::{self, ProtoError, Source};
 
 /// The kinds of schema the registry accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -23,17 +34,57 @@ pub enum SchemaType {
     Avro,
     /// JSON Schema.
     Json,
+    /// Protocol Buffers.
+    Protobuf,
+}
+
+/// Why a schema is refused (422).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SchemaError {
+    /// A `schemaType` other than the three.
+    #[error("schemaType {0} is not supported (AVRO, JSON and PROTOBUF are)")]
+    UnsupportedType(String),
+    /// Avro or JSON Schema text that is not JSON.
+    #[error("not JSON: {0}")]
+    NotJson(String),
+    /// JSON that is not an Avro schema.
+    #[error("Avro: {0}")]
+    Avro(String),
+    /// JSON that cannot be a JSON Schema.
+    #[error("a JSON Schema is an object or a boolean")]
+    JsonSchema,
+    /// `.proto` text that does not compile, or an unresolved import.
+    #[error("{0}")]
+    Protobuf(#[from] ProtoError),
+    /// proto2 groups (braid cannot print them canonically).
+    #[error("proto2 groups are not supported by braid registry (field '{0}')")]
+    Group(String),
+    /// References on a schema type that does not take them here.
+    #[error("schema references are supported for PROTOBUF schemas only, not {0}")]
+    References(&'static str),
+    /// A reference to a subject version that does not exist.
+    #[error("the reference '{name}' names {subject} version {version}, which does not exist")]
+    MissingReference {
+        /// The import name.
+        name: String,
+        /// The subject.
+        subject: String,
+        /// The version.
+        version: i32,
+    },
+    /// A reference to a schema of another type.
+    #[error("the reference '{0}' is not a PROTOBUF schema")]
+    ReferenceType(String),
 }
 
 impl SchemaType {
     /// Parses a request's `schemaType` (None: Avro).
-    pub fn parse(name: Option<&str>) -> Result<SchemaType, String> {
+    pub fn parse(name: Option<&str>) -> Result<SchemaType, SchemaError> {
         match name.map(str::to_ascii_uppercase).as_deref() {
             None | Some("AVRO") => Ok(SchemaType::Avro),
             Some("JSON") => Ok(SchemaType::Json),
-            Some(other) => Err(format!(
-                "schemaType {other} is not supported (AVRO and JSON are)"
-            )),
+            Some("PROTOBUF") => Ok(SchemaType::Protobuf),
+            Some(other) => Err(SchemaError::UnsupportedType(other.to_string())),
         }
     }
 
@@ -42,6 +93,7 @@ impl SchemaType {
         match self {
             SchemaType::Avro => "AVRO",
             SchemaType::Json => "JSON",
+            SchemaType::Protobuf => "PROTOBUF",
         }
     }
 }
@@ -114,31 +166,103 @@ pub struct Parsed {
     pub kind: SchemaType,
     /// Its canonical text (what is stored and returned).
     pub canonical: String,
-    /// The Avro schema, for compatibility checks.
-    avro: Option<AvroSchema>,
+    /// The schemas it imports (Protobuf), as given.
+    pub references: Vec<SchemaReference>,
+    /// Every file its imports resolve to (references of references too).
+    deps: Vec<Source>,
+    /// The parsed form, for compatibility checks.
+    form: Form,
 }
 
-/// Parses and validates `text` as a schema of `kind`; the error says why it is invalid.
-pub fn parse(kind: SchemaType, text: &str) -> Result<Parsed, String> {
-    let json: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| format!("Invalid schema: not JSON: {e}"))?;
-    let canonical = minify(text);
-    let avro = match kind {
+#[derive(Debug, Clone)]
+enum Form {
+    Avro(AvroSchema),
+    Json(serde_json::Value),
+    Protobuf(FileDescriptor),
+}
+
+impl Parsed {
+    /// What makes two registrations the same schema: its canonical text and references.
+    pub fn identity(&self) -> String {
+        let refs: Vec<String> = self
+            .references
+            .iter()
+            .map(|r| format!("{}={}@{}", r.name, r.subject, r.version))
+            .collect();
+        format!("{}\u{0}{}", self.canonical, refs.join(","))
+    }
+
+    /// The files a schema that imports this one as `name` needs.
+    pub fn sources_as(&self, name: &str) -> Vec<Source> {
+        let mut v = vec![Source {
+            name: name.to_string(),
+            text: self.canonical.clone(),
+        }];
+        v.extend(self.deps.iter().cloned());
+        v
+    }
+
+    /// The base64 `FileDescriptorProto` of a Protobuf schema (`?format=serialized`).
+    pub fn serialized(&self) -> Option<String> {
+        match &self.form {
+            Form::Protobuf(f) => Some(proto::serialized(f)),
+            _ => None,
+        }
+    }
+}
+
+/// Parses and validates `text` as a schema of `kind`, whose `references`
+/// resolve to the files `deps`; the error says why it is invalid.
+pub fn parse(
+    kind: SchemaType,
+    text: &str,
+    references: Vec<SchemaReference>,
+    deps: Vec<Source>,
+) -> Result<Parsed, SchemaError> {
+    if kind != SchemaType::Protobuf && !references.is_empty() {
+        return Err(SchemaError::References(kind.name()));
+    }
+    let (canonical, form) = match kind {
         SchemaType::Avro => {
-            Some(AvroSchema::parse_str(text).map_err(|e| format!("Invalid schema: Avro: {e}"))?)
+            serde_json::from_str::<serde_json::Value>(text)
+                .map_err(|e| SchemaError::NotJson(e.to_string()))?;
+            let avro = AvroSchema::parse_str(text).map_err(|e| SchemaError::Avro(e.to_string()))?;
+            (minify(text), Form::Avro(avro))
         }
         SchemaType::Json => {
+            let json: serde_json::Value =
+                serde_json::from_str(text).map_err(|e| SchemaError::NotJson(e.to_string()))?;
             if !(json.is_object() || json.is_boolean()) {
-                return Err("Invalid schema: a JSON Schema is an object or a boolean".into());
+                return Err(SchemaError::JsonSchema);
             }
-            None
+            (minify(text), Form::Json(json))
+        }
+        SchemaType::Protobuf => {
+            let file = proto::compile(text, &deps)?;
+            if let Some(g) = group_field(&file) {
+                return Err(SchemaError::Group(g));
+            }
+            (proto_text::print(&file), Form::Protobuf(file))
         }
     };
     Ok(Parsed {
         kind,
         canonical,
-        avro,
+        references,
+        deps,
+        form,
     })
+}
+
+/// The first proto2 group field of `file`, if any.
+fn group_field(file: &FileDescriptor) -> Option<String> {
+    fn in_message(m: &prost_reflect::MessageDescriptor) -> Option<String> {
+        m.fields()
+            .find(|f| f.is_group())
+            .map(|f| f.name().to_string())
+            .or_else(|| m.child_messages().find_map(|c| in_message(&c)))
+    }
+    file.messages().find_map(|m| in_message(&m))
 }
 
 /// `text` (valid JSON) without the whitespace between tokens.
@@ -165,9 +289,76 @@ fn minify(text: &str) -> String {
     out
 }
 
+/// Which way a check failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// The new schema cannot read data written with an earlier one.
+    Backward,
+    /// An earlier schema cannot read data written with the new one.
+    Forward,
+}
+
+impl fmt::Display for Direction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Direction::Backward => "the new schema cannot read data written with an earlier one",
+            Direction::Forward => "an earlier schema cannot read data written with the new one",
+        })
+    }
+}
+
+/// One reason a new version is incompatible.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Problem {
+    /// A schema of another type than the earlier version's.
+    KindChanged {
+        /// The earlier version's type.
+        old: SchemaType,
+        /// The new one's.
+        new: SchemaType,
+    },
+    /// Avro's resolution fails.
+    Avro(Direction, String),
+    /// An incompatible Protobuf difference.
+    Protobuf(Direction, compat_proto::Difference),
+    /// An incompatible JSON Schema difference.
+    Json(Direction, compat_json::Difference),
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Problem::KindChanged { old, new } => write!(
+                f,
+                "a schema of type {} cannot follow one of type {}",
+                new.name(),
+                old.name()
+            ),
+            Problem::Avro(d, why) => write!(f, "{d}: {why}"),
+            Problem::Protobuf(d, diff) => write!(f, "{d}: {diff}"),
+            Problem::Json(d, diff) => write!(f, "{d}: {diff}"),
+        }
+    }
+}
+
+/// A new version's incompatibilities with the versions it was checked against.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", self.messages().join("; "))]
+pub struct Incompatible {
+    /// Each reason.
+    pub problems: Vec<Problem>,
+}
+
+impl Incompatible {
+    /// Each reason as text.
+    pub fn messages(&self) -> Vec<String> {
+        self.problems.iter().map(ToString::to_string).collect()
+    }
+}
+
 /// Checks `new` against a subject's live versions (`previous`, oldest
-/// first) under `level`; the error lists why it is incompatible.
-pub fn check(level: Level, new: &Parsed, previous: &[&Parsed]) -> Result<(), Vec<String>> {
+/// first) under `level`.
+pub fn check(level: Level, new: &Parsed, previous: &[&Parsed]) -> Result<(), Incompatible> {
     if level == Level::None || previous.is_empty() {
         return Ok(());
     }
@@ -178,32 +369,17 @@ pub fn check(level: Level, new: &Parsed, previous: &[&Parsed]) -> Result<(), Vec
     };
     let mut problems = Vec::new();
     for old in against.iter().rev() {
-        if let Err(why) = pair(level, new, old) {
-            problems.push(why);
-        }
+        pair(level, new, old, &mut problems);
     }
     if problems.is_empty() {
         Ok(())
     } else {
-        Err(problems)
+        Err(Incompatible { problems })
     }
 }
 
 /// One pairwise check of `new` against `old` under `level` (not NONE).
-fn pair(level: Level, new: &Parsed, old: &Parsed) -> Result<(), String> {
-    let (Some(n), Some(o)) = (&new.avro, &old.avro) else {
-        if new.kind != old.kind {
-            return Err(format!(
-                "a {} schema cannot follow a {} schema under {level}",
-                new.kind.name(),
-                old.kind.name()
-            ));
-        }
-        return Err(format!(
-            "compatibility of JSON schemas is not checked by braid registry: only level NONE \
-             accepts a new version (this subject's level is {level})"
-        ));
-    };
+fn pair(level: Level, new: &Parsed, old: &Parsed, problems: &mut Vec<Problem>) {
     let backward = matches!(
         level,
         Level::Backward | Level::BackwardTransitive | Level::Full | Level::FullTransitive
@@ -212,20 +388,50 @@ fn pair(level: Level, new: &Parsed, old: &Parsed) -> Result<(), String> {
         level,
         Level::Forward | Level::ForwardTransitive | Level::Full | Level::FullTransitive
     );
+    let mut ways = Vec::new();
     if backward {
-        can_read(o, n).map_err(|e| {
-            format!("the new schema cannot read data written with an earlier one: {e}")
-        })?;
+        ways.push(Direction::Backward);
     }
     if forward {
-        can_read(n, o).map_err(|e| {
-            format!("an earlier schema cannot read data written with the new one: {e}")
-        })?;
+        ways.push(Direction::Forward);
     }
-    Ok(())
+    for d in ways {
+        // Backward: the new schema reads what the old one wrote; Confluent
+        // compares (old, new). Forward: the other way round.
+        let (original, update) = match d {
+            Direction::Backward => (old, new),
+            Direction::Forward => (new, old),
+        };
+        match (&original.form, &update.form) {
+            (Form::Avro(w), Form::Avro(r)) => {
+                if let Err(why) = can_read(w, r) {
+                    problems.push(Problem::Avro(d, why));
+                }
+            }
+            (Form::Protobuf(a), Form::Protobuf(b)) => problems.extend(
+                compat_proto::compare(a, b)
+                    .into_iter()
+                    .filter(|x| !x.change.compatible())
+                    .map(|x| Problem::Protobuf(d, x)),
+            ),
+            (Form::Json(a), Form::Json(b)) => problems.extend(
+                compat_json::compare(a, b)
+                    .into_iter()
+                    .filter(|x| !x.change.compatible())
+                    .map(|x| Problem::Json(d, x)),
+            ),
+            _ => {
+                problems.push(Problem::KindChanged {
+                    old: old.kind,
+                    new: new.kind,
+                });
+                return;
+            }
+        }
+    }
 }
 
-/// Whether `reader` always reads what `writer` wrote.
+/// Whether `reader` always reads what `writer` wrote; why not, as text.
 fn can_read(writer: &AvroSchema, reader: &AvroSchema) -> Result<(), String> {
     match SchemaCompatibility::can_read(writer, reader) {
         Ok(Compatibility::Full) => Ok(()),
@@ -235,57 +441,5 @@ fn can_read(writer: &AvroSchema, reader: &AvroSchema) -> Result<(), String> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn avro(text: &str) -> Parsed {
-        parse(SchemaType::Avro, text).unwrap()
-    }
-
-    const V1: &str = r#"{"type":"record","name":"E","fields":[{"name":"value","type":"int"}]}"#;
-    const V2_DEFAULT: &str = r#"{"type":"record","name":"E","fields":[{"name":"value","type":"int"},{"name":"host","type":"string","default":""}]}"#;
-    const V2_NO_DEFAULT: &str = r#"{"type":"record","name":"E","fields":[{"name":"value","type":"int"},{"name":"host","type":"string"}]}"#;
-
-    #[test]
-    fn canonical_ignores_whitespace() {
-        let a = avro(V1);
-        let b = avro(
-            "{ \"type\": \"record\", \"name\" : \"E\",\n\t\"fields\": [ {\"name\":\"value\", \"type\":\"int\"} ] }",
-        );
-        assert_eq!(a.canonical, b.canonical);
-        assert_eq!(a.canonical, V1);
-        let doc = avro(r#"{"type": "enum", "name": "S", "doc": "a \" b\\ c", "symbols": ["A"]}"#);
-        assert_eq!(
-            doc.canonical,
-            r#"{"type":"enum","name":"S","doc":"a \" b\\ c","symbols":["A"]}"#
-        );
-    }
-
-    #[test]
-    fn levels() {
-        let (v1, d, nd) = (avro(V1), avro(V2_DEFAULT), avro(V2_NO_DEFAULT));
-        assert!(check(Level::Backward, &d, &[&v1]).is_ok());
-        assert!(check(Level::Backward, &nd, &[&v1]).is_err());
-        assert!(check(Level::Forward, &nd, &[&v1]).is_ok());
-        assert!(check(Level::Full, &d, &[&v1]).is_ok());
-        assert!(check(Level::Full, &nd, &[&v1]).is_err());
-        assert!(check(Level::None, &nd, &[&v1]).is_ok());
-        // Transitive: v1 -> v2 (no default) under FORWARD, then back to v1-like
-        // without host: backward with the latest only, not with all.
-        assert!(check(Level::BackwardTransitive, &nd, &[&d, &v1]).is_err());
-        assert!(check(Level::Backward, &nd, &[&v1, &d]).is_ok());
-    }
-
-    #[test]
-    fn bad_schemas_and_json() {
-        assert!(parse(SchemaType::Avro, "{").is_err());
-        assert!(parse(SchemaType::Avro, r#"{"type":"record"}"#).is_err());
-        assert!(parse(SchemaType::Json, "[1]").is_err());
-        let j = parse(SchemaType::Json, r#"{"type":"object"}"#).unwrap();
-        let msg = check(Level::Backward, &j, &[&j]).unwrap_err().join(" ");
-        assert!(msg.contains("only level NONE"), "{msg}");
-        assert!(check(Level::None, &j, &[&j]).is_ok());
-        assert_eq!(Level::parse("full_transitive"), Some(Level::FullTransitive));
-        assert!(SchemaType::parse(Some("PROTOBUF")).is_err());
-    }
-}
+#[path = "compat_tests.rs"]
+mod tests;

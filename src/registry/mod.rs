@@ -7,7 +7,9 @@
 //!   `/compatibility`) with Confluent's bodies and error codes.
 //! - `store`: the state in memory, changed only by applying records;
 //!   `records`: the `_schemas` keys and values in Confluent's JSON format.
-//! - `compat`: schema parsing, canonical form, compatibility levels.
+//! - `compat`: schema parsing, canonical form, compatibility levels;
+//!   `compat_proto` and `compat_json`: Confluent's Protobuf and JSON Schema
+//!   compatibility rules; `proto_text`: a Protobuf schema's canonical text.
 //! - `kafka_log`: the `_schemas` topic: created (one partition, compacted),
 //!   replayed from offset 0 at start, appended to with acks=all.
 //!
@@ -22,8 +24,11 @@
 //! ids for different schemas.
 
 pub mod compat;
+pub mod compat_json;
+pub mod compat_proto;
 pub mod http;
 pub mod kafka_log;
+pub mod proto_text;
 pub mod records;
 pub mod routes;
 pub mod server;

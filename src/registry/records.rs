@@ -4,8 +4,9 @@
 //! Keys: `{"keytype":"SCHEMA","subject":S,"version":V,"magic":1}`,
 //! `{"keytype":"CONFIG","subject":S|null,"magic":0}`,
 //! `{"keytype":"DELETE_SUBJECT","subject":S,"magic":0}` (and `NOOP`, ignored).
-//! Values: a schema `{"subject","version","id","schemaType"?,"schema","deleted"}`
-//! (`schemaType` left out for Avro, as Confluent does), a config
+//! Values: a schema `{"subject","version","id","schemaType"?,"schema","references"?,"deleted"}`
+//! (`schemaType` left out for Avro, `references` when there are none, as
+//! Confluent does), a config
 //! `{"compatibilityLevel":L}`, a subject deletion `{"subject","version"}`
 //! (every version up to it is deleted). An empty value is a tombstone.
 
@@ -59,14 +60,29 @@ pub struct SchemaValue {
     pub version: i32,
     /// The global schema id.
     pub id: i32,
-    /// `JSON`; absent for Avro.
+    /// `JSON` or `PROTOBUF`; absent for Avro.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schema_type: Option<String>,
     /// The schema text (canonical form).
     pub schema: String,
+    /// The schemas it imports.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub references: Vec<SchemaReference>,
     /// Soft-deleted.
     #[serde(default)]
     pub deleted: bool,
+}
+
+/// A schema reference, as Confluent writes it in records and requests:
+/// the name the schema imports, and the subject version that holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SchemaReference {
+    /// The import's name (`common/money.proto`).
+    pub name: String,
+    /// The subject holding it.
+    pub subject: String,
+    /// Its version there.
+    pub version: i32,
 }
 
 /// The value of a `CONFIG` record.
@@ -134,6 +150,7 @@ mod tests {
             id: 3,
             schema_type: None,
             schema: "\"int\"".into(),
+            references: vec![],
             deleted: false,
         };
         assert_eq!(

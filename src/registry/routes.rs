@@ -10,10 +10,11 @@
 use serde_json::{json, Value};
 use std::sync::{Mutex, RwLock};
 
-use super::compat::{self, Level, Parsed, SchemaType, LEVELS_HELP};
+use super::compat::{self, Level, Parsed, SchemaError, SchemaType, LEVELS_HELP};
 use super::http::{Request, Response};
 use super::kafka_log::Append;
 use super::records::Encoded;
+use super::records::SchemaReference;
 use super::store::{config_record, Plan, State};
 use crate::sync::lock;
 
@@ -70,13 +71,13 @@ impl Registry {
         let m = req.method.as_str();
         let answer = match (m, path.as_slice()) {
             ("GET", []) => ok(json!({})),
-            ("GET", ["schemas", "types"]) => ok(json!(["AVRO", "JSON"])),
-            ("GET", ["schemas", "ids", id]) => self.schema_by_id(id),
+            ("GET", ["schemas", "types"]) => ok(json!(["AVRO", "JSON", "PROTOBUF"])),
+            ("GET", ["schemas", "ids", id]) => self.schema_by_id(id, serialized(req)),
             ("GET", ["subjects"]) => ok(json!(self
                 .read()
                 .subjects(req.param("deleted") == Some("true")))),
             ("GET", ["subjects", s, "versions"]) => self.versions(s),
-            ("GET", ["subjects", s, "versions", v]) => self.version(s, v),
+            ("GET", ["subjects", s, "versions", v]) => self.version(s, v, serialized(req)),
             ("POST", ["subjects", s, "versions"]) => self.register(s, &req.body),
             ("POST", ["subjects", s]) => self.lookup(s, &req.body),
             ("DELETE", ["subjects", s]) => self.delete(s, req.param("permanent") == Some("true")),
@@ -102,15 +103,13 @@ impl Registry {
         answer.unwrap_or_else(|e| e)
     }
 
-    fn schema_by_id(&self, id: &str) -> Answer {
+    fn schema_by_id(&self, id: &str, serialized: bool) -> Answer {
         let not_found = || Response::error(404, 40403, &format!("Schema {id} not found"));
         let id: i32 = id.parse().map_err(|_| not_found())?;
         let state = self.read();
         let p = state.schema(id).ok_or_else(not_found)?;
-        let mut body = json!({"schema": p.canonical});
-        if p.kind != SchemaType::Avro {
-            body["schemaType"] = json!(p.kind.name());
-        }
+        let mut body = json!({});
+        describe_schema(&mut body, p, serialized);
         ok(body)
     }
 
@@ -153,26 +152,24 @@ impl Registry {
             .ok_or_else(|| Response::error(404, 40402, &format!("Version {v} not found.")))
     }
 
-    fn version(&self, subject: &str, v: &str) -> Answer {
+    fn version(&self, subject: &str, v: &str, serialized: bool) -> Answer {
         let (version, id) = self.resolve(subject, v)?;
-        ok(self.describe(subject, version, id))
+        ok(self.describe(subject, version, id, serialized))
     }
 
-    /// `{"subject","version","id","schema"}` (+ `schemaType` unless Avro).
-    fn describe(&self, subject: &str, version: i32, id: i32) -> Value {
+    /// `{"subject","version","id","schema"}` (+ `schemaType` unless Avro,
+    /// `references` when there are some).
+    fn describe(&self, subject: &str, version: i32, id: i32, serialized: bool) -> Value {
         let state = self.read();
         let mut body = json!({"subject": subject, "version": version, "id": id});
         if let Some(p) = state.schema(id) {
-            body["schema"] = json!(p.canonical);
-            if p.kind != SchemaType::Avro {
-                body["schemaType"] = json!(p.kind.name());
-            }
+            describe_schema(&mut body, p, serialized);
         }
         body
     }
 
     fn register(&self, subject: &str, body: &[u8]) -> Answer {
-        let schema = parse_schema_body(body)?;
+        let schema = self.parse_schema_body(body)?;
         let mut log = lock(&self.log);
         let plan = self.read().plan_register(subject, &schema);
         match plan {
@@ -188,19 +185,18 @@ impl Registry {
                 }
                 ok(json!({"id": id}))
             }
-            Err(problems) => Err(Response::error(
+            Err(incompatible) => Err(Response::error(
                 409,
                 409,
                 &format!(
-                    "Schema being registered is incompatible with an earlier schema for subject \"{subject}\", details: [{}]",
-                    problems.join("; ")
+                    "Schema being registered is incompatible with an earlier schema for subject \"{subject}\", details: [{incompatible}]"
                 ),
             )),
         }
     }
 
     fn lookup(&self, subject: &str, body: &[u8]) -> Answer {
-        let schema = parse_schema_body(body)?;
+        let schema = self.parse_schema_body(body)?;
         let found = {
             let state = self.read();
             if state.versions(subject).is_empty() {
@@ -209,7 +205,7 @@ impl Registry {
             state.find(subject, &schema)
         };
         let (version, id) = found.ok_or_else(|| Response::error(404, 40403, "Schema not found"))?;
-        ok(self.describe(subject, version, id))
+        ok(self.describe(subject, version, id, false))
     }
 
     fn delete(&self, subject: &str, permanent: bool) -> Answer {
@@ -224,7 +220,7 @@ impl Registry {
     }
 
     fn compatibility(&self, subject: &str, v: &str, body: &[u8], verbose: bool) -> Answer {
-        let schema = parse_schema_body(body)?;
+        let schema = self.parse_schema_body(body)?;
         let (_, id) = self.resolve(subject, v)?;
         let state = self.read();
         let old = state
@@ -234,7 +230,7 @@ impl Registry {
         let result = compat::check(level, &schema, &[old.as_ref()]);
         let mut body = json!({"is_compatible": result.is_ok()});
         if verbose {
-            body["messages"] = json!(result.err().unwrap_or_default());
+            body["messages"] = json!(result.err().map(|e| e.messages()).unwrap_or_default());
         }
         ok(body)
     }
@@ -283,24 +279,63 @@ fn parse_json(body: &[u8]) -> Result<Value, Response> {
         .map_err(|e| Response::error(400, 400, &format!("Unexpected request body: {e}")))
 }
 
-/// The schema of a `{"schema": ..., "schemaType": ..., "references": []}` body.
-fn parse_schema_body(body: &[u8]) -> Result<Parsed, Response> {
-    let v = parse_json(body)?;
-    let invalid = |m: &str| Response::error(422, 42201, m);
-    let text = v
-        .get("schema")
-        .and_then(Value::as_str)
-        .filter(|s| !s.trim().is_empty())
-        .ok_or_else(|| invalid("Empty schema: the body needs a \"schema\" string"))?;
-    if v.get("references")
-        .and_then(Value::as_array)
-        .is_some_and(|r| !r.is_empty())
-    {
-        return Err(invalid(
-            "Invalid schema: schema references are not supported by braid registry",
-        ));
+/// Whether the request asks for `?format=serialized` (a Protobuf schema as
+/// a base64 `FileDescriptorProto`, as confluent-kafka-python does).
+fn serialized(req: &Request) -> bool {
+    req.param("format") == Some("serialized")
+}
+
+/// Adds `schema`, `schemaType` (unless Avro) and `references` (when some) to `body`.
+fn describe_schema(body: &mut Value, p: &Parsed, serialized: bool) {
+    body["schema"] = json!(match p.serialized() {
+        Some(b64) if serialized => b64,
+        _ => p.canonical.clone(),
+    });
+    if p.kind != SchemaType::Avro {
+        body["schemaType"] = json!(p.kind.name());
     }
-    let kind = SchemaType::parse(v.get("schemaType").and_then(Value::as_str))
-        .map_err(|e| invalid(&format!("Invalid schema: {e}")))?;
-    compat::parse(kind, text).map_err(|e| invalid(&e))
+    if !p.references.is_empty() {
+        body["references"] = json!(p
+            .references
+            .iter()
+            .map(|r| json!({"name": r.name, "subject": r.subject, "version": r.version}))
+            .collect::<Vec<_>>());
+    }
+}
+
+impl Registry {
+    /// The schema of a `{"schema": ..., "schemaType": ..., "references": [...]}`
+    /// body, its references resolved against the subjects registered.
+    fn parse_schema_body(&self, body: &[u8]) -> Result<Parsed, Response> {
+        let v = parse_json(body)?;
+        let invalid = |e: &dyn std::fmt::Display| {
+            Response::error(422, 42201, &format!("Invalid schema: {e}"))
+        };
+        let text = v
+            .get("schema")
+            .and_then(Value::as_str)
+            .filter(|s| !s.trim().is_empty())
+            .ok_or_else(|| {
+                Response::error(
+                    422,
+                    42201,
+                    "Empty schema: the body needs a \"schema\" string",
+                )
+            })?;
+        let references: Vec<SchemaReference> = match v.get("references") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(r) => serde_json::from_value(r.clone()).map_err(|e| {
+                invalid(&format!(
+                    "references must be [{{\"name\",\"subject\",\"version\"}}]: {e}"
+                ))
+            })?,
+        };
+        let kind = SchemaType::parse(v.get("schemaType").and_then(Value::as_str))
+            .map_err(|e| invalid(&e))?;
+        if kind != SchemaType::Protobuf && !references.is_empty() {
+            return Err(invalid(&SchemaError::References(kind.name())));
+        }
+        let deps = self.read().resolve(&references).map_err(|e| invalid(&e))?;
+        compat::parse(kind, text, references, deps).map_err(|e| invalid(&e))
+    }
 }

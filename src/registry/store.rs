@@ -8,8 +8,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use super::compat::{self, Level, Parsed, SchemaType};
-use super::records::{ConfigValue, DeleteSubjectValue, Encoded, Key, SchemaValue};
+use super::compat::{self, Incompatible, Level, Parsed, SchemaError, SchemaType};
+use super::records::{ConfigValue, DeleteSubjectValue, Encoded, Key, SchemaReference, SchemaValue};
+use crate::schema::proto::Source;
 
 /// One version of a subject.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,6 +25,7 @@ pub struct Version {
 #[derive(Debug, Default)]
 pub struct State {
     schemas: BTreeMap<i32, Arc<Parsed>>,
+    /// Ids by (type, [`Parsed::identity`]).
     ids: HashMap<(SchemaType, String), i32>,
     subjects: BTreeMap<String, BTreeMap<i32, Version>>,
     global: Option<Level>,
@@ -32,20 +34,6 @@ pub struct State {
     /// reach the log (a timeout, a lost connection after the broker stored
     /// it), so no other schema ever gets that id.
     burned: i32,
-}
-
-/// Why a `_schemas` record's value is skipped on replay.
-#[derive(Debug, thiserror::Error)]
-pub enum RecordError {
-    /// The value is not the JSON its key calls for.
-    #[error("{0}")]
-    Json(#[from] serde_json::Error),
-    /// The schema in it does not parse.
-    #[error("{0}")]
-    Schema(String),
-    /// A compatibility level braid does not know.
-    #[error("unknown level")]
-    UnknownLevel,
 }
 
 /// What a registration comes to.
@@ -74,7 +62,7 @@ impl State {
         }
     }
 
-    fn apply_key(&mut self, key: Key, value: Option<&[u8]>) -> Result<(), RecordError> {
+    fn apply_key(&mut self, key: Key, value: Option<&[u8]>) -> Result<(), ApplyError> {
         match (key, value) {
             (
                 Key::Schema {
@@ -88,12 +76,11 @@ impl State {
             }
             (Key::Schema { .. }, Some(v)) => {
                 let v: SchemaValue = serde_json::from_slice(v)?;
-                let kind = SchemaType::parse(v.schema_type.as_deref())
-                    .map_err(|e| RecordError::Schema(e.to_string()))?;
+                let kind = SchemaType::parse(v.schema_type.as_deref())?;
                 if !self.schemas.contains_key(&v.id) {
-                    let parsed = compat::parse(kind, &v.schema)
-                        .map_err(|e| RecordError::Schema(e.to_string()))?;
-                    self.ids.insert((kind, parsed.canonical.clone()), v.id);
+                    let deps = self.resolve(&v.references)?;
+                    let parsed = compat::parse(kind, &v.schema, v.references.clone(), deps)?;
+                    self.ids.insert((kind, parsed.identity()), v.id);
                     self.schemas.insert(v.id, Arc::new(parsed));
                 }
                 let version = Version {
@@ -109,10 +96,8 @@ impl State {
                 let level = match value {
                     Some(v) => {
                         let c: ConfigValue = serde_json::from_slice(v)?;
-                        Some(
-                            Level::parse(&c.compatibility_level)
-                                .ok_or(RecordError::UnknownLevel)?,
-                        )
+                        let level = Level::parse(&c.compatibility_level);
+                        Some(level.ok_or(ApplyError::Level(c.compatibility_level))?)
                     }
                     None => None,
                 };
@@ -137,6 +122,37 @@ impl State {
             (Key::DeleteSubject { .. } | Key::Noop { .. }, None) | (Key::Noop { .. }, _) => {}
         }
         Ok(())
+    }
+
+    /// The files `refs` resolve to: each referenced schema under its import
+    /// name, and what it imports in turn.
+    pub fn resolve(&self, refs: &[SchemaReference]) -> Result<Vec<Source>, SchemaError> {
+        let mut out: Vec<Source> = Vec::new();
+        for r in refs {
+            let missing = || SchemaError::MissingReference {
+                name: r.name.clone(),
+                subject: r.subject.clone(),
+                version: r.version,
+            };
+            let versions = self.subjects.get(&r.subject).ok_or_else(missing)?;
+            let found = if r.version == -1 {
+                versions.values().rfind(|v| !v.deleted)
+            } else {
+                versions.get(&r.version)
+            };
+            let parsed = found
+                .and_then(|v| self.schemas.get(&v.id))
+                .ok_or_else(missing)?;
+            if parsed.kind != SchemaType::Protobuf {
+                return Err(SchemaError::ReferenceType(r.name.clone()));
+            }
+            for s in parsed.sources_as(&r.name) {
+                if !out.iter().any(|o| o.name == s.name) {
+                    out.push(s);
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// The schema with global id `id` (deleted versions keep their schema readable).
@@ -181,7 +197,7 @@ impl State {
 
     /// The live version of `subject` holding `schema`, if any.
     pub fn find(&self, subject: &str, schema: &Parsed) -> Option<(i32, i32)> {
-        let id = *self.ids.get(&(schema.kind, schema.canonical.clone()))?;
+        let id = *self.ids.get(&(schema.kind, schema.identity()))?;
         self.versions(subject)
             .into_iter()
             .find(|(_, v)| v.id == id)
@@ -191,7 +207,7 @@ impl State {
     /// Plans registering `schema` under `subject`: the existing id, a new
     /// version (an identical schema anywhere keeps its global id), or the
     /// reasons it is incompatible with the subject's live versions.
-    pub fn plan_register(&self, subject: &str, schema: &Parsed) -> Result<Plan, Vec<String>> {
+    pub fn plan_register(&self, subject: &str, schema: &Parsed) -> Result<Plan, Incompatible> {
         if let Some((_, id)) = self.find(subject, schema) {
             return Ok(Plan::Existing(id));
         }
@@ -201,7 +217,7 @@ impl State {
             .filter_map(|(_, v)| self.schemas.get(&v.id).map(|p| p.as_ref()))
             .collect();
         compat::check(self.effective_level(subject), schema, &live)?;
-        let id = match self.ids.get(&(schema.kind, schema.canonical.clone())) {
+        let id = match self.ids.get(&(schema.kind, schema.identity())) {
             Some(id) => *id,
             None => {
                 self.schemas
@@ -228,6 +244,7 @@ impl State {
             id,
             schema_type: (schema.kind != SchemaType::Avro).then(|| schema.kind.name().to_string()),
             schema: schema.canonical.clone(),
+            references: schema.references.clone(),
             deleted: false,
         };
         Ok(Plan::New(id, Encoded::new(&key, &value)))
@@ -261,6 +278,7 @@ impl State {
                 schema_type: (schema.kind != SchemaType::Avro)
                     .then(|| schema.kind.name().to_string()),
                 schema: schema.canonical.clone(),
+                references: schema.references.clone(),
                 deleted: true,
             };
             records.push(Encoded::new(&key, &value));
@@ -276,6 +294,20 @@ impl State {
         records.push(Encoded::new(&key, &value));
         Some((live.iter().map(|(n, _)| *n).collect(), records))
     }
+}
+
+/// Why a `_schemas` record was skipped on replay.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// Its value is not the JSON of its key type.
+    #[error("{0}")]
+    Json(#[from] serde_json::Error),
+    /// Its schema does not parse (or its references do not resolve).
+    #[error("{0}")]
+    Schema(#[from] SchemaError),
+    /// A level no registry knows.
+    #[error("unknown compatibility level {0}")]
+    Level(String),
 }
 
 /// The record that sets `subject`'s level (None: the global one).
@@ -294,8 +326,8 @@ pub fn config_record(subject: Option<&str>, level: Level) -> Encoded {
 mod tests {
     use super::*;
 
-    fn register(state: &mut State, subject: &str, text: &str) -> Result<i32, Vec<String>> {
-        let p = compat::parse(SchemaType::Avro, text).unwrap();
+    fn register(state: &mut State, subject: &str, text: &str) -> Result<i32, Incompatible> {
+        let p = compat::parse(SchemaType::Avro, text, vec![], vec![]).unwrap();
         match state.plan_register(subject, &p)? {
             Plan::Existing(id) => Ok(id),
             Plan::New(id, rec) => {
@@ -309,7 +341,7 @@ mod tests {
     fn an_id_planned_for_a_failed_write_is_never_given_to_another_schema() {
         let mut s = State::default();
         assert_eq!(register(&mut s, "a", "\"int\""), Ok(1));
-        let p = compat::parse(SchemaType::Avro, "\"long\"").unwrap();
+        let p = compat::parse(SchemaType::Avro, "\"long\"", vec![], vec![]).unwrap();
         let Ok(Plan::New(id, _lost)) = s.plan_register("a", &p) else {
             panic!("a new version expected");
         };
@@ -369,19 +401,19 @@ mod tests {
         };
         assert!(matches!(
             s.apply_key(schema(), Some(b"{")),
-            Err(RecordError::Json(_))
+            Err(ApplyError::Json(_))
         ));
         let bad_schema = br#"{"subject":"x","version":1,"id":1,"schema":"{"}"#;
         assert!(matches!(
             s.apply_key(schema(), Some(bad_schema)),
-            Err(RecordError::Schema(_))
+            Err(ApplyError::Schema(_))
         ));
         assert!(matches!(
             s.apply_key(
                 config.clone(),
                 Some(br#"{"compatibilityLevel":"SOMETIMES"}"#)
             ),
-            Err(RecordError::UnknownLevel)
+            Err(ApplyError::Level(_))
         ));
         assert!(s
             .apply_key(config, Some(br#"{"compatibilityLevel":"NONE"}"#))

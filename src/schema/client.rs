@@ -79,10 +79,23 @@ pub struct Registered {
     pub id: u32,
     /// Its version in the subject (0 when fetched by id).
     pub version: i64,
-    /// Avro or JSON.
+    /// Avro, JSON or Protobuf.
     pub kind: SchemaKind,
     /// Its text.
     pub schema: String,
+    /// The schemas it imports (Protobuf), by name.
+    pub references: Vec<Reference>,
+}
+
+/// A schema reference: the name a schema imports, and the subject version that holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reference {
+    /// The import's name (`common/money.proto`).
+    pub name: String,
+    /// The subject holding it.
+    pub subject: String,
+    /// Its version there.
+    pub version: i64,
 }
 
 /// The registry at one `http://HOST:PORT[/PREFIX]`.
@@ -123,8 +136,10 @@ impl Client {
     /// invalid) is an error that quotes the registry's message.
     pub fn register(&self, subject: &str, schema: &str, kind: SchemaKind) -> Reply<u32> {
         let mut body = json!({ "schema": schema });
-        if kind == SchemaKind::Json {
-            body["schemaType"] = Value::from("JSON");
+        match kind {
+            SchemaKind::Avro => {}
+            SchemaKind::Json => body["schemaType"] = Value::from("JSON"),
+            SchemaKind::Protobuf => body["schemaType"] = Value::from("PROTOBUF"),
         }
         let path = format!("/subjects/{subject}/versions");
         let (status, reply) = self.call("POST", &path, Some(&body))?;
@@ -147,6 +162,7 @@ impl Client {
                 version: 0,
                 kind: kind_of(&reply),
                 schema: schema_of(&reply)?,
+                references: references_of(&reply),
             })),
             404 => Ok(None),
             _ => Err(RegistryError::Status {
@@ -159,7 +175,12 @@ impl Client {
 
     /// `GET /subjects/{subject}/versions/latest`; None for an unknown subject.
     pub fn latest(&self, subject: &str) -> Reply<Option<Registered>> {
-        let path = format!("/subjects/{subject}/versions/latest");
+        self.version(subject, "latest")
+    }
+
+    /// `GET /subjects/{subject}/versions/{version}`; None when there is no such version.
+    pub fn version(&self, subject: &str, version: &str) -> Reply<Option<Registered>> {
+        let path = format!("/subjects/{subject}/versions/{version}");
         let (status, reply) = self.call("GET", &path, None)?;
         match status {
             200 => Ok(Some(Registered {
@@ -167,14 +188,42 @@ impl Client {
                 version: reply["version"].as_i64().unwrap_or(0),
                 kind: kind_of(&reply),
                 schema: schema_of(&reply)?,
+                references: references_of(&reply),
             })),
             404 => Ok(None),
             _ => Err(RegistryError::Status {
-                what: format!("{subject} latest"),
+                what: format!("{subject} version {version}"),
                 status,
                 message: message(&reply),
             }),
         }
+    }
+
+    /// Every file `refs` name, and the files they import in turn, each
+    /// once: what [`proto::compile`](super::proto::compile) needs beside the schema.
+    pub fn sources(&self, refs: &[Reference]) -> Reply<Vec<super::proto::Source>> {
+        let mut out: Vec<super::proto::Source> = Vec::new();
+        let mut todo: Vec<Reference> = refs.to_vec();
+        while let Some(r) = todo.pop() {
+            if out.iter().any(|s| s.name == r.name) {
+                continue;
+            }
+            let found = self.version(&r.subject, &r.version.to_string())?;
+            let reg = found.ok_or_else(|| RegistryError::Status {
+                what: format!(
+                    "the reference {} ({} version {})",
+                    r.name, r.subject, r.version
+                ),
+                status: 404,
+                message: "not found".into(),
+            })?;
+            todo.extend(reg.references);
+            out.push(super::proto::Source {
+                name: r.name,
+                text: reg.schema,
+            });
+        }
+        Ok(out)
     }
 
     /// `GET /subjects/{subject}/versions`: the subject's versions, as JSON.
@@ -318,8 +367,25 @@ fn schema_of(reply: &Value) -> Reply<String> {
 fn kind_of(reply: &Value) -> SchemaKind {
     match reply["schemaType"].as_str() {
         Some(t) if t.eq_ignore_ascii_case("JSON") => SchemaKind::Json,
+        Some(t) if t.eq_ignore_ascii_case("PROTOBUF") => SchemaKind::Protobuf,
         _ => SchemaKind::Avro,
     }
+}
+
+fn references_of(reply: &Value) -> Vec<Reference> {
+    let refs = reply["references"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    refs.iter()
+        .filter_map(|r| {
+            Some(Reference {
+                name: r["name"].as_str()?.to_string(),
+                subject: r["subject"].as_str()?.to_string(),
+                version: r["version"].as_i64()?,
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -2,14 +2,19 @@
 //! format. A message that does not start with the magic byte is a plain
 //! JSON event ([`crate::event::decode`]). One that does names its writer
 //! schema by id: fetched from the registry once and cached (an unknown id
-//! is asked again after [`RETRY_MISSING`]), then the datum is decoded with
-//! the reader schema by Avro's resolution rules (`apache-avro`'s
-//! `from_avro_datum`, or [`FastReader`] for the event's own schemas):
-//! `--reader-schema FILE`, else the subject's latest
-//! version when the worker first needs it, else the writer's own schema.
+//! is asked again after [`RETRY_MISSING`]), with the schemas it references
+//! for Protobuf. The reader schema is `--reader-schema FILE` (Avro JSON or
+//! `.proto`), else the subject's latest version when the worker first needs
+//! it, else the writer's own schema; it applies to writers of its kind.
+//! An Avro datum is decoded by Avro's resolution rules (`apache-avro`'s
+//! resolving reader, or [`FastReader`] for the event's own schemas); a
+//! Protobuf message (after its message indexes) as the reader's message of
+//! the same name sees it (else the reader's first message), fields matched
+//! by number ([`ProtoReader`]).
 //!
 //! A message that cannot be decoded is a [`DecodeError::Invalid`] (a poison
-//! event: not JSON, an id the registry answers 404 for, a cut datum); one
+//! event: not JSON, an id the registry answers 404 for, a cut datum, an
+//! unknown message index); one
 //! that cannot be decoded *yet* because the registry is unreachable or
 //! answers 5xx is a [`DecodeError::Unavailable`], which the worker waits
 //! out: a transient fault is never a reason to skip an event.
@@ -24,10 +29,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use super::client::{Client, RegistryError};
+use super::client::{Client, Registered, RegistryError};
 use super::fast::FastReader;
+use super::proto::{self, ProtoError};
+use super::proto_reader::{ProtoReader, ReadError};
 use super::{avro, split, value_subject, SchemaKind};
 use crate::event::{self, Event};
+use prost_reflect::{FileDescriptor, MessageDescriptor};
 
 /// How long an id the registry did not know stays unknown before it is asked again.
 pub const RETRY_MISSING: Duration = Duration::from_secs(5);
@@ -49,6 +57,12 @@ impl From<String> for DecodeError {
     }
 }
 
+impl From<ProtoError> for DecodeError {
+    fn from(e: ProtoError) -> Self {
+        DecodeError::Invalid(e.to_string())
+    }
+}
+
 /// A decoded message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decoded {
@@ -67,6 +81,13 @@ enum Writer {
     Fast(FastReader),
     Avro(GenericDatumReader<'static>),
     Json,
+    /// A Protobuf schema: its file (to find the message an index names),
+    /// the reader schema's file if any, and the reader of message [0].
+    Proto {
+        file: FileDescriptor,
+        reader: Option<FileDescriptor>,
+        first: Option<ProtoReader>,
+    },
 }
 
 /// A cached answer of the registry.
@@ -75,13 +96,20 @@ enum Entry {
     Missing(Instant),
 }
 
-/// The reader schema. Schemas are leaked (`&'static`) so that the cached
-/// datum readers can borrow them: one per schema id a worker meets.
+/// A reader schema. Avro schemas are leaked (`&'static`) so that the
+/// cached datum readers can borrow them: one per schema id a worker meets.
+#[derive(Clone)]
+enum ReaderSchema {
+    Avro(&'static Schema),
+    Proto(FileDescriptor),
+}
+
+/// The reader schema.
 enum Reader {
     /// `--reader-schema`.
-    Fixed(&'static Schema),
+    Fixed(ReaderSchema),
     /// The subject's latest version, asked once (None: read with the writer's schema).
-    Latest(String, OnceLock<Option<&'static Schema>>),
+    Latest(String, OnceLock<Option<ReaderSchema>>),
 }
 
 /// Decodes plain JSON and schema-framed messages; see the module.
@@ -93,7 +121,7 @@ pub struct Decoder {
 
 impl Decoder {
     /// A decoder for `topic`'s messages; without `registry`, schema-framed
-    /// messages are invalid. `reader_schema` is Avro JSON text.
+    /// messages are invalid. `reader_schema` is Avro JSON or `.proto` text.
     pub fn new(
         registry: Option<&str>,
         reader_schema: Option<&str>,
@@ -101,9 +129,7 @@ impl Decoder {
     ) -> Result<Decoder> {
         let client = registry.map(Client::new).transpose()?;
         let reader = match reader_schema {
-            Some(text) => Reader::Fixed(leak(
-                Schema::parse_str(text).context("the reader schema is not an Avro schema")?,
-            )),
+            Some(text) => Reader::Fixed(parse_reader(text)?),
             None => Reader::Latest(value_subject(topic), OnceLock::new()),
         };
         Ok(Decoder {
@@ -125,7 +151,7 @@ impl Decoder {
             });
         };
         let writer = self.writer(id)?;
-        Ok(read_with(&writer, id, datum)?)
+        read_with(&writer, id, datum)
     }
 
     /// The writer schema `id`, from the cache or the registry.
@@ -150,10 +176,29 @@ impl Decoder {
         };
         let writer = match reg.kind {
             SchemaKind::Json => Writer::Json,
+            SchemaKind::Protobuf => {
+                let file = compile_registered(client, &reg)
+                    .map_err(|e| e.about(&format!("schema id {id}")))?;
+                let reader = match self.reader_schema()? {
+                    Some(ReaderSchema::Proto(f)) => Some(f),
+                    _ => None,
+                };
+                let first = proto::message_at(&file, &[0])
+                    .ok()
+                    .map(|w| ProtoReader::new(reader_message(reader.as_ref(), &w)));
+                Writer::Proto {
+                    file,
+                    reader,
+                    first,
+                }
+            }
             SchemaKind::Avro => {
                 let schema = Schema::parse_str(&reg.schema)
                     .map_err(|e| format!("schema id {id} is not valid Avro: {e}"))?;
-                let reader = self.reader_schema()?;
+                let reader = match self.reader_schema()? {
+                    Some(ReaderSchema::Avro(s)) => Some(s),
+                    _ => None,
+                };
                 if let Some(fast) = FastReader::new(&schema, reader) {
                     let writer = Arc::new(Writer::Fast(fast));
                     cache.insert(id, Entry::Known(writer.clone()));
@@ -173,23 +218,36 @@ impl Decoder {
 
     /// The reader schema, if any. The subject's latest is asked once; a
     /// registry that cannot answer is asked again on the next message.
-    fn reader_schema(&self) -> Result<Option<&'static Schema>, DecodeError> {
+    fn reader_schema(&self) -> Result<Option<ReaderSchema>, DecodeError> {
         let (subject, cell) = match &self.reader {
-            Reader::Fixed(s) => return Ok(Some(*s)),
+            Reader::Fixed(s) => return Ok(Some(s.clone())),
             Reader::Latest(subject, cell) => (subject, cell),
         };
         if let Some(known) = cell.get() {
-            return Ok(*known);
+            return Ok(known.clone());
         }
         let Some(client) = self.client.as_ref() else {
             return Ok(None);
         };
         let latest = match client.latest(subject) {
-            Ok(Some(r)) if r.kind == SchemaKind::Avro => Schema::parse_str(&r.schema)
-                .inspect_err(|e| log::warn!("{subject} latest is not Avro: {e}"))
-                .ok()
-                .map(leak),
-            Ok(_) => None,
+            Ok(Some(r)) => match r.kind {
+                SchemaKind::Avro => Schema::parse_str(&r.schema)
+                    .inspect_err(|e| log::warn!("{subject} latest is not Avro: {e}"))
+                    .ok()
+                    .map(|s| ReaderSchema::Avro(leak(s))),
+                SchemaKind::Protobuf => match compile_registered(client, &r) {
+                    Ok(f) => Some(ReaderSchema::Proto(f)),
+                    Err(DecodeError::Unavailable(why)) => {
+                        return Err(DecodeError::Unavailable(why))
+                    }
+                    Err(e) => {
+                        log::warn!("{subject} latest: {e}: reading with each writer's schema");
+                        None
+                    }
+                },
+                SchemaKind::Json => None,
+            },
+            Ok(None) => None,
             Err(e) if e.is_transient() => return Err(registry_fault(&e)),
             Err(e) => {
                 log::warn!(
@@ -198,7 +256,42 @@ impl Decoder {
                 None
             }
         };
-        Ok(*cell.get_or_init(|| latest))
+        Ok(cell.get_or_init(|| latest).clone())
+    }
+}
+
+/// Compiles a registered Protobuf schema with the schemas it references
+/// (fetched from the registry).
+fn compile_registered(client: &Client, reg: &Registered) -> Result<FileDescriptor, DecodeError> {
+    let deps = client
+        .sources(&reg.references)
+        .map_err(|e| registry_fault(&e))?;
+    Ok(proto::compile(&reg.schema, &deps)?)
+}
+
+/// The message a reader schema reads `writer` messages as: its message of
+/// the same full name, else its first message; the writer's own without one.
+fn reader_message(
+    reader: Option<&FileDescriptor>,
+    writer: &MessageDescriptor,
+) -> MessageDescriptor {
+    let Some(file) = reader else {
+        return writer.clone();
+    };
+    file.parent_pool()
+        .get_message_by_name(writer.full_name())
+        .filter(|m| m.parent_file() == *file)
+        .or_else(|| proto::first_message(file).ok())
+        .unwrap_or_else(|| writer.clone())
+}
+
+impl DecodeError {
+    /// The same error, saying what it was about.
+    fn about(self, what: &str) -> DecodeError {
+        match self {
+            DecodeError::Invalid(why) => DecodeError::Invalid(format!("{what}: {why}")),
+            DecodeError::Unavailable(why) => DecodeError::Unavailable(format!("{what}: {why}")),
+        }
     }
 }
 
@@ -213,9 +306,15 @@ fn registry_fault(e: &RegistryError) -> DecodeError {
 }
 
 /// Reads the datum of a message written with the writer schema `id`.
-fn read_with(writer: &Writer, id: u32, datum: &[u8]) -> Result<Decoded, String> {
+fn read_with(writer: &Writer, id: u32, datum: &[u8]) -> Result<Decoded, DecodeError> {
     let (event, host) = match writer {
         Writer::Json => (event::decode(datum).map_err(|e| e.to_string())?, None),
+        Writer::Proto {
+            file,
+            reader,
+            first,
+        } => read_proto(file, reader.as_ref(), first.as_ref(), datum)
+            .map_err(|e| e.about(&format!("schema id {id}")))?,
         Writer::Fast(f) => f.read(datum).map_err(|e| format!("schema id {id}: {e}"))?,
         Writer::Avro(reader) => {
             let mut rest = datum;
@@ -223,10 +322,10 @@ fn read_with(writer: &Writer, id: u32, datum: &[u8]) -> Result<Decoded, String> 
                 .read_value(&mut rest)
                 .map_err(|e| format!("schema id {id}: cannot decode the Avro datum: {e}"))?;
             if !rest.is_empty() {
-                return Err(format!(
+                return Err(DecodeError::Invalid(format!(
                     "schema id {id}: {} bytes after the Avro datum",
                     rest.len()
-                ));
+                )));
             }
             avro::to_event(value).map_err(|e| format!("schema id {id}: {e}"))?
         }
@@ -238,17 +337,56 @@ fn read_with(writer: &Writer, id: u32, datum: &[u8]) -> Result<Decoded, String> 
     })
 }
 
+/// Reads a Protobuf message: its indexes, then the message as the reader sees it.
+fn read_proto(
+    file: &FileDescriptor,
+    reader: Option<&FileDescriptor>,
+    first: Option<&ProtoReader>,
+    datum: &[u8],
+) -> Result<(Event, Option<String>), DecodeError> {
+    let invalid = |e: ReadError| DecodeError::Invalid(e.to_string());
+    // The first message, [0], is the single byte 0: no allocation.
+    if let (Some(r), [0, message @ ..]) = (first, datum) {
+        return r.read(message).map_err(invalid);
+    }
+    let mut rest = datum;
+    let indexes = proto::read_indexes(&mut rest)?;
+    let writer = proto::message_at(file, &indexes)?;
+    ProtoReader::new(reader_message(reader, &writer))
+        .read(rest)
+        .map_err(invalid)
+}
+
+/// Parses `--reader-schema`'s text: Avro JSON, or `.proto` text.
+fn parse_reader(text: &str) -> Result<ReaderSchema> {
+    if looks_like_json(text) {
+        let s = Schema::parse_str(text).context("the reader schema is not an Avro schema")?;
+        return Ok(ReaderSchema::Avro(leak(s)));
+    }
+    let file = proto::compile(text, &[]).context("the reader schema is not a .proto")?;
+    proto::first_message(&file).context("the reader schema")?;
+    Ok(ReaderSchema::Proto(file))
+}
+
+/// Whether a schema's text is JSON (Avro, JSON Schema) rather than `.proto`.
+fn looks_like_json(text: &str) -> bool {
+    matches!(
+        text.trim_start().as_bytes().first(),
+        Some(b'{' | b'[' | b'"')
+    )
+}
+
 /// A schema that lives as long as the process (see [`Reader`]).
 fn leak(schema: Schema) -> &'static Schema {
     Box::leak(Box::new(schema))
 }
 
-/// Reads `--reader-schema FILE` and checks that it is an Avro schema.
+/// Reads `--reader-schema FILE` and checks that it is an Avro schema or a
+/// `.proto` with a message.
 pub fn read_reader_schema(path: &std::path::Path) -> Result<String> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the reader schema {}", path.display()))?;
-    Schema::parse_str(&text)
-        .with_context(|| format!("{} is not an Avro schema", path.display()))?;
+    parse_reader(&text).with_context(|| format!("--reader-schema {}", path.display()))?;
     Ok(text)
 }
 

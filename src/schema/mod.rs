@@ -4,7 +4,8 @@
 //! ```text
 //! byte 0      magic 0
 //! bytes 1..5  the schema id, big-endian (global in the registry)
-//! bytes 5..   the Avro binary datum, or the JSON of the event
+//! bytes 5..   the Avro binary datum, or the JSON of the event, or (Protobuf)
+//!             the message indexes and the message (see [`proto`])
 //! ```
 //!
 //! A plain JSON event starts with `{` (or whitespace), never with byte 0,
@@ -20,11 +21,22 @@
 //!   the fork.
 //! - [`fast`]: the decoder's fast path for pairs of the event's own
 //!   schemas, checked against `apache-avro`'s resolution in its tests.
+//! - [`proto`]: Protobuf schemas compiled with `protox` (references and
+//!   well-known imports resolved), the event's `.proto` versions, and
+//!   Confluent's message indexes.
+//! - [`proto_writer`]: braid's own Protobuf encoder for the event (the
+//!   producer's hot path), checked against `prost-reflect` in its tests.
+//! - [`proto_reader`]: the consumer's Protobuf reader: fields matched by
+//!   number, defaults for what the wire lacks; a fast path for messages
+//!   made of the event's fields, `prost-reflect`'s `DynamicMessage` else.
 
 pub mod avro;
 pub mod client;
 pub mod decoder;
 pub mod fast;
+pub mod proto;
+pub mod proto_reader;
+pub mod proto_writer;
 
 use clap::ValueEnum;
 
@@ -35,6 +47,8 @@ pub enum SchemaKind {
     Avro,
     /// The JSON event, with a registered JSON Schema.
     Json,
+    /// A Protobuf message (the schema `EVENT_PROTO_V1`, or `--writer-schema FILE.proto`).
+    Protobuf,
 }
 
 /// The magic byte of Confluent's wire format.
@@ -42,6 +56,15 @@ pub const MAGIC: u8 = 0;
 
 /// Bytes of the wire format before the datum: magic and schema id.
 pub const HEADER_LEN: usize = 5;
+
+/// Bytes braid writes before the datum of a `kind` event: the header, and
+/// for Protobuf the message index of the first message (one byte).
+pub fn header_len(kind: SchemaKind) -> usize {
+    match kind {
+        SchemaKind::Protobuf => HEADER_LEN + 1,
+        SchemaKind::Avro | SchemaKind::Json => HEADER_LEN,
+    }
+}
 
 /// The event as an Avro record, version 1: today's JSON event, with the
 /// padding as a string that defaults to empty.

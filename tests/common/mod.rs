@@ -17,6 +17,7 @@ pub mod peer;
 pub mod process;
 pub mod raw;
 pub mod registry;
+pub mod schema_peers;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
