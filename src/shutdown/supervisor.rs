@@ -98,7 +98,11 @@ impl Signals {
 
     /// In a freshly forked worker (signals still blocked): removes the
     /// supervisor's actions, which closes the write ends, and closes the
-    /// read ends. The worker then installs its own ([`super::worker::install`]).
+    /// read ends. This is the child's reset: signal-hook's handler stays
+    /// installed (its registry is per process, and a disposition changed
+    /// behind its back would leave it stale), with no action left, which
+    /// for SIGCHLD is what the default does (nothing); the worker then adds
+    /// its own for SIGINT and SIGTERM ([`super::worker::install`]).
     pub fn forget_in_child(&mut self) {
         for pipe in self.pipes.drain(..) {
             signal_hook::low_level::unregister(pipe.action);
