@@ -56,11 +56,10 @@ pub fn start(label: &str, args: &[String], id: usize, tx: Sender<Line>) -> Resul
         .stderr(Stdio::inherit())
         .process_group(0);
     // SAFETY: the closure runs in the forked child before exec and only calls
-    // prctl(2), which is async-signal-safe; it allocates nothing.
+    // prctl(2) (`shutdown::die_with_parent`), which is async-signal-safe; it
+    // allocates nothing.
     unsafe {
-        cmd.pre_exec(|| {
-            nix::sys::prctl::set_pdeathsig(Signal::SIGTERM).map_err(std::io::Error::from)
-        });
+        cmd.pre_exec(crate::shutdown::die_with_parent);
     }
     let mut child = cmd
         .spawn()

@@ -62,13 +62,19 @@
 //! - [`consume`]: `braid consume`. `consume::options` is the checked
 //!   `Options`; `consume::assignment` plans which worker reads which
 //!   partitions (a plan that does not cover the topic is a usage error).
-//!   `consume::supervisor` is single-threaded (it forks): `spawn` forks a
-//!   worker per share, `reports` turns the workers' status-pipe lines into
-//!   counts and `ConsumeEvent`s, `exits` reaps and respawns with a doubling
-//!   backoff, `group` (`--subscribe`) keeps its place in a consumer group
-//!   through `consume::membership` (JoinGroup/SyncGroup/Heartbeat/LeaveGroup,
-//!   the range and roundrobin assignors) and stops and re-forks its workers on
-//!   a rebalance. `consume::worker` runs in each child after the fork:
+//!   `consume::supervisor` is two halves. `supervisor::machine` makes every
+//!   decision and does no I/O: `Machine::on(input, now)` takes a worker's
+//!   status line, a worker reaped, a stop signal, a group event or a tick, and
+//!   returns actions (fork, signal, heartbeat, join, leave, an event, exit);
+//!   it respawns with a doubling backoff, ends a crash loop, kills stragglers
+//!   after `--grace`, leaves at once on a second Ctrl+C, and under
+//!   `--subscribe` stops and re-forks its workers on a rebalance. Its unit
+//!   tests run it on a fake clock. `supervisor::driver` does the I/O,
+//!   single-threaded since it forks (`spawn`): one poll loop over the signal
+//!   self-pipes and the workers' status pipes, `waitpid`, `kill`, the group
+//!   membership through `consume::membership` (JoinGroup/SyncGroup/
+//!   Heartbeat/LeaveGroup, the range and roundrobin assignors) and the live
+//!   view. `consume::worker` runs in each child after the fork:
 //!   `kafka_io` fetches and commits (exactly last processed + 1, with the
 //!   group generation under `--subscribe`, retried through `consume::recover`
 //!   while the cluster fails over), `processing` processes events in order so
@@ -117,8 +123,10 @@
 //!   and `braid consume --registry URL`.
 //! - [`kafka_version`]: refuses Kafka 4.0+ (ApiVersions) before a command
 //!   that connects does anything, with one line that says why.
-//! - [`shutdown`]: the one place that installs signal handling (`ctrlc` for
-//!   threaded commands; the supervisor uses `sigaction` and a self-pipe).
+//! - [`shutdown`]: the one module that handles signals: `ctrlc` for the
+//!   threaded commands; for the forking consumer, `signal-hook` self-pipes
+//!   in the supervisor (`shutdown::supervisor`, with the mask held across
+//!   each fork) and flags with PDEATHSIG in its workers (`shutdown::worker`).
 //! - [`accept`]: the accept loop the broker and the registry share (a
 //!   thread per connection, `--max-connections`, stop and a bounded wait).
 //! - [`sync`]: [`sync::lock`], the mutex lock the broker and the registry

@@ -433,11 +433,13 @@ fn kill9_worker(c: &mut Consume, w: usize, pid: i32) -> Exit {
 }
 
 /// One worker that crashes after 5 events every time (`--fault-crash-after
-/// 5`), `--respawn-backoff 200`: from each `worker_exited` to the next
-/// `partitions_assigned` at least 200, 400, 800, 1600, 3200 ms pass (each
-/// delay doubles; the upper bounds are only generous sanity limits); the
-/// first five crashes are respawned, the sixth in the window (more than 5)
-/// ends the run with exit 1 and the crash-loop message naming the worker.
+/// 5`), `--respawn-backoff 200`: no respawn comes before its delay (from
+/// each `worker_exited` to the next `partitions_assigned` at least 200, 400,
+/// 800, 1600, 3200 ms pass); the first five crashes are respawned, the sixth
+/// in the window (more than 5) ends the run with exit 1 and the crash-loop
+/// message naming the worker. How long each delay is, exactly, and its cap
+/// are the supervisor machine's unit tests (fake clock): here only the lower
+/// bounds, which no load on the machine can break.
 #[test]
 fn respawn_backoff_doubles_per_crash_until_the_sixth_crash_ends_the_run() {
     let broker = Broker::start(&[]);
@@ -490,11 +492,6 @@ fn respawn_backoff_doubles_per_crash_until_the_sixth_crash_ends_the_run() {
              (gaps {gaps:?})",
             k + 1
         );
-        assert!(
-            *gap < want + 10_000,
-            "respawn {} came {gap} ms after the crash; the backoff is {want} ms (gaps {gaps:?})",
-            k + 1
-        );
     }
     let done = shutdown(&events);
     assert_eq!(done.status, "crash_loop", "{done:?}");
@@ -515,6 +512,14 @@ fn respawn_backoff_doubles_per_crash_until_the_sixth_crash_ends_the_run() {
 /// past the window, and its `kill -9` is respawned after ≥ 500 ms but well
 /// before the 2000 ms the doubling would give; the next quick one after
 /// ≥ 1000 ms again.
+///
+/// Every kill is respawned whatever the timing. Whether a kill was "quick"
+/// (its process ran less than the window) depends on how fast the loaded
+/// machine forks and connects, so the doubling is asserted only where the
+/// events prove it (the process was forked after the previous exit, and
+/// killed within the window of it); the rule itself, to the millisecond, is
+/// the supervisor machine's unit test
+/// `a_process_that_ran_longer_than_the_crash_window_starts_the_backoff_over`.
 #[test]
 fn respawn_backoff_starts_over_after_a_run_longer_than_the_crash_window() {
     let broker = Broker::start(&[]);
@@ -559,7 +564,20 @@ fn respawn_backoff_starts_over_after_a_run_longer_than_the_crash_window() {
     wait_assigned(&mut c, 0, 5);
     let events = c.events();
     let gaps: Vec<i64> = (0..4).map(|k| respawn_gap(&events, 0, k)).collect();
-    for (k, want) in [500, 1000, 500, 1000].into_iter().enumerate() {
+    let exit_ts: Vec<i64> = exits_of(&events, 0)
+        .iter()
+        .map(|x| x.timestamp as i64)
+        .collect();
+    // Kills 2 and 4 are quick when their process (forked after the previous
+    // exit) surely ran less than the 3 s window: then the delay doubled.
+    let quick = |k: usize| exit_ts[k] - exit_ts[k - 1] <= 3000;
+    let wants = [
+        500,
+        if quick(1) { 1000 } else { 500 },
+        500,
+        if quick(3) { 1000 } else { 500 },
+    ];
+    for (k, want) in wants.into_iter().enumerate() {
         assert!(
             gaps[k] + 1 >= want,
             "respawn {} after {} ms, before its backoff of {want} ms (gaps {gaps:?})",

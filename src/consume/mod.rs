@@ -2,7 +2,8 @@
 //! assigned a share of the topic's partitions.
 //!
 //! `assignment` plans the shares; `supervisor` forks, watches, respawns and
-//! stops the workers (single-threaded, sigaction + self-pipe + poll);
+//! stops the workers (its decisions a state machine that does no I/O, its
+//! I/O one single-threaded poll loop over signal self-pipes and status pipes);
 //! `worker` is what runs in each child; `processor` is the work done per
 //! event; `status` is the worker → supervisor report format; `view` renders
 //! the live view and the summary; `recover` is how a worker rides out broker

@@ -3,8 +3,22 @@
 //! committing exactly what was processed (with the group generation under
 //! `--subscribe`).
 
-use super::*;
+use anyhow::{anyhow, Context, Result};
+use kafka::client::{
+    CommitOffset, FetchGroupOffset, FetchOffset, FetchPartition, GroupOffsetStorage, KafkaClient,
+};
+use kafka::error::{Error as KafkaError, KafkaCode};
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use super::processing::{now_us, Pending};
+use super::{State, StatusPipe, WorkerTask, STOP};
 use crate::client::fetch_gap;
+use crate::consume::membership::commit::CommitError;
+use crate::consume::options::{OnInvalid, Options, StartOffset};
+use crate::consume::recover::{self, Outage, UNAVAILABLE_FOR};
+use crate::consume::status::Status;
 
 pub(super) fn connect(opts: &Options) -> Result<KafkaClient> {
     let mut client = KafkaClient::new(opts.brokers.clone());

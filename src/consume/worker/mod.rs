@@ -10,38 +10,31 @@
 //! Consumer's message sets do not carry. Manual assignment, Kafka-stored
 //! group offsets and the fetch settings are the same.
 
-use anyhow::{anyhow, Context, Result};
-use kafka::client::{
-    CommitOffset, FetchGroupOffset, FetchOffset, FetchPartition, GroupOffsetStorage, KafkaClient,
-};
-use kafka::error::{Error as KafkaError, KafkaCode};
-use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+use anyhow::{Context, Result};
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::membership::commit::{CommitError, GroupCommitter};
-use super::options::{OnInvalid, Options, StartOffset};
-use super::processor::ProcessorKind;
-use super::processor::{self, Output};
+use super::membership::commit::GroupCommitter;
+use super::options::{OnInvalid, Options};
 use super::recover::{self, Outage, UNAVAILABLE_FOR};
-use super::status::{Progress, Span, Status};
+use super::status::{Progress, Status};
 use crate::histogram::Histogram;
-use crate::report::Format;
-use crate::schema::decoder::{DecodeError, Decoded, Decoder};
+use crate::schema::decoder::Decoder;
 
+/// Raised by SIGTERM, SIGINT, PDEATHSIG, a supervisor gone or `--max-messages`
+/// reached: the worker finishes the event in hand, commits and leaves.
 static STOP: AtomicBool = AtomicBool::new(false);
-static INTERRUPTS: AtomicUsize = AtomicUsize::new(0);
 
 /// How often a worker reports progress; also the longest stretch of
 /// processing between two reports and commit checks.
 const REPORT_EVERY: Duration = Duration::from_millis(250);
 
 /// Exit code of a worker that left at once on a second Ctrl+C.
-pub const EXIT_IMMEDIATE: i32 = 130;
+pub const EXIT_IMMEDIATE: i32 = crate::shutdown::EXIT_INTERRUPTED;
 
 /// Exit code of a worker that stopped on a fault that does not pass (a
 /// registry down for `--registry-timeout`, a poison event under
@@ -53,47 +46,11 @@ pub const EXIT_STOP_RUN: i32 = 3;
 #[error("{0}")]
 pub struct StopRun(pub String);
 
-/// SIGTERM (from the supervisor, or PDEATHSIG): finish the event in hand, commit, leave.
-extern "C" fn on_term(_: nix::libc::c_int) {
-    STOP.store(true, Ordering::SeqCst);
-}
-
-/// SIGINT (Ctrl+C reaches the whole process group): the first stops
-/// gracefully, the second exits at once (uncommitted work is redelivered).
-extern "C" fn on_int(_: nix::libc::c_int) {
-    if INTERRUPTS.fetch_add(1, Ordering::SeqCst) >= 1 {
-        // SAFETY: _exit is async-signal-safe; nothing is flushed or unwound.
-        unsafe { nix::libc::_exit(EXIT_IMMEDIATE) };
-    }
-    STOP.store(true, Ordering::SeqCst);
-}
-
-/// Installs the worker's own signal handling; called first thing in the child.
+/// Installs the worker's own signal handling (`shutdown::worker`): SIGTERM
+/// and SIGINT raise the stop flag, a second SIGINT exits at once, PDEATHSIG
+/// stops it. Called first thing in the child.
 pub fn install_signals(supervisor: nix::unistd::Pid) -> Result<()> {
-    let term = SigAction::new(
-        SigHandler::Handler(on_term),
-        SaFlags::SA_RESTART,
-        SigSet::empty(),
-    );
-    let int = SigAction::new(
-        SigHandler::Handler(on_int),
-        SaFlags::SA_RESTART,
-        SigSet::empty(),
-    );
-    let default = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
-    // SAFETY: the handlers only touch atomics and call _exit, both async-signal-safe;
-    // the process is single-threaded here (just forked).
-    unsafe {
-        sigaction(Signal::SIGCHLD, &default)?;
-        sigaction(Signal::SIGTERM, &term)?;
-        sigaction(Signal::SIGINT, &int)?;
-    }
-    nix::sys::prctl::set_pdeathsig(Signal::SIGTERM)?;
-    // The supervisor may have died before prctl: then no signal will come.
-    if nix::unistd::getppid() != supervisor {
-        STOP.store(true, Ordering::SeqCst);
-    }
-    Ok(())
+    crate::shutdown::worker::install(supervisor, &STOP)
 }
 
 /// What one worker is asked to do.
@@ -279,7 +236,7 @@ fn run(opts: &Options, spec: &WorkerTask, reporter: &mut StatusPipe) -> Result<S
         if STOP.load(Ordering::SeqCst) {
             break "signal";
         }
-        if nix::unistd::getppid() != spec.supervisor {
+        if crate::shutdown::worker::parent_gone(nix::unistd::getppid(), spec.supervisor) {
             break "parent";
         }
         // Fetch only when what is in hand cannot make a batch: a slow

@@ -2,7 +2,19 @@
 //! so that a stop lands between two events and what was processed is always
 //! a prefix; recording each result and reporting progress.
 
-use super::*;
+use anyhow::{anyhow, Result};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use super::{State, StatusPipe, StopRun, STOP};
+use crate::consume::options::OnInvalid;
+use crate::consume::processor::{self, Output, ProcessorKind};
+use crate::consume::recover::{self};
+use crate::consume::status::{Span, Status};
+use crate::histogram::Histogram;
+use crate::report::Format;
+use crate::schema::decoder::{DecodeError, Decoded};
 
 /// A fetched message waiting to be processed.
 pub(super) struct Pending {
@@ -119,12 +131,9 @@ pub(super) fn process(
 }
 
 /// `--fault-hang-after`: a processor that never returns and a worker deaf to
-/// SIGTERM (only SIGKILL, or a second Ctrl+C, ends it).
+/// SIGTERM (only SIGKILL, or a second Ctrl+C, ends it): SIGTERM only raises
+/// the stop flag, which a hung processor never looks at.
 pub(super) fn hang_forever() -> ! {
-    let ignore = SigAction::new(SigHandler::SigIgn, SaFlags::empty(), SigSet::empty());
-    // SAFETY: replacing a handler with SIG_IGN is always sound; the hang is
-    // the point of this test-only fault.
-    let _ = unsafe { sigaction(Signal::SIGTERM, &ignore) };
     loop {
         std::thread::sleep(Duration::from_secs(3600));
     }

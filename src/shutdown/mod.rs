@@ -1,17 +1,34 @@
-//! The one place that installs signal handling.
+//! The one module that installs signal handling, for every process braid runs.
 //!
-//! Threaded commands (broker, producer, demo) use `ctrlc` (with its
-//! `termination` feature, so SIGTERM counts too): the first signal asks for a
-//! graceful stop, the second exits at once with 130. The forking consumer
-//! supervisor never calls this module's `ctrlc` path: it uses `sigaction` and
-//! a self-pipe instead (`consume::supervisor`).
+//! | process | how | first SIGINT or SIGTERM | second SIGINT |
+//! | --- | --- | --- | --- |
+//! | threaded commands (broker, registry, producer, demo, bench) | `ctrlc` (its `termination` feature: SIGTERM too), [`install_ctrlc`] | raises a [`Stop`] | exits 130 (demo and bench count instead, [`install_ctrlc_counting`]) |
+//! | the consumer supervisor | a `signal-hook` self-pipe per signal (SIGINT, SIGTERM, SIGCHLD) that its poll loop reads, [`supervisor::Signals`]; no thread, since it forks | its state machine decides: a graceful stop | its state machine decides: SIGKILL every worker, exit 130 |
+//! | a consumer worker | `signal-hook` flags installed first thing after the fork, with PDEATHSIG, [`worker::install`] | raises the worker's stop flag | `_exit(130)` in the handler |
+//!
+//! SIGTERM is graceful however often it comes (a demo or init may send it
+//! after a Ctrl+C). Signals are blocked across every fork
+//! ([`supervisor::ForkMask`]) so that none is handled by the supervisor's
+//! actions running in a child. Every handler here is `signal-hook`'s (it
+//! saves errno) or `ctrlc`'s; no other module installs a handler, changes a
+//! disposition or sets PDEATHSIG.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
+pub mod supervisor;
+pub mod worker;
+
 /// Exit code after an interrupt (128 + SIGINT), as shells report it.
 pub const EXIT_INTERRUPTED: i32 = 130;
+
+/// Asks the kernel to send SIGTERM to this process when its parent dies
+/// (PDEATHSIG), so that no child outlives a killed parent. Only calls
+/// prctl(2): async-signal-safe, so a `pre_exec` closure may call it.
+pub fn die_with_parent() -> std::io::Result<()> {
+    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM).map_err(std::io::Error::from)
+}
 
 /// A graceful-stop request shared by the threads of one command.
 #[derive(Clone, Default)]
