@@ -405,7 +405,7 @@ fn pair(level: Level, new: &Parsed, old: &Parsed, problems: &mut Vec<Problem>) {
         match (&original.form, &update.form) {
             (Form::Avro(w), Form::Avro(r)) => {
                 if let Err(why) = can_read(w, r) {
-                    problems.push(Problem::Avro(d, why));
+                    problems.push(Problem::Avro(d, why.to_string()));
                 }
             }
             (Form::Protobuf(a), Form::Protobuf(b)) => problems.extend(
@@ -431,12 +431,23 @@ fn pair(level: Level, new: &Parsed, old: &Parsed, problems: &mut Vec<Problem>) {
     }
 }
 
-/// Whether `reader` always reads what `writer` wrote; why not, as text.
-fn can_read(writer: &AvroSchema, reader: &AvroSchema) -> Result<(), String> {
+/// Why a reader cannot always read what a writer wrote.
+#[derive(Debug, thiserror::Error)]
+enum Unreadable {
+    /// Some values would fail to resolve.
+    #[error("only partially (some values would fail)")]
+    Partially,
+    /// Avro's resolution rules refuse the pair.
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// Whether `reader` always reads what `writer` wrote.
+fn can_read(writer: &AvroSchema, reader: &AvroSchema) -> Result<(), Unreadable> {
     match SchemaCompatibility::can_read(writer, reader) {
         Ok(Compatibility::Full) => Ok(()),
-        Ok(Compatibility::Partial) => Err("only partially (some values would fail)".into()),
-        Err(e) => Err(e.to_string()),
+        Ok(Compatibility::Partial) => Err(Unreadable::Partially),
+        Err(e) => Err(Unreadable::Refused(e.to_string())),
     }
 }
 

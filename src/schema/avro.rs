@@ -30,6 +30,64 @@ pub(super) enum Field {
     Host,
 }
 
+impl Field {
+    /// The field's name in the schema.
+    pub(super) fn name(self) -> &'static str {
+        match self {
+            Field::Sender => "sender",
+            Field::Seq => "seq",
+            Field::Value => "value",
+            Field::TsMs => "ts_ms",
+            Field::Pad => "pad",
+            Field::Host => "host",
+        }
+    }
+}
+
+/// Why an Avro writer schema or datum is not one of braid's events.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AvroError {
+    /// The text does not parse as an Avro schema.
+    #[error("not an Avro schema: {0}")]
+    NotASchema(String),
+    /// The schema is not a record.
+    #[error("the event's Avro schema must be a record")]
+    NotARecordSchema,
+    /// One of the event's fields has another type.
+    #[error("field '{0}' has a type braid cannot write")]
+    FieldType(String),
+    /// A field that is not one of the event's.
+    #[error("braid cannot write field '{0}': it writes sender, seq, value, ts_ms (long), pad (string or bytes) and host (string)")]
+    UnknownField(String),
+    /// A required field is missing from the schema.
+    #[error("the event's Avro schema lacks {0} (sender, seq, value and ts_ms are required)")]
+    MissingField(&'static str),
+    /// The datum is not a record.
+    #[error("the Avro datum is not a record")]
+    NotARecord,
+    /// The record lacks one of the event's longs.
+    #[error("the record has no long '{0}'")]
+    NoLong(&'static str),
+    /// `sender` does not fit an event's sender.
+    #[error("sender {0} is out of range")]
+    SenderRange(i64),
+    /// A string field holds bytes that are not UTF-8.
+    #[error("{0} is not UTF-8")]
+    NotUtf8(&'static str),
+    /// Bytes are left after the datum.
+    #[error("{0} bytes after the Avro datum")]
+    Trailing(usize),
+    /// The datum ends early.
+    #[error("the Avro datum ends early")]
+    Truncated,
+    /// A varint longer than a long can be.
+    #[error("an Avro long longer than 10 bytes")]
+    LongTooLong,
+    /// A negative length prefix.
+    #[error("a negative length {0}")]
+    NegativeLength(i64),
+}
+
 /// A checked writer schema: the event's fields in the schema's order.
 #[derive(Debug, Clone)]
 pub struct Writer {
@@ -43,27 +101,25 @@ impl Writer {
     /// write: `sender`, `seq`, `value`, `ts_ms` (each a `long`, all four
     /// required), and optionally `pad` (string or bytes) and `host`
     /// (string, written as `host`).
-    pub fn new(schema: &str, host: &str) -> Result<Writer, String> {
-        let parsed = Schema::parse_str(schema).map_err(|e| format!("not an Avro schema: {e}"))?;
+    pub fn new(schema: &str, host: &str) -> Result<Writer, AvroError> {
+        let parsed = Schema::parse_str(schema).map_err(|e| AvroError::NotASchema(e.to_string()))?;
         let Schema::Record(record) = parsed else {
-            return Err("the event's Avro schema must be a record".into());
+            return Err(AvroError::NotARecordSchema);
         };
         let mut fields = Vec::with_capacity(record.fields.len());
         for f in &record.fields {
             let field = field_kind(&f.name, &f.schema).map_err(|known| {
                 if known {
-                    format!("field '{}' has a type braid cannot write", f.name)
+                    AvroError::FieldType(f.name.clone())
                 } else {
-                    format!("braid cannot write field '{}': it writes sender, seq, value, ts_ms (long), pad (string or bytes) and host (string)", f.name)
+                    AvroError::UnknownField(f.name.clone())
                 }
             })?;
             fields.push(field);
         }
         for needed in [Field::Sender, Field::Seq, Field::Value, Field::TsMs] {
             if !fields.contains(&needed) {
-                return Err(format!(
-                    "the event's Avro schema lacks {needed:?} (sender, seq, value and ts_ms are required)"
-                ));
+                return Err(AvroError::MissingField(needed.name()));
             }
         }
         let has_pad = fields.contains(&Field::Pad);
@@ -165,9 +221,9 @@ fn long_len(v: i64) -> usize {
 
 /// The event in a decoded record (by field name, whatever the order), and
 /// its `host` when the record has one. Fields of other names are ignored.
-pub fn to_event(value: Value) -> Result<(Event, Option<String>), String> {
+pub fn to_event(value: Value) -> Result<(Event, Option<String>), AvroError> {
     let Value::Record(fields) = value else {
-        return Err("the Avro datum is not a record".into());
+        return Err(AvroError::NotARecord);
     };
     let (mut sender, mut seq, mut val, mut ts, mut host) = (None, None, None, None, None);
     for (name, v) in fields {
@@ -189,10 +245,9 @@ pub fn to_event(value: Value) -> Result<(Event, Option<String>), String> {
             _ => {}
         }
     }
-    let need =
-        |v: Option<i64>, name: &str| v.ok_or_else(|| format!("the record has no long '{name}'"));
+    let need = |v: Option<i64>, name: &'static str| v.ok_or(AvroError::NoLong(name));
     let sender = need(sender, "sender")?;
-    let sender = u32::try_from(sender).map_err(|_| format!("sender {sender} is out of range"))?;
+    let sender = u32::try_from(sender).map_err(|_| AvroError::SenderRange(sender))?;
     Ok((
         Event {
             sender,
@@ -319,7 +374,10 @@ mod tests {
 
     #[test]
     fn refuses_schemas_it_cannot_write() {
-        assert!(Writer::new(EVENT_V3, "h").unwrap_err().contains("amount"));
+        assert_eq!(
+            Writer::new(EVENT_V3, "h").unwrap_err(),
+            AvroError::UnknownField("amount".into())
+        );
         assert!(Writer::new(r#""long""#, "h").is_err());
         assert!(Writer::new("not json", "h").is_err());
         let no_ts = r#"{"type":"record","name":"E","fields":[{"name":"sender","type":"long"},{"name":"seq","type":"long"},{"name":"value","type":"long"}]}"#;

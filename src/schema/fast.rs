@@ -11,7 +11,7 @@
 use apache_avro::schema::RecordSchema;
 use apache_avro::Schema;
 
-use super::avro::{field_kind, Field};
+use super::avro::{field_kind, AvroError, Field};
 use crate::event::Event;
 
 /// Where the reader's `host` comes from.
@@ -72,7 +72,7 @@ impl FastReader {
     }
 
     /// Reads one datum: the event, and its host as the reader sees it.
-    pub fn read(&self, mut bytes: &[u8]) -> Result<(Event, Option<String>), String> {
+    pub fn read(&self, mut bytes: &[u8]) -> Result<(Event, Option<String>), AvroError> {
         let mut v = [0i64; 4];
         let mut host = None;
         for (field, utf8) in &self.writer {
@@ -84,7 +84,7 @@ impl FastReader {
                 Field::Pad | Field::Host => {
                     let s = read_bytes(&mut bytes)?;
                     if *utf8 && std::str::from_utf8(s).is_err() {
-                        return Err(format!("{field:?} is not UTF-8"));
+                        return Err(AvroError::NotUtf8(field.name()));
                     }
                     if *field == Field::Host && self.host == Host::Written {
                         host = Some(String::from_utf8_lossy(s).into_owned());
@@ -93,12 +93,12 @@ impl FastReader {
             }
         }
         if !bytes.is_empty() {
-            return Err(format!("{} bytes after the Avro datum", bytes.len()));
+            return Err(AvroError::Trailing(bytes.len()));
         }
         if let Host::Default(d) = &self.host {
             host = Some(d.clone());
         }
-        let sender = u32::try_from(v[0]).map_err(|_| format!("sender {} is out of range", v[0]))?;
+        let sender = u32::try_from(v[0]).map_err(|_| AvroError::SenderRange(v[0]))?;
         let event = Event {
             sender,
             seq: v[1] as u64,
@@ -119,25 +119,25 @@ fn kinds(rec: &RecordSchema) -> Option<Vec<(Field, &Schema)>> {
 }
 
 /// Reads an Avro `long` (zig-zag varint, at most 10 bytes).
-fn read_long(bytes: &mut &[u8]) -> Result<i64, String> {
+fn read_long(bytes: &mut &[u8]) -> Result<i64, AvroError> {
     let mut z = 0u64;
     for i in 0..10 {
-        let (&b, rest) = bytes.split_first().ok_or("the Avro datum ends early")?;
+        let (&b, rest) = bytes.split_first().ok_or(AvroError::Truncated)?;
         *bytes = rest;
         z |= u64::from(b & 0x7f) << (7 * i);
         if b & 0x80 == 0 {
             return Ok((z >> 1) as i64 ^ -((z & 1) as i64));
         }
     }
-    Err("an Avro long longer than 10 bytes".into())
+    Err(AvroError::LongTooLong)
 }
 
 /// Reads Avro `bytes` or `string`: a length, then that many bytes.
-fn read_bytes<'a>(bytes: &mut &'a [u8]) -> Result<&'a [u8], String> {
+fn read_bytes<'a>(bytes: &mut &'a [u8]) -> Result<&'a [u8], AvroError> {
     let n = read_long(bytes)?;
-    let n = usize::try_from(n).map_err(|_| format!("a negative length {n}"))?;
+    let n = usize::try_from(n).map_err(|_| AvroError::NegativeLength(n))?;
     if n > bytes.len() {
-        return Err("the Avro datum ends early".into());
+        return Err(AvroError::Truncated);
     }
     let (s, rest) = bytes.split_at(n);
     *bytes = rest;
