@@ -78,7 +78,11 @@
 //!   `kafka_io` fetches and commits (exactly last processed + 1, with the
 //!   group generation under `--subscribe`, retried through `consume::recover`
 //!   while the cluster fails over), `processing` processes events in order so
-//!   that a stop lands between two events. `consume::view` draws the live
+//!   that a stop lands between two events and settles each one: a poison
+//!   event is skipped, stops the run, or goes to the dead-letter topic
+//!   (`dead_letter`) as `--on-invalid` says; one the schema registry cannot
+//!   decode yet (down, 5xx) halts processing there until it can, or until
+//!   `--registry-timeout` stops the run. `consume::view` draws the live
 //!   view and the summary; `consume::events` are its `--format json` events.
 //! - [`child`]: starting braid's own executable as a child (broker, produce,
 //!   consume) in its own process group with PDEATHSIG, its stdout read line
