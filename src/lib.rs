@@ -105,7 +105,9 @@
 //!   client and watches for a stop), framing (`broker::wire`), the one table
 //!   of supported APIs and their handlers (`apis`, `handlers`), the partition
 //!   log on disk (`partition_log`, `message`), format conversions
-//!   (`records`), the committed-offset store (`offsets`) and the classic
+//!   (`records`), topic lifecycle and configs (`topics`, `topic_config`:
+//!   honoured or refused at create) with retention (`retention`), the
+//!   committed-offset store (`offsets`) and the classic
 //!   group coordinator (`coordinator`: a pure state machine, served by
 //!   `handlers::membership`; `coordinator::Groups` is the broker's group
 //!   state, that machine shared by the connection threads).

@@ -5,10 +5,12 @@
 use bytes::{Buf, Bytes, BytesMut};
 use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, ApiVersionsResponse, CreateTopicsRequest, DescribeGroupsRequest,
-    FetchRequest, FindCoordinatorRequest, HeartbeatRequest, JoinGroupRequest, LeaveGroupRequest,
-    ListGroupsRequest, ListOffsetsRequest, MetadataRequest, OffsetCommitRequest,
-    OffsetFetchRequest, ProduceRequest, RequestHeader, SyncGroupRequest,
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, CreatePartitionsRequest, CreateTopicsRequest,
+    DeleteGroupsRequest, DeleteTopicsRequest, DescribeClusterRequest, DescribeConfigsRequest,
+    DescribeGroupsRequest, FetchRequest, FindCoordinatorRequest, HeartbeatRequest,
+    JoinGroupRequest, LeaveGroupRequest, ListGroupsRequest, ListOffsetsRequest, MetadataRequest,
+    OffsetCommitRequest, OffsetDeleteRequest, OffsetFetchRequest, ProduceRequest, RequestHeader,
+    SyncGroupRequest,
 };
 use kafka_protocol::protocol::{Decodable, HeaderVersion, Request};
 
@@ -131,6 +133,42 @@ pub const APIS: &[Api] = &[
         min: 0,
         max: 5,
         serve: serve::<CreateTopicsRequest>,
+    },
+    Api {
+        key: ApiKey::DeleteTopics,
+        min: 0,
+        max: 6,
+        serve: serve::<DeleteTopicsRequest>,
+    },
+    Api {
+        key: ApiKey::DescribeConfigs,
+        min: 0,
+        max: 4,
+        serve: serve::<DescribeConfigsRequest>,
+    },
+    Api {
+        key: ApiKey::CreatePartitions,
+        min: 0,
+        max: 3,
+        serve: serve::<CreatePartitionsRequest>,
+    },
+    Api {
+        key: ApiKey::DeleteGroups,
+        min: 0,
+        max: 2,
+        serve: serve::<DeleteGroupsRequest>,
+    },
+    Api {
+        key: ApiKey::OffsetDelete,
+        min: 0,
+        max: 0,
+        serve: serve::<OffsetDeleteRequest>,
+    },
+    Api {
+        key: ApiKey::DescribeCluster,
+        min: 0,
+        max: 1,
+        serve: serve::<DescribeClusterRequest>,
     },
 ];
 

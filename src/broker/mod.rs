@@ -14,6 +14,9 @@
 //!   message's layout and checks; `records`: conversions between record
 //!   formats; `append`: all of a write or none of it (a full disk may take
 //!   part of one), for the log and the offset store.
+//! - `topics`: topic create (with configs), added partitions, delete, and
+//!   the retention sweep; `topic_config`: the topic configs honoured (any
+//!   other is refused); `retention`: which old segments retention deletes.
 //! - `offsets`: committed offsets of consumer groups; `coordinator`: group
 //!   membership (Kafka's classic group protocol), a pure state machine that
 //!   `handlers::membership` drives, and `coordinator::Groups`, the broker's
@@ -35,7 +38,10 @@ pub mod offsets;
 pub mod options;
 pub mod partition_log;
 pub mod records;
+pub mod retention;
 pub mod server;
+pub mod topic_config;
+pub mod topics;
 pub mod wire;
 
 use anyhow::{Context, Result};
@@ -50,6 +56,7 @@ use crate::topic_name;
 use offsets::OffsetStore;
 pub use options::Config;
 use partition_log::{PartitionLog, SharedLog};
+use topic_config::TopicConfig;
 
 /// The node id this broker gives itself in metadata.
 pub const NODE_ID: i32 = 0;
@@ -62,6 +69,8 @@ pub struct Topic {
     pub name: String,
     /// One log per partition, index = partition id.
     pub partitions: Vec<SharedLog>,
+    /// The configs it was created with (retention, segment size).
+    pub config: TopicConfig,
 }
 
 impl Topic {
@@ -121,7 +130,13 @@ impl Broker {
                 log::warn!("topic {name}: partition directories {parts:?} are not 0..{count}; using them as found");
             }
             let n = parts.last().map_or(0, |p| p + 1);
-            let topic = Self::open_topic(data_dir, &name, n, config.segment_bytes)?;
+            let topic_config = TopicConfig::load(data_dir, &name)?;
+            let partitions = Self::open_topic(data_dir, &name, 0..n, &config, &topic_config)?;
+            let topic = Topic {
+                name: name.clone(),
+                partitions,
+                config: topic_config,
+            };
             topics.insert(name, Arc::new(topic));
         }
         let offsets = OffsetStore::open(data_dir)?;
@@ -139,23 +154,23 @@ impl Broker {
         })
     }
 
+    /// Opens (or creates) the logs of partitions `range` of topic `name`.
     fn open_topic(
         data_dir: &Path,
         name: &str,
-        partitions: i32,
-        segment_bytes: u64,
-    ) -> Result<Topic> {
-        let mut logs = Vec::with_capacity(partitions as usize);
-        for p in 0..partitions {
+        range: std::ops::Range<i32>,
+        config: &Config,
+        topic_config: &TopicConfig,
+    ) -> Result<Vec<SharedLog>> {
+        let segment_bytes = topic_config.segment_bytes.unwrap_or(config.segment_bytes);
+        let mut logs = Vec::with_capacity(range.len());
+        for p in range {
             let dir = data_dir.join(format!("{name}-{p}"));
             let log = PartitionLog::open(&dir, segment_bytes)
                 .with_context(|| format!("cannot open partition {name}-{p}"))?;
             logs.push(Arc::new(Mutex::new(log)));
         }
-        Ok(Topic {
-            name: name.to_string(),
-            partitions: logs,
-        })
+        Ok(logs)
     }
 
     /// The topic, if it exists.
@@ -187,29 +202,6 @@ impl Broker {
                 None
             }
         }
-    }
-
-    /// Creates a topic with `partitions` partitions.
-    pub fn create_topic(&self, name: &str, partitions: i32) -> Result<Arc<Topic>, ResponseError> {
-        topic_name::validate(name).map_err(|_| ResponseError::InvalidTopicException)?;
-        if !(1..=10_000).contains(&partitions) {
-            return Err(ResponseError::InvalidPartitions);
-        }
-        let _guard = lock(&self.create_lock);
-        if self.topic(name).is_some() {
-            return Err(ResponseError::TopicAlreadyExists);
-        }
-        let topic = Self::open_topic(&self.data_dir, name, partitions, self.config.segment_bytes)
-            .map_err(|e| {
-            log::error!("cannot create topic {name}: {e:#}");
-            ResponseError::KafkaStorageError
-        })?;
-        let topic = Arc::new(topic);
-        self.topics
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(name.to_string(), topic.clone());
-        Ok(topic)
     }
 
     /// Every topic, by name.
@@ -296,6 +288,9 @@ pub fn run(config: Config) -> Result<i32> {
         .unwrap_or_else(|| (bound.ip().to_string(), bound.port()));
     let broker = Arc::new(Broker::open(config, advertised, &data_dir)?);
     create_start_topics(&broker)?;
+    broker
+        .spawn_retention()
+        .context("cannot start the retention thread")?;
     crate::report::line(&format!("listening on {bound}"));
     log::info!("data in {}", data_dir.display());
     server::serve(broker, listener, &stop)?;

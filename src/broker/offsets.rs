@@ -1,7 +1,8 @@
 //! Committed consumer-group offsets, stored durably.
 //!
 //! An append-only file `DATA/__offsets/commits.jsonl`, one JSON object per
-//! committed partition: `{"g":GROUP,"t":TOPIC,"p":PARTITION,"o":OFFSET,"m":METADATA}`.
+//! committed partition: `{"g":GROUP,"t":TOPIC,"p":PARTITION,"o":OFFSET,"m":METADATA}`;
+//! a deleted one (DeleteGroups, OffsetDelete, a deleted topic) is a line with `"d":true`.
 //! A commit is acknowledged after its lines are written to the file, so a
 //! `kill -9` keeps it; a commit the disk refuses (full) gets an error and is
 //! cut back whole (see `append`), so the next line never lands after a torn
@@ -36,6 +37,9 @@ struct Line {
     o: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     m: Option<String>,
+    /// A deletion (DeleteGroups, OffsetDelete, a deleted topic): the key is gone.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    d: bool,
 }
 
 type Key = (String, String, i32);
@@ -113,6 +117,32 @@ impl OffsetStore {
         Ok(())
     }
 
+    /// Deletes every committed offset whose (group, topic, partition) `matches`;
+    /// durable (in the file) when this returns Ok. Returns how many were deleted.
+    pub fn delete_where(&mut self, matches: impl Fn(&str, &str, i32) -> bool) -> Result<usize> {
+        let mut keys: Vec<Key> = self
+            .map
+            .keys()
+            .filter(|(g, t, p)| matches(g, t, *p))
+            .cloned()
+            .collect();
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        keys.sort();
+        let mut buf = Vec::new();
+        for (g, t, p) in &keys {
+            write_line(&mut buf, g, t, *p, -1, None, true)?;
+        }
+        self.tail
+            .append(&self.file, &buf)
+            .with_context(|| format!("cannot write {}", self.path.display()))?;
+        for key in &keys {
+            self.map.remove(key);
+        }
+        Ok(keys.len())
+    }
+
     /// The committed position of `group` on a partition, if any.
     pub fn get(&self, group: &str, topic: &str, partition: i32) -> Option<&Committed> {
         self.map
@@ -154,6 +184,9 @@ fn load(path: &Path, text: &[u8]) -> HashMap<Key, Committed> {
             continue;
         }
         match serde_json::from_slice::<Line>(line) {
+            Ok(l) if l.d => {
+                map.remove(&(l.g, l.t, l.p));
+            }
             Ok(l) => {
                 map.insert(
                     (l.g, l.t, l.p),
@@ -195,12 +228,25 @@ fn compact(dir: &Path, path: &Path, map: &HashMap<Key, Committed>) -> Result<u64
 }
 
 fn encode_line(buf: &mut Vec<u8>, g: &str, t: &str, p: i32, c: &Committed) -> Result<()> {
+    write_line(buf, g, t, p, c.offset, c.metadata.clone(), false)
+}
+
+fn write_line(
+    buf: &mut Vec<u8>,
+    g: &str,
+    t: &str,
+    p: i32,
+    o: i64,
+    m: Option<String>,
+    d: bool,
+) -> Result<()> {
     let line = Line {
         g: g.to_string(),
         t: t.to_string(),
         p,
-        o: c.offset,
-        m: c.metadata.clone(),
+        o,
+        m,
+        d,
     };
     serde_json::to_writer(&mut *buf, &line)?;
     buf.push(b'\n');
@@ -233,6 +279,28 @@ mod tests {
         assert_eq!(s.get("g", "t", 1).unwrap().offset, 7);
         assert!(s.get("h", "t", 0).is_none());
         assert_eq!(s.partitions_of("g"), vec![("t".into(), 0), ("t".into(), 1)]);
+    }
+
+    #[test]
+    fn deletions_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = |o| Committed {
+            offset: o,
+            metadata: None,
+        };
+        {
+            let mut s = OffsetStore::open(dir.path()).unwrap();
+            s.commit("g", &[("t".into(), 0, c(5)), ("u".into(), 0, c(6))])
+                .unwrap();
+            s.commit("h", &[("t".into(), 0, c(7))]).unwrap();
+            assert_eq!(s.delete_where(|g, t, _| g == "g" && t == "t").unwrap(), 1);
+            assert_eq!(s.delete_where(|g, _, _| g == "h").unwrap(), 1);
+            assert_eq!(s.delete_where(|g, _, _| g == "h").unwrap(), 0);
+            assert!(!s.has_group("h"));
+        }
+        let s = OffsetStore::open(dir.path()).unwrap();
+        assert_eq!(s.groups(), vec!["g".to_string()]);
+        assert_eq!(s.partitions_of("g"), vec![("u".into(), 0)]);
     }
 
     /// Where the compacted copy cannot be written (a full disk; here its

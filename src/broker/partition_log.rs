@@ -14,7 +14,9 @@
 //! so `kill -9` of the broker loses nothing acknowledged. A write the disk
 //! refuses (full) is cut back at once (see `append`), so a refused produce
 //! leaves nothing behind. Recovery checks every message (bounds, CRC,
-//! consecutive offsets) and truncates a torn tail.
+//! consecutive offsets) and truncates a torn tail. Retention deletes whole
+//! segments from the front (`delete_oldest_segments`), which moves the log
+//! start offset; the policy lives in `retention`.
 
 use anyhow::{bail, Context, Result};
 use bytes::{Bytes, BytesMut};
@@ -341,6 +343,59 @@ impl PartitionLog {
     }
 }
 
+/// What retention needs to know of one segment (see `PartitionLog::segments`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SegmentInfo {
+    /// The offset of its first message.
+    pub base: i64,
+    /// Bytes of whole messages in it.
+    pub size: u64,
+    /// When it was last written (the file's modification time): the newest
+    /// message's age, as Kafka takes it for segments without timestamps.
+    pub modified: std::time::SystemTime,
+}
+
+impl PartitionLog {
+    /// Every segment, oldest first (the last one is the active segment).
+    pub fn segments(&self) -> std::io::Result<Vec<SegmentInfo>> {
+        self.segments
+            .iter()
+            .map(|s| {
+                Ok(SegmentInfo {
+                    base: s.base,
+                    size: s.size(),
+                    modified: s.file.metadata()?.modified()?,
+                })
+            })
+            .collect()
+    }
+
+    /// Deletes the `n` oldest segments, moving the log start offset to the
+    /// next one's base. Deleting every segment first rolls an empty one at
+    /// the high watermark, so offsets go on from where they were. Reads in
+    /// flight keep their (unlinked) file open and finish.
+    pub fn delete_oldest_segments(&mut self, n: usize) -> Result<()> {
+        let mut n = n.min(self.segments.len());
+        if n == self.segments.len() {
+            if self.segments[n - 1].size() == 0 {
+                n -= 1; // the active segment is empty already: it stays
+            } else {
+                let active = Segment::create(&self.dir, self.next_offset)?;
+                self.segments.push(active);
+            }
+        }
+        if n == 0 {
+            return Ok(());
+        }
+        for segment in self.segments.drain(..n) {
+            let path = Segment::path(&self.dir, segment.base);
+            fs::remove_file(&path)
+                .with_context(|| format!("cannot delete segment {}", path.display()))?;
+        }
+        Ok(())
+    }
+}
+
 struct Recovered {
     segment: Segment,
     next_offset: i64,
@@ -435,6 +490,35 @@ mod tests {
         assert_eq!(log.append(&mut s, 1).unwrap(), 2);
         let bytes = log.read(0, 1 << 20).unwrap().load().unwrap();
         assert_eq!(offsets(&bytes), vec![0, 1, 2]);
+    }
+
+    #[test]
+    fn deleting_old_segments_moves_the_start_and_survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let value = [7u8; 100];
+        {
+            let mut log = PartitionLog::open(dir.path(), 300).unwrap();
+            for _ in 0..6 {
+                let mut s = set(&[&value, &value]);
+                log.append(&mut s, 2).unwrap();
+            }
+            let segments = log.segments().unwrap();
+            assert_eq!(segments.len(), 6, "{segments:?}");
+            log.delete_oldest_segments(2).unwrap();
+            assert_eq!(log.start_offset(), 4);
+            assert_eq!(log.read(3, 100).err(), Some(ReadError::OutOfRange));
+            assert_eq!(offsets(&log.read(4, 1000).unwrap().load().unwrap())[0], 4);
+        }
+        let mut log = PartitionLog::open(dir.path(), 300).unwrap();
+        assert_eq!((log.start_offset(), log.next_offset()), (4, 12));
+        log.delete_oldest_segments(usize::MAX).unwrap();
+        assert_eq!((log.start_offset(), log.next_offset()), (12, 12));
+        log.delete_oldest_segments(usize::MAX).unwrap();
+        assert_eq!(log.segments().unwrap().len(), 1);
+        let mut s = set(&[b"after"]);
+        assert_eq!(log.append(&mut s, 1).unwrap(), 12);
+        let log = PartitionLog::open(dir.path(), 300).unwrap();
+        assert_eq!((log.start_offset(), log.next_offset()), (12, 13));
     }
 
     #[test]

@@ -121,9 +121,19 @@ fn ensure_topic(brokers: &[String], topic: &str, replication: i16) -> Result<()>
         Some(n) => n,
         None => {
             let configs = [("cleanup.policy", "compact")];
-            if let Err(e) =
-                crate::client::admin::create_with_configs(brokers, topic, 1, replication, &configs)
+            let mut created =
+                crate::client::admin::create_with_configs(brokers, topic, 1, replication, &configs);
+            if created
+                .as_ref()
+                .is_err_and(|e| e.to_string().contains("cleanup.policy"))
             {
+                // A broker that does not compact (braid's embedded one) refuses
+                // the config: replay keeps the last change per key all the
+                // same, the topic only keeps every change.
+                log::warn!("the broker does not compact topics: {topic} keeps every change");
+                created = crate::client::admin::create(brokers, topic, 1, replication);
+            }
+            if let Err(e) = created {
                 // Another process may have created it meanwhile.
                 partitions_of(brokers)?.ok_or(e)?
             } else {

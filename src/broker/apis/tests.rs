@@ -1,6 +1,9 @@
 //! Every advertised API and version through encode → handle → decode.
 use super::*;
+use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
+use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
 use kafka_protocol::messages::leave_group_request::MemberIdentity;
@@ -9,15 +12,20 @@ use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::offset_commit_request::{
     OffsetCommitRequestPartition, OffsetCommitRequestTopic,
 };
+use kafka_protocol::messages::offset_delete_request::{
+    OffsetDeleteRequestPartition, OffsetDeleteRequestTopic,
+};
 use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
 use kafka_protocol::messages::ResponseHeader;
 use kafka_protocol::messages::{
-    ApiVersionsResponse, CreateTopicsResponse, DescribeGroupsResponse, FetchResponse,
-    FindCoordinatorResponse, GroupId, HeartbeatResponse, JoinGroupResponse, LeaveGroupResponse,
-    ListGroupsResponse, ListOffsetsResponse, MetadataResponse, OffsetCommitResponse,
-    OffsetFetchResponse, ProduceResponse, SyncGroupResponse, TopicName,
+    ApiVersionsResponse, CreatePartitionsResponse, CreateTopicsResponse, DeleteGroupsResponse,
+    DeleteTopicsResponse, DescribeClusterResponse, DescribeConfigsResponse, DescribeGroupsResponse,
+    FetchResponse, FindCoordinatorResponse, GroupId, HeartbeatResponse, JoinGroupResponse,
+    LeaveGroupResponse, ListGroupsResponse, ListOffsetsResponse, MetadataResponse,
+    OffsetCommitResponse, OffsetDeleteResponse, OffsetFetchResponse, ProduceResponse,
+    SyncGroupResponse, TopicName,
 };
 use kafka_protocol::protocol::Encodable;
 use kafka_protocol::records::{
@@ -200,6 +208,58 @@ fn request(key: ApiKey, version: i16) -> BytesMut {
         ApiKey::ListGroups => ListGroupsRequest::default()
             .encode(&mut body, version)
             .unwrap(),
+        ApiKey::DeleteTopics => {
+            // CreateTopics v0-5 made c0-c5 (it comes first in the table).
+            let name = TopicName(format!("c{version}").into());
+            let mut r = DeleteTopicsRequest::default();
+            if version >= 6 {
+                let mut t = DeleteTopicState::default();
+                t.name = Some(name);
+                r.topics = vec![t];
+            } else {
+                r.topic_names = vec![name];
+            }
+            r.encode(&mut body, version).unwrap();
+        }
+        ApiKey::DescribeConfigs => {
+            let resource = |kind, name: &str| {
+                let mut d = DescribeConfigsResource::default();
+                d.resource_type = kind;
+                d.resource_name = name.to_string().into();
+                d
+            };
+            let mut r = DescribeConfigsRequest::default();
+            r.resources = vec![resource(2, "t"), resource(4, "0"), resource(2, "none")];
+            r.encode(&mut body, version).unwrap();
+        }
+        ApiKey::CreatePartitions => {
+            let mut t = CreatePartitionsTopic::default();
+            t.name = TopicName("t".into());
+            t.count = 5;
+            let mut r = CreatePartitionsRequest::default();
+            r.topics = vec![t];
+            r.validate_only = true;
+            r.encode(&mut body, version).unwrap();
+        }
+        ApiKey::DeleteGroups => {
+            let mut r = DeleteGroupsRequest::default();
+            r.groups_names = vec![GroupId("none".into())];
+            r.encode(&mut body, version).unwrap();
+        }
+        ApiKey::OffsetDelete => {
+            let mut p = OffsetDeleteRequestPartition::default();
+            p.partition_index = 0;
+            let mut t = OffsetDeleteRequestTopic::default();
+            t.name = TopicName("t".into());
+            t.partitions = vec![p];
+            let mut r = OffsetDeleteRequest::default();
+            r.group_id = GroupId("g".into());
+            r.topics = vec![t];
+            r.encode(&mut body, version).unwrap();
+        }
+        ApiKey::DescribeCluster => DescribeClusterRequest::default()
+            .encode(&mut body, version)
+            .unwrap(),
         other => panic!("no test request for {other:?}"),
     }
     let mut header = RequestHeader::default();
@@ -307,6 +367,44 @@ fn every_advertised_version_round_trips() {
                         l.groups.iter().any(|g| g.group_id.0.as_str() == "g"),
                         "{what}"
                     );
+                }
+                ApiKey::DeleteTopics => {
+                    let d = DeleteTopicsResponse::decode(r, v).expect(&what);
+                    let want = if v <= 5 { 0 } else { 3 };
+                    assert_eq!(d.responses[0].error_code, want, "{what}");
+                }
+                ApiKey::DescribeConfigs => {
+                    let d = DescribeConfigsResponse::decode(r, v).expect(&what);
+                    let topic = &d.results[0];
+                    assert_eq!(topic.error_code, 0, "{what}");
+                    assert!(
+                        topic
+                            .configs
+                            .iter()
+                            .any(|c| c.name.as_str() == "retention.ms"
+                                && c.value.as_deref() == Some("-1")),
+                        "{what}: {topic:?}"
+                    );
+                    assert!(!d.results[1].configs.is_empty(), "{what}");
+                    assert_eq!(d.results[2].error_code, 3, "{what}");
+                }
+                ApiKey::CreatePartitions => {
+                    let c = CreatePartitionsResponse::decode(r, v).expect(&what);
+                    assert_eq!(c.results[0].error_code, 0, "{what}");
+                }
+                ApiKey::DeleteGroups => {
+                    let d = DeleteGroupsResponse::decode(r, v).expect(&what);
+                    assert_eq!(d.results[0].error_code, 69, "{what}: GROUP_ID_NOT_FOUND");
+                }
+                ApiKey::OffsetDelete => {
+                    let o = OffsetDeleteResponse::decode(r, v).expect(&what);
+                    assert_eq!(o.error_code, 0, "{what}");
+                    assert_eq!(o.topics[0].partitions[0].error_code, 0, "{what}");
+                }
+                ApiKey::DescribeCluster => {
+                    let d = DescribeClusterResponse::decode(r, v).expect(&what);
+                    assert_eq!(d.brokers.len(), 1, "{what}");
+                    assert_eq!(d.cluster_id.as_str(), crate::broker::CLUSTER_ID);
                 }
                 other => panic!("no check for {other:?}"),
             }

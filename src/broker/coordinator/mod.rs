@@ -30,7 +30,7 @@ mod tests;
 
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 pub use group::{Group, Member, State};
@@ -291,6 +291,35 @@ impl Coordinator {
             .collect()
     }
 
+    /// Forgets a group that has no members (DeleteGroups): NON_EMPTY_GROUP
+    /// while it has some. Returns whether the coordinator knew it.
+    pub fn remove_group(&mut self, id: &str) -> Result<bool, ResponseError> {
+        match self.groups.get(id) {
+            Some(g) if !g.members.is_empty() => Err(ResponseError::NonEmptyGroup),
+            Some(_) => Ok(self.groups.remove(id).is_some()),
+            None => Ok(false),
+        }
+    }
+
+    /// Whose offsets OffsetDelete may not delete: `Ok(topics)` the members of
+    /// a consumer group subscribe to (none when it has no members); for a
+    /// group with members of another protocol type, NON_EMPTY_GROUP.
+    pub fn subscribed_topics(&self, id: &str) -> Result<BTreeSet<String>, ResponseError> {
+        let Some(g) = self.groups.get(id).filter(|g| !g.members.is_empty()) else {
+            return Ok(BTreeSet::new());
+        };
+        if g.protocol_type.as_deref() != Some("consumer") {
+            return Err(ResponseError::NonEmptyGroup);
+        }
+        let mut topics = BTreeSet::new();
+        for m in &g.members {
+            for (_, metadata) in &m.protocols {
+                topics.extend(subscription_topics(metadata).unwrap_or_default());
+            }
+        }
+        Ok(topics)
+    }
+
     /// Whether commits to `group` with `generation` and `member_id` are
     /// accepted now (Kafka's checks); `has_offsets` tells whether the group
     /// has committed offsets (for Kafka, such a group exists, Empty).
@@ -343,4 +372,24 @@ impl Coordinator {
         let mixed = (self.nonce ^ n.wrapping_mul(0x9e37_79b9_7f4a_7c15)).rotate_left(17);
         format!("{client_id}-{n:04}-{mixed:016x}")
     }
+}
+
+/// The topics of a consumer's subscription (Kafka's ConsumerProtocolSubscription:
+/// version i16, then the topics as an i32-counted array of i16-length strings,
+/// in every version); `None` when the bytes are not one.
+pub fn subscription_topics(metadata: &[u8]) -> Option<Vec<String>> {
+    let mut rest = metadata.get(2..)?;
+    let mut take = |n: usize| -> Option<&[u8]> {
+        let (head, tail) = (rest.get(..n)?, rest.get(n..)?);
+        rest = tail;
+        Some(head)
+    };
+    let count = i32::from_be_bytes(take(4)?.try_into().ok()?);
+    let mut topics = Vec::new();
+    for _ in 0..count.max(0) {
+        let len = i16::from_be_bytes(take(2)?.try_into().ok()?);
+        let name = take(usize::try_from(len).ok()?)?;
+        topics.push(String::from_utf8(name.to_vec()).ok()?);
+    }
+    Some(topics)
 }

@@ -1,10 +1,15 @@
 //! CreateTopics (ApiVersions is answered beside the API table, in `apis`).
+//! A topic config the broker does not honour is refused (INVALID_CONFIG,
+//! naming it), never accepted and ignored; see `topic_config`.
 
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
+use kafka_protocol::messages::create_topics_response::{
+    CreatableTopicConfigs, CreatableTopicResult,
+};
 use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse, RequestHeader};
 
 use crate::broker::apis::Handler;
+use crate::broker::topic_config::TopicConfig;
 use crate::broker::Broker;
 
 impl Handler for CreateTopicsRequest {
@@ -22,6 +27,11 @@ impl Handler for CreateTopicsRequest {
             } else {
                 t.num_partitions
             };
+            let config = TopicConfig::parse(
+                t.configs
+                    .iter()
+                    .map(|c| (c.name.as_str(), c.value.as_ref().map(|v| v.as_str()))),
+            );
             let mut result = CreatableTopicResult::default();
             result.name = t.name.clone();
             if version >= 5 {
@@ -41,6 +51,8 @@ impl Handler for CreateTopicsRequest {
                     ResponseError::InvalidRequest,
                     "Manual replica assignments are not supported.".to_string(),
                 ))
+            } else if let Err(e) = &config {
+                Some((ResponseError::InvalidConfig, e.to_string()))
             } else if req.validate_only {
                 if broker.topic(&name).is_some() {
                     Some((
@@ -53,9 +65,13 @@ impl Handler for CreateTopicsRequest {
                     None
                 }
             } else {
-                match broker.create_topic(&name, partitions) {
-                    Ok(_) => {
+                let config = config.clone().unwrap_or_default();
+                match broker.create_topic_with(&name, partitions, config) {
+                    Ok(topic) => {
                         log::info!("created topic {name} with {partitions} partitions");
+                        if version >= 5 {
+                            result.configs = Some(described(broker, &topic.config));
+                        }
                         None
                     }
                     Err(e) => Some((e, message_for(e, &name, partitions))),
@@ -73,6 +89,22 @@ impl Handler for CreateTopicsRequest {
         }
         Some(resp)
     }
+}
+
+/// A created topic's configs, as CreateTopics v5 returns them.
+fn described(broker: &Broker, config: &TopicConfig) -> Vec<CreatableTopicConfigs> {
+    config
+        .entries(&broker.config)
+        .into_iter()
+        .map(|e| {
+            let mut c = CreatableTopicConfigs::default();
+            c.name = e.name.into();
+            c.value = Some(e.value.into());
+            c.read_only = e.read_only;
+            c.config_source = e.source.code();
+            c
+        })
+        .collect()
 }
 
 fn message_for(e: ResponseError, name: &str, partitions: i32) -> String {

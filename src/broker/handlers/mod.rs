@@ -2,13 +2,16 @@
 //! `apis::Handler` for its request type; `apis::APIS` lists them.
 
 pub mod admin;
+pub mod configs;
 pub mod fetch;
+pub mod group_admin;
 pub mod groups;
 pub mod list_offsets;
 pub mod membership;
 pub mod membership_admin;
 pub mod metadata;
 pub mod produce;
+pub mod topic_admin;
 
 use kafka_protocol::error::ResponseError;
 
