@@ -130,7 +130,7 @@ fn ensure_topic(brokers: &[String], topic: &str, replication: i16) -> Result<()>
                 // A broker that does not compact (braid's embedded one) refuses
                 // the config: replay keeps the last change per key all the
                 // same, the topic only keeps every change.
-                log::warn!("the broker does not compact topics: {topic} keeps every change");
+                log::info!("the broker does not compact topics: {topic} keeps every change");
                 created = crate::client::admin::create(brokers, topic, 1, replication);
             }
             if let Err(e) = created {
