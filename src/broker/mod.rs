@@ -10,10 +10,13 @@
 //! - `apis`: the one table of supported API keys, version ranges and
 //!   handlers; it drives dispatch and the ApiVersions answer.
 //! - `handlers`: the request logic, one module per API family.
-//! - `partition_log`: the partition log on disk; `message`: the stored
-//!   message's layout and checks; `records`: conversions between record
-//!   formats; `append`: all of a write or none of it (a full disk may take
-//!   part of one), for the log and the offset store.
+//! - `partition_log`: the partition log on disk (record batches v2 as sent,
+//!   and magic-0 messages from legacy producers and older segments);
+//!   `log_entry`: an entry's extent and checks; `message`: the magic-0
+//!   message's layout and checks; `producer_state`: idempotent producers'
+//!   sequences and epochs per partition; `records`: what produce stores and
+//!   what each fetch version gets; `append`: all of a write or none of it (a
+//!   full disk may take part of one), for the log and the offset store.
 //! - `offsets`: committed offsets of consumer groups; `coordinator`: group
 //!   membership (Kafka's classic group protocol), a pure state machine that
 //!   `handlers::membership` drives, and `coordinator::Groups`, the broker's
@@ -30,10 +33,12 @@ pub mod append;
 pub mod connection;
 pub mod coordinator;
 pub mod handlers;
+pub mod log_entry;
 pub mod message;
 pub mod offsets;
 pub mod options;
 pub mod partition_log;
+pub mod producer_state;
 pub mod records;
 pub mod server;
 pub mod wire;

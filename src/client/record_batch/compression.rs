@@ -102,7 +102,7 @@ pub fn decompress(codec: Codec, data: &[u8], limit: usize) -> Result<Vec<u8>, Co
 fn read_bounded(reader: impl Read, codec: Codec, limit: usize) -> Result<Vec<u8>, CodecError> {
     let mut out = Vec::new();
     reader
-        .take(limit as u64 + 1)
+        .take((limit as u64).saturating_add(1))
         .read_to_end(&mut out)
         .map_err(invalid(codec))?;
     if out.len() > limit {
