@@ -140,8 +140,8 @@ impl Segment {
         Ok(self.size())
     }
 
-    /// The first offset at or after `ts` among this segment's batches.
-    fn offset_for_time(&self, ts: i64) -> std::io::Result<Option<i64>> {
+    /// The first (offset, timestamp) at or after `ts` among this segment's batches.
+    fn offset_for_time(&self, ts: i64) -> std::io::Result<Option<(i64, i64)>> {
         let mut pos = 0;
         while pos < self.size() {
             let Some(h) = self.head_at(pos)? else { break };
@@ -162,7 +162,7 @@ impl Segment {
                             b.base_timestamp + r.timestamp_delta
                         };
                         if at >= ts {
-                            return Ok(Some(b.base_offset + i64::from(r.offset_delta)));
+                            return Ok(Some((b.base_offset + i64::from(r.offset_delta), at)));
                         }
                     }
                 }
@@ -331,6 +331,11 @@ impl PartitionLog {
         self.next_offset
     }
 
+    /// The largest producer id of the log's batches.
+    pub fn max_producer_id(&self) -> Option<i64> {
+        self.producers.max_producer_id()
+    }
+
     /// The first offset still in the log.
     pub fn start_offset(&self) -> i64 {
         self.segments.first().map_or(0, |s| s.base)
@@ -437,9 +442,9 @@ impl PartitionLog {
         head(&slice.load().ok()?)
     }
 
-    /// The first offset whose record timestamp is at or after `ts` (`None`:
-    /// no record is that late; magic-0 entries have no timestamp).
-    pub fn offset_for_time(&self, ts: i64) -> std::io::Result<Option<i64>> {
+    /// The first offset whose record timestamp is at or after `ts`, with that
+    /// timestamp (`None`: no record is that late; magic-0 entries have none).
+    pub fn offset_for_time(&self, ts: i64) -> std::io::Result<Option<(i64, i64)>> {
         for segment in self.segments.iter().filter(|s| s.max_timestamp >= ts) {
             if let Some(offset) = segment.offset_for_time(ts)? {
                 return Ok(Some(offset));

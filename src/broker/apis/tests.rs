@@ -200,6 +200,12 @@ fn request(key: ApiKey, version: i16) -> BytesMut {
         ApiKey::ListGroups => ListGroupsRequest::default()
             .encode(&mut body, version)
             .unwrap(),
+        ApiKey::InitProducerId => {
+            let mut r = kafka_protocol::messages::InitProducerIdRequest::default();
+            r.transactional_id = None;
+            r.transaction_timeout_ms = 60_000;
+            r.encode(&mut body, version).unwrap();
+        }
         other => panic!("no test request for {other:?}"),
     }
     let mut header = RequestHeader::default();
@@ -307,6 +313,12 @@ fn every_advertised_version_round_trips() {
                         l.groups.iter().any(|g| g.group_id.0.as_str() == "g"),
                         "{what}"
                     );
+                }
+                ApiKey::InitProducerId => {
+                    let i = kafka_protocol::messages::InitProducerIdResponse::decode(r, v)
+                        .expect(&what);
+                    assert_eq!((i.error_code, i.producer_epoch), (0, 0), "{what}");
+                    assert!(i.producer_id.0 >= 0, "{what}");
                 }
                 other => panic!("no check for {other:?}"),
             }

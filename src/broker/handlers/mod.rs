@@ -9,6 +9,7 @@ pub mod membership;
 pub mod membership_admin;
 pub mod metadata;
 pub mod produce;
+pub mod producer;
 
 use kafka_protocol::error::ResponseError;
 

@@ -118,9 +118,9 @@ fn offsets_are_found_by_timestamp() {
         log.append_batch(&mut b, &h).unwrap();
     }
     assert!(log.segments.len() > 1, "rolled");
-    assert_eq!(log.offset_for_time(0).unwrap(), Some(1));
-    assert_eq!(log.offset_for_time(1002).unwrap(), Some(3));
-    assert_eq!(log.offset_for_time(1004).unwrap(), Some(5));
-    assert_eq!(log.offset_for_time(3003).unwrap(), Some(12));
+    assert_eq!(log.offset_for_time(0).unwrap(), Some((1, 1000)));
+    assert_eq!(log.offset_for_time(1002).unwrap(), Some((3, 1002)));
+    assert_eq!(log.offset_for_time(1004).unwrap(), Some((5, 2000)));
+    assert_eq!(log.offset_for_time(3003).unwrap(), Some((12, 3003)));
     assert_eq!(log.offset_for_time(3004).unwrap(), None);
 }
