@@ -56,7 +56,9 @@
 //!   members in `client::admin::group`), the ConsumerProtocol bytes of
 //!   subscriptions and assignments, and `client::fetch_gap`, which fetches
 //!   again the messages the kafka crate drops before a compressed wrapper
-//!   (the consumer and the registry's replay use it). Used by the consumer's
+//!   (the consumer and the registry's replay use it), and
+//!   `client::record_batch`, the record batch v2 codec (checks, record walk,
+//!   gzip/snappy/lz4/zstd) that the broker's log and fetches use too. Used by the consumer's
 //!   group membership and commits, `braid topic`, demo, bench, the
 //!   registry's `_schemas` log and [`kafka_version`].
 //! - [`consume`]: `braid consume`. `consume::options` is the checked
@@ -104,10 +106,12 @@
 //!   thread-per-connection server (`server` accepts, `connection` serves one
 //!   client and watches for a stop), framing (`broker::wire`), the one table
 //!   of supported APIs and their handlers (`apis`, `handlers`), the partition
-//!   log on disk (`partition_log`, `message`), format conversions
-//!   (`records`), topic lifecycle and configs (`topics`, `topic_config`:
-//!   honoured or refused at create) with retention (`retention`), the
-//!   committed-offset store (`offsets`) and the classic
+//!   log on disk (`partition_log`: record batches v2 as sent and magic-0
+//!   messages, `log_entry`, `message`), idempotent producers' state
+//!   (`producer_state`, rebuilt from the log), format conversions for
+//!   produce and fetch (`records`), topic lifecycle and configs (`topics`,
+//!   `topic_config`: honoured or refused at create) with retention
+//!   (`retention`), the committed-offset store (`offsets`) and the classic
 //!   group coordinator (`coordinator`: a pure state machine, served by
 //!   `handlers::membership`; `coordinator::Groups` is the broker's group
 //!   state, that machine shared by the connection threads).

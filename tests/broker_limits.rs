@@ -1,5 +1,5 @@
 //! The embedded broker's limits, checked through the binary and the wire:
-//! the fetch response cap, lz4/zstd refused, `--advertise` in Metadata, a
+//! the fetch response cap, every codec stored as sent, `--advertise` in Metadata, a
 //! taken port. (The non-reading-client close is not here: see
 //! `a_client_that_stops_reading_does_not_stall_the_others`.)
 
@@ -7,6 +7,7 @@ mod common;
 
 use std::io::Write;
 
+use braid::client::record_batch::{encode_batch, Codec};
 use bytes::{Bytes, BytesMut};
 use common::raw::*;
 use common::*;
@@ -16,21 +17,18 @@ use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProdu
 use kafka_protocol::messages::{FetchRequest, MetadataRequest, ProduceRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-    NO_PARTITION_LEADER_EPOCH, NO_PRODUCER_EPOCH, NO_PRODUCER_ID,
+    Record, RecordBatchDecoder, TimestampType, NO_PARTITION_LEADER_EPOCH, NO_PRODUCER_EPOCH,
+    NO_PRODUCER_ID,
 };
 use std::time::Duration;
-
-const UNSUPPORTED_COMPRESSION_TYPE: i16 = 76;
 
 fn name(s: &str) -> TopicName {
     TopicName(StrBytes::from_string(s.to_string()))
 }
 
-/// A record batch v2 of `n` records with `size`-byte values. With lz4 or
-/// zstd the "compressed" payload is the plain records (a broker that refuses
-/// the codec never looks inside; the CRC is right either way).
-fn batch(n: usize, size: usize, compression: Compression) -> Bytes {
+/// One record batch v2 of `n` records with `size`-byte values, compressed
+/// with `codec` by braid's shared codec (`client::record_batch`).
+fn batch(n: usize, size: usize, codec: Codec) -> Bytes {
     let records: Vec<Record> = (0..n)
         .map(|i| Record {
             transactional: false,
@@ -40,28 +38,16 @@ fn batch(n: usize, size: usize, compression: Compression) -> Bytes {
             producer_epoch: NO_PRODUCER_EPOCH,
             timestamp_type: TimestampType::Creation,
             offset: i as i64,
-            sequence: -1,
-            timestamp: 1_700_000_000_000,
+            // Sequences that follow the offsets: the encoder makes one batch.
+            sequence: i as i32,
+            timestamp: 1_700_000_000_000 + i as i64,
             key: None,
-            value: Some(Bytes::from(vec![b'x'; size])),
+            value: Some(Bytes::from(vec![b'a' + (i % 26) as u8; size])),
             headers: Default::default(),
         })
         .collect();
     let mut buf = BytesMut::new();
-    let options = RecordEncodeOptions {
-        version: 2,
-        compression,
-    };
-    RecordBatchEncoder::encode_with_custom_compression(
-        &mut buf,
-        &records,
-        &options,
-        Some(|plain: &mut BytesMut, out: &mut BytesMut, _: Compression| {
-            out.extend_from_slice(plain);
-            Ok(())
-        }),
-    )
-    .expect("encode a record batch");
+    encode_batch(&mut buf, &records, codec).expect("encode a record batch");
     buf.freeze()
 }
 
@@ -124,10 +110,7 @@ fn a_fetch_asking_for_more_than_the_frame_limit_gets_at_most_the_cap() {
     let broker = Broker::start(&["--max-request-size", "100000", "--topic", "big:1"]);
     let mut s = connect(&broker.addr());
     for _ in 0..12 {
-        assert_eq!(
-            produce(&mut s, "big", batch(40, 1000, Compression::None)),
-            0
-        );
+        assert_eq!(produce(&mut s, "big", batch(40, 1000, Codec::None)), 0);
     }
     let resp = call(&mut s, &fetch("big", 1, 50 << 20, 50 << 20), 4);
     let got = fetched_bytes(&resp);
@@ -143,29 +126,58 @@ fn a_fetch_asking_for_more_than_the_frame_limit_gets_at_most_the_cap() {
     );
 }
 
-/// A produce of an lz4 or a zstd batch is refused with
-/// UNSUPPORTED_COMPRESSION_TYPE (76), nothing of it is stored, and the
-/// connection goes on serving (an uncompressed batch is taken at offset 0).
+/// Batches of every codec are taken and stored as sent: a Fetch v4 returns
+/// each batch byte for byte (only the base offset is the broker's), and a
+/// Fetch v0 (the `kafka` crate's) gets the same values as uncompressed
+/// magic-0 messages at consecutive offsets.
 #[test]
-fn lz4_and_zstd_produce_is_refused_with_unsupported_compression_type() {
+fn every_codec_is_stored_as_sent_and_down_converted_for_old_fetches() {
     let broker = Broker::start(&["--topic", "codecs:1"]);
     let mut s = connect(&broker.addr());
-    for c in [Compression::Lz4, Compression::Zstd] {
-        let code = produce(&mut s, "codecs", batch(3, 10, c));
-        assert_eq!(code, UNSUPPORTED_COMPRESSION_TYPE, "{c:?}");
+    let codecs = [
+        Codec::None,
+        Codec::Gzip,
+        Codec::Snappy,
+        Codec::Lz4,
+        Codec::Zstd,
+    ];
+    let mut sent = Vec::new();
+    for c in codecs {
+        let b = batch(3, 10, c);
+        assert_eq!(produce(&mut s, "codecs", b.clone()), 0, "{c:?}");
+        sent.push(b);
     }
     let resp = call(&mut s, &fetch("codecs", 1, 1 << 20, 1 << 20), 4);
-    assert_eq!(fetched_bytes(&resp), 0, "refused batches are not stored");
-    assert_eq!(
-        resp.responses[0].partitions[0].high_watermark, 0,
-        "refused batches are not stored"
-    );
-    assert_eq!(
-        produce(&mut s, "codecs", batch(3, 10, Compression::None)),
-        0
-    );
-    let resp = call(&mut s, &fetch("codecs", 1, 1 << 20, 1 << 20), 4);
-    assert_eq!(resp.responses[0].partitions[0].high_watermark, 3);
+    let p = &resp.responses[0].partitions[0];
+    assert_eq!(p.high_watermark, 15);
+    let got = p.records.clone().unwrap();
+    let mut pos = 0;
+    for (i, b) in sent.iter().enumerate() {
+        let stored = &got[pos..pos + b.len()];
+        assert_eq!(
+            i64::from_be_bytes(stored[..8].try_into().unwrap()),
+            3 * i as i64
+        );
+        assert_eq!(&stored[8..], &b[8..], "{:?} batch as sent", codecs[i]);
+        pos += b.len();
+    }
+    assert_eq!(pos, got.len());
+    let resp = call(&mut s, &fetch("codecs", 1, 1 << 20, 1 << 20), 0);
+    let mut legacy = resp.responses[0].partitions[0].records.clone().unwrap();
+    let mut values = Vec::new();
+    while !legacy.is_empty() {
+        let set = RecordBatchDecoder::decode(&mut legacy).unwrap();
+        assert_eq!(set.version, 0);
+        values.extend(
+            set.records
+                .into_iter()
+                .map(|r| (r.offset, r.value.unwrap())),
+        );
+    }
+    let want: Vec<(i64, Bytes)> = (0..15)
+        .map(|o| (o, Bytes::from(vec![b'a' + (o % 3) as u8; 10])))
+        .collect();
+    assert_eq!(values, want);
 }
 
 /// `--advertise HOST:PORT`: Metadata names that address for the broker
@@ -231,10 +243,7 @@ fn a_client_that_stops_reading_does_not_stall_the_others() {
     let broker = Broker::start(&["--topic", "big:1"]);
     let mut s = connect(&broker.addr());
     for _ in 0..10 {
-        assert_eq!(
-            produce(&mut s, "big", batch(100, 1000, Compression::None)),
-            0
-        );
+        assert_eq!(produce(&mut s, "big", batch(100, 1000, Codec::None)), 0);
     }
     // ~1 MB answered per request; nothing read: the broker's writes block.
     let mut stalled = connect(&broker.addr());

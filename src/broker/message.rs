@@ -167,6 +167,56 @@ pub fn key_value(msg: &[u8]) -> Result<(Field, Field), MessageError> {
     Ok((field()?, field()?))
 }
 
+/// Appends one uncompressed legacy message of `magic` (0 or 1; magic 1
+/// carries `timestamp`, marked as the broker's append time when
+/// `log_append_time`) with its log header, at `offset`.
+pub fn write_message(
+    out: &mut Vec<u8>,
+    magic: u8,
+    offset: i64,
+    timestamp: i64,
+    log_append_time: bool,
+    key: Option<&[u8]>,
+    value: Option<&[u8]>,
+) {
+    let ts_len = if magic == 1 { 8 } else { 0 };
+    let body =
+        MIN_MESSAGE_SIZE + ts_len + key.map_or(0, <[u8]>::len) + value.map_or(0, <[u8]>::len);
+    out.extend_from_slice(&offset.to_be_bytes());
+    out.extend_from_slice(&(body as i32).to_be_bytes());
+    let crc_at = out.len();
+    let attributes = if magic == 1 && log_append_time {
+        0x08
+    } else {
+        0
+    };
+    // CRC (filled below), magic, attributes (uncompressed).
+    out.extend_from_slice(&[0, 0, 0, 0, magic, attributes]);
+    if magic == 1 {
+        out.extend_from_slice(&timestamp.to_be_bytes());
+    }
+    for field in [key, value] {
+        match field {
+            Some(b) => {
+                out.extend_from_slice(&(b.len() as i32).to_be_bytes());
+                out.extend_from_slice(b);
+            }
+            None => out.extend_from_slice(&(-1i32).to_be_bytes()),
+        }
+    }
+    let crc = crc32fast::hash(&out[crc_at + 4..]);
+    out[crc_at..crc_at + 4].copy_from_slice(&crc.to_be_bytes());
+}
+
+/// The timestamp of a legacy message (with its log header): magic 1 carries
+/// one, magic 0 none (-1).
+pub fn timestamp(msg: &[u8]) -> i64 {
+    match (msg.get(16), msg.get(18..26)) {
+        (Some(1), Some(ts)) => i64::from_be_bytes(ts.try_into().expect("8 bytes")),
+        _ => -1,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

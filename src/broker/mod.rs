@@ -10,10 +10,14 @@
 //! - `apis`: the one table of supported API keys, version ranges and
 //!   handlers; it drives dispatch and the ApiVersions answer.
 //! - `handlers`: the request logic, one module per API family.
-//! - `partition_log`: the partition log on disk; `message`: the stored
-//!   message's layout and checks; `records`: conversions between record
-//!   formats; `append`: all of a write or none of it (a full disk may take
-//!   part of one), for the log and the offset store.
+//! - `partition_log`: the partition log on disk (record batches v2 as sent,
+//!   and magic-0 messages from legacy producers and older segments);
+//!   `log_entry`: an entry's extent and checks; `producer_ids`: ids for
+//!   InitProducerId, never handed out twice; `message`: the magic-0
+//!   message's layout and checks; `producer_state`: idempotent producers'
+//!   sequences and epochs per partition; `records`: what produce stores and
+//!   what each fetch version gets; `append`: all of a write or none of it (a
+//!   full disk may take part of one), for the log and the offset store.
 //! - `topics`: topic create (with configs), added partitions, delete, and
 //!   the retention sweep; `topic_config`: the topic configs honoured (any
 //!   other is refused); `retention`: which old segments retention deletes.
@@ -33,10 +37,13 @@ pub mod append;
 pub mod connection;
 pub mod coordinator;
 pub mod handlers;
+pub mod log_entry;
 pub mod message;
 pub mod offsets;
 pub mod options;
 pub mod partition_log;
+pub mod producer_ids;
+pub mod producer_state;
 pub mod records;
 pub mod retention;
 pub mod server;
@@ -95,6 +102,8 @@ pub struct Broker {
     pub offsets: Mutex<OffsetStore>,
     /// Consumer-group membership (JoinGroup, SyncGroup, ...).
     pub groups: coordinator::Groups,
+    /// Ids for idempotent producers (InitProducerId).
+    pub producer_ids: Mutex<producer_ids::ProducerIds>,
     appended: Mutex<u64>,
     appended_cv: Condvar,
     stopped_at: OnceLock<Instant>,
@@ -140,6 +149,13 @@ impl Broker {
             topics.insert(name, Arc::new(topic));
         }
         let offsets = OffsetStore::open(data_dir)?;
+        let floor = topics
+            .values()
+            .flat_map(|t: &Arc<Topic>| t.partitions.iter())
+            .filter_map(|log| lock(log).max_producer_id())
+            .max()
+            .map_or(0, |id| id + 1);
+        let producer_ids = producer_ids::ProducerIds::open(data_dir, floor)?;
         Ok(Broker {
             config,
             advertised,
@@ -148,6 +164,7 @@ impl Broker {
             create_lock: Mutex::new(()),
             offsets: Mutex::new(offsets),
             groups: coordinator::Groups::default(),
+            producer_ids: Mutex::new(producer_ids),
             appended: Mutex::new(0),
             appended_cv: Condvar::new(),
             stopped_at: OnceLock::new(),

@@ -1,22 +1,24 @@
-//! The partition log: append-only segment files of uncompressed magic-0
-//! message sets, with a sparse offset index rebuilt on start.
+//! The partition log: append-only segment files of entries (see
+//! `log_entry`), with a sparse offset index rebuilt on start.
 //!
-//! Why magic 0 on disk: the `kafka` crate (braid's own producer and consumer)
-//! writes and reads nothing else, and in a magic-0 message the offset sits
-//! outside the CRC. So the broker assigns offsets by patching eight bytes per
-//! message in place, and serves v0/v1 fetches as the file's bytes, unchanged.
-//! Other formats are converted at the edges (see `records`).
+//! What is stored is what producers sent: record batches v2 as they came
+//! (keys, values, headers, timestamps, compression), and magic-0 message
+//! sets from legacy producers (the `kafka` crate), which is also what every
+//! segment written before braid stored batches holds; both kinds may follow
+//! each other in one segment. In both the offset sits outside the CRC, so the
+//! broker assigns offsets by patching eight bytes per entry in place. Fetches
+//! convert at the edge (see `records`).
 //!
-//! Layout: `DIR/<topic>-<partition>/<20-digit base offset>.log`. A message is
-//! `offset i64 | size i32 | crc u32 | magic i8 | attributes i8 | key | value`
-//! (big-endian, key and value as i32-length-prefixed bytes, -1 = null).
+//! Layout: `DIR/<topic>-<partition>/<20-digit base offset>.log`. An entry is
+//! `offset i64 | size i32 | size bytes`, with its magic at byte 16.
 //! "Acknowledged" means written to the file (page cache) before the response,
 //! so `kill -9` of the broker loses nothing acknowledged. A write the disk
 //! refuses (full) is cut back at once (see `append`), so a refused produce
-//! leaves nothing behind. Recovery checks every message (bounds, CRC,
-//! consecutive offsets) and truncates a torn tail. Retention deletes whole
-//! segments from the front (`delete_oldest_segments`), which moves the log
-//! start offset; the policy lives in `retention`.
+//! leaves nothing behind. Recovery checks every entry (bounds, CRC,
+//! consecutive offsets), truncates a torn tail, and rebuilds the idempotent
+//! producers' state (`producer_state`) from the batches it reads. Retention
+//! deletes whole segments from the front (`delete_oldest_segments`), which
+//! moves the log start offset; the policy lives in `retention`.
 
 use anyhow::{bail, Context, Result};
 use bytes::{Bytes, BytesMut};
@@ -26,12 +28,17 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use super::append::Whole;
-use super::message::{check_message, LOG_OVERHEAD};
+use super::log_entry::{check_entry, head, EntryHead, HEAD_LEN};
+use super::producer_state::{ProducerError, Producers, Verdict};
+use crate::client::record_batch::{self, BatchHeader, HEADER_LEN};
 
 thread_local! {
     /// Per connection thread: the memory fetch reads go into (see `ReadSlice::load`).
     static ARENA: std::cell::RefCell<BytesMut> = std::cell::RefCell::new(BytesMut::new());
 }
+
+/// The most a batch may decompress to while a timestamp is searched.
+const SEARCH_LIMIT: usize = 256 << 20;
 
 /// One sparse index entry per this many bytes of log.
 const INDEX_INTERVAL: u64 = 4096;
@@ -43,6 +50,26 @@ pub enum ReadError {
     OutOfRange,
 }
 
+/// Why a batch was not appended.
+#[derive(Debug, thiserror::Error)]
+pub enum AppendError {
+    /// The producer state refuses it (sequence gap, stale epoch).
+    #[error(transparent)]
+    Producer(#[from] ProducerError),
+    /// The file refused the write.
+    #[error("{0:#}")]
+    Storage(anyhow::Error),
+}
+
+/// Where an appended batch landed.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Appended {
+    /// Offset of its first record.
+    pub base: i64,
+    /// Whether it was a retry of a stored batch (nothing written).
+    pub duplicate: bool,
+}
+
 /// One segment file: immutable below its size, appended at the end.
 struct Segment {
     base: i64,
@@ -52,6 +79,8 @@ struct Segment {
     /// Sparse index: (offset, file position) pairs in increasing order.
     index: Vec<(i64, u64)>,
     last_indexed: u64,
+    /// The largest record timestamp of its batches (-1: none).
+    max_timestamp: i64,
 }
 
 impl Segment {
@@ -73,6 +102,7 @@ impl Segment {
             tail: Whole::new(0),
             index: Vec::new(),
             last_indexed: 0,
+            max_timestamp: -1,
         })
     }
 
@@ -81,29 +111,67 @@ impl Segment {
         self.tail.len()
     }
 
-    /// Adds index entries for messages at `positions` (offset, pos).
-    fn index_message(&mut self, offset: i64, pos: u64) {
+    /// Adds an index entry for the entry at `pos` starting at `offset`, if due.
+    fn index_entry(&mut self, offset: i64, pos: u64) {
         if self.index.is_empty() || pos >= self.last_indexed + INDEX_INTERVAL {
             self.index.push((offset, pos));
             self.last_indexed = pos;
         }
     }
 
-    /// The file position of the message with offset `target` (which must be in this segment).
+    /// The extent of the entry at file position `pos`, if one starts there.
+    fn head_at(&self, pos: u64) -> std::io::Result<Option<EntryHead>> {
+        let n = (self.size().saturating_sub(pos) as usize).min(HEAD_LEN);
+        let mut buf = [0u8; HEAD_LEN];
+        self.file.read_exact_at(&mut buf[..n], pos)?;
+        Ok(head(&buf[..n]))
+    }
+
+    /// The file position of the entry holding offset `target` (which must be
+    /// in this segment): a batch may begin below it.
     fn position_of(&self, target: i64) -> std::io::Result<u64> {
         let i = self.index.partition_point(|&(o, _)| o <= target);
         let mut pos = if i == 0 { 0 } else { self.index[i - 1].1 };
-        let mut header = [0u8; LOG_OVERHEAD];
-        while pos + LOG_OVERHEAD as u64 <= self.size() {
-            self.file.read_exact_at(&mut header, pos)?;
-            let offset = i64::from_be_bytes(header[0..8].try_into().expect("8 bytes"));
-            if offset >= target {
+        while pos < self.size() {
+            let Some(h) = self.head_at(pos)? else { break };
+            if h.last_offset >= target {
                 return Ok(pos);
             }
-            let size = i32::from_be_bytes(header[8..12].try_into().expect("4 bytes"));
-            pos += LOG_OVERHEAD as u64 + size.max(0) as u64;
+            pos += h.len as u64;
         }
         Ok(self.size())
+    }
+
+    /// The first (offset, timestamp) at or after `ts` among this segment's batches.
+    fn offset_for_time(&self, ts: i64) -> std::io::Result<Option<(i64, i64)>> {
+        let mut pos = 0;
+        while pos < self.size() {
+            let Some(h) = self.head_at(pos)? else { break };
+            if h.magic == 2 && pos + HEADER_LEN as u64 <= self.size() {
+                let mut buf = vec![0u8; HEADER_LEN];
+                self.file.read_exact_at(&mut buf, pos)?;
+                let b = BatchHeader::parse(&buf).map_err(std::io::Error::other)?;
+                if b.max_timestamp >= ts && !b.is_control() {
+                    let mut batch = vec![0u8; h.len];
+                    self.file.read_exact_at(&mut batch, pos)?;
+                    let records = record_batch::records(&batch, &b, SEARCH_LIMIT)
+                        .map_err(std::io::Error::other)?;
+                    for r in records.iter() {
+                        let r = r.map_err(std::io::Error::other)?;
+                        let at = if b.log_append_time() {
+                            b.max_timestamp
+                        } else {
+                            b.base_timestamp + r.timestamp_delta
+                        };
+                        if at >= ts {
+                            return Ok(Some((b.base_offset + i64::from(r.offset_delta), at)));
+                        }
+                    }
+                }
+            }
+            pos += h.len as u64;
+        }
+        Ok(None)
     }
 }
 
@@ -153,6 +221,7 @@ pub struct PartitionLog {
     segment_bytes: u64,
     segments: Vec<Segment>,
     next_offset: i64,
+    producers: Producers,
 }
 
 /// A partition log shared between connection threads.
@@ -178,6 +247,7 @@ impl PartitionLog {
             segment_bytes,
             segments: Vec::new(),
             next_offset: bases.first().copied().unwrap_or(0),
+            producers: Producers::default(),
         };
         let mut bases = bases.into_iter();
         for base in bases.by_ref() {
@@ -210,8 +280,9 @@ impl PartitionLog {
         Ok(log)
     }
 
-    /// Scans one segment, rebuilding its index; truncates it at the first bad message.
-    fn recover_segment(&self, base: i64) -> Result<(Recovered, bool)> {
+    /// Scans one segment, rebuilding its index and the producer state;
+    /// truncates it at the first bad entry.
+    fn recover_segment(&mut self, base: i64) -> Result<(Recovered, bool)> {
         let path = Segment::path(&self.dir, base);
         let data = fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
         let mut segment = Segment::create(&self.dir, base)?;
@@ -219,11 +290,15 @@ impl PartitionLog {
         let mut offset = base;
         let mut problem = None;
         while pos < data.len() {
-            match check_message(&data[pos..], offset) {
-                Ok(len) => {
-                    segment.index_message(offset, pos as u64);
-                    pos += len;
-                    offset += 1;
+            match check_entry(&data[pos..], offset) {
+                Ok(entry) => {
+                    segment.index_entry(offset, pos as u64);
+                    if let Some(b) = entry.batch.filter(|b| !b.is_control()) {
+                        segment.max_timestamp = segment.max_timestamp.max(b.max_timestamp);
+                        self.producers.record(&b);
+                    }
+                    pos += entry.len;
+                    offset = entry.last_offset + 1;
                 }
                 Err(why) => {
                     problem = Some(why);
@@ -258,13 +333,50 @@ impl PartitionLog {
         self.next_offset
     }
 
+    /// The largest producer id of the log's batches.
+    pub fn max_producer_id(&self) -> Option<i64> {
+        self.producers.max_producer_id()
+    }
+
     /// The first offset still in the log.
     pub fn start_offset(&self) -> i64 {
         self.segments.first().map_or(0, |s| s.base)
     }
 
-    /// Appends an uncompressed magic-0 message set of `count` messages, assigning
-    /// their offsets in place; returns the base offset once the bytes are in the file.
+    /// Appends a record batch v2 (whole, checked) unless its producer state
+    /// refuses it or it is the retry of a stored one; assigns its offsets.
+    pub fn append_batch(
+        &mut self,
+        batch: &mut [u8],
+        header: &BatchHeader,
+    ) -> Result<Appended, AppendError> {
+        if let Verdict::Duplicate(base) = self.producers.check(header)? {
+            return Ok(Appended {
+                base,
+                duplicate: true,
+            });
+        }
+        let count = header.record_count.max(0) as usize;
+        let base = self.append(batch, count).map_err(AppendError::Storage)?;
+        let mut stored = *header;
+        stored.base_offset = base;
+        self.producers.record(&stored);
+        if !stored.is_control() {
+            let segment = self
+                .segments
+                .last_mut()
+                .expect("a log always has a segment");
+            segment.max_timestamp = segment.max_timestamp.max(stored.max_timestamp);
+        }
+        Ok(Appended {
+            base,
+            duplicate: false,
+        })
+    }
+
+    /// Appends whole entries holding `count` offsets (magic-0 messages, or
+    /// one batch), assigning their offsets in place; returns the base offset
+    /// once the bytes are in the file.
     pub fn append(&mut self, set: &mut [u8], count: usize) -> Result<i64> {
         let base = self.next_offset;
         let active = self.segments.last().expect("a log always has a segment");
@@ -279,13 +391,13 @@ impl PartitionLog {
         let mut pos = 0usize;
         let mut offset = base;
         let mut n = 0;
-        while pos + LOG_OVERHEAD <= set.len() {
+        while let Some(h) = head(&set[pos..]) {
             set[pos..pos + 8].copy_from_slice(&offset.to_be_bytes());
-            let size = i32::from_be_bytes(set[pos + 8..pos + 12].try_into().expect("4 bytes"));
-            segment.index_message(offset, segment.size() + pos as u64);
-            pos += LOG_OVERHEAD + size.max(0) as usize;
-            offset += 1;
-            n += 1;
+            segment.index_entry(offset, segment.size() + pos as u64);
+            pos += h.len;
+            let held = (h.last_offset - h.offset + 1) as usize;
+            offset += held as i64;
+            n += held;
         }
         if n != count || pos != set.len() {
             bail!("internal: message set framing does not match its count");
@@ -299,8 +411,8 @@ impl PartitionLog {
         Ok(base)
     }
 
-    /// Locates up to `max_bytes` of log from `offset` on (within one segment;
-    /// the last message may be cut, as Kafka does for v0-v2 fetches).
+    /// Locates up to `max_bytes` of log from the entry holding `offset` on
+    /// (within one segment; the last entry may be cut, as Kafka does).
     pub fn read(&self, offset: i64, max_bytes: usize) -> Result<ReadSlice, ReadError> {
         if offset < self.start_offset() || offset > self.next_offset {
             return Err(ReadError::OutOfRange);
@@ -326,15 +438,21 @@ impl PartitionLog {
         })
     }
 
-    /// The size of the whole message at `offset` (to serve one that exceeds a fetch's max bytes).
-    pub fn message_len(&self, offset: i64) -> Option<usize> {
-        let slice = self.read(offset, LOG_OVERHEAD).ok()?;
-        let header = slice.load().ok()?;
-        if header.len() < LOG_OVERHEAD {
-            return None;
+    /// The extent of the entry holding `offset` (to serve one that exceeds a fetch's max bytes).
+    pub fn entry_at(&self, offset: i64) -> Option<EntryHead> {
+        let slice = self.read(offset, HEAD_LEN).ok()?;
+        head(&slice.load().ok()?)
+    }
+
+    /// The first offset whose record timestamp is at or after `ts`, with that
+    /// timestamp (`None`: no record is that late; magic-0 entries have none).
+    pub fn offset_for_time(&self, ts: i64) -> std::io::Result<Option<(i64, i64)>> {
+        for segment in self.segments.iter().filter(|s| s.max_timestamp >= ts) {
+            if let Some(offset) = segment.offset_for_time(ts)? {
+                return Ok(Some(offset));
+            }
         }
-        let size = i32::from_be_bytes(header[8..12].try_into().ok()?);
-        Some(LOG_OVERHEAD + size.max(0) as usize)
+        Ok(None)
     }
 
     /// Bytes on disk over all segments.
@@ -402,8 +520,12 @@ struct Recovered {
 }
 
 #[cfg(test)]
+mod batch_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
+    use crate::broker::message::LOG_OVERHEAD;
 
     /// Builds an uncompressed magic-0 message set of `values` (offsets 0).
     fn set(values: &[&[u8]]) -> Vec<u8> {

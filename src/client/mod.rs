@@ -4,8 +4,10 @@
 //! highest version both sides speak), [`admin`], the topic and group
 //! administration every command calls (create a topic and wait for its
 //! leaders, partitions and offsets, a group's members), [`consumer_protocol`],
-//! the bytes group members exchange, and [`fetch_gap`], which gets back the
-//! events the kafka crate's fetch drops before a compressed wrapper.
+//! the bytes group members exchange, [`fetch_gap`], which gets back the
+//! events the kafka crate's fetch drops before a compressed wrapper, and
+//! [`record_batch`], the record batch v2 codec (checks, record walk, the four
+//! compression codecs, encoding) that the embedded broker shares.
 //! `braid topic`, demo, bench, the registry's `_schemas` log, the consumer
 //! (group membership, commits, fetches) and the Kafka 4 check use them.
 
@@ -13,6 +15,7 @@ pub mod admin;
 pub mod conn;
 pub mod consumer_protocol;
 pub mod fetch_gap;
+pub mod record_batch;
 
 pub use conn::{pick_version, Conn, IO_TIMEOUT};
 

@@ -260,6 +260,12 @@ fn request(key: ApiKey, version: i16) -> BytesMut {
         ApiKey::DescribeCluster => DescribeClusterRequest::default()
             .encode(&mut body, version)
             .unwrap(),
+        ApiKey::InitProducerId => {
+            let mut r = kafka_protocol::messages::InitProducerIdRequest::default();
+            r.transactional_id = None;
+            r.transaction_timeout_ms = 60_000;
+            r.encode(&mut body, version).unwrap();
+        }
         other => panic!("no test request for {other:?}"),
     }
     let mut header = RequestHeader::default();
@@ -405,6 +411,12 @@ fn every_advertised_version_round_trips() {
                     let d = DescribeClusterResponse::decode(r, v).expect(&what);
                     assert_eq!(d.brokers.len(), 1, "{what}");
                     assert_eq!(d.cluster_id.as_str(), crate::broker::CLUSTER_ID);
+                }
+                ApiKey::InitProducerId => {
+                    let i = kafka_protocol::messages::InitProducerIdResponse::decode(r, v)
+                        .expect(&what);
+                    assert_eq!((i.error_code, i.producer_epoch), (0, 0), "{what}");
+                    assert!(i.producer_id.0 >= 0, "{what}");
                 }
                 other => panic!("no check for {other:?}"),
             }

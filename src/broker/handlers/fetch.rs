@@ -1,8 +1,8 @@
 //! Fetch: read each partition from the requested offset, waiting on the
 //! broker's "data appended" condition variable up to max_wait for min_bytes
-//! (an idle consumer costs no CPU). v0/v1 get the log's magic-0 bytes as they
-//! are (the last message may be cut by max_bytes, as Kafka does); later
-//! versions get whole messages converted by `records::for_fetch`.
+//! (an idle consumer costs no CPU). What each version gets from the log's
+//! entries (batches as stored for v4+, magic-0 or magic-1 message sets for
+//! v0-v3) is `records::for_fetch`'s.
 
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
@@ -26,6 +26,9 @@ struct Found {
     high_watermark: i64,
     log_start: i64,
     slice: Option<ReadSlice>,
+    /// The offset asked for, and the bytes the partition may take.
+    fetch_offset: i64,
+    max_bytes: usize,
 }
 
 impl Handler for FetchRequest {
@@ -84,7 +87,7 @@ impl Handler for FetchRequest {
                     Some(s) if !s.is_empty() => match s
                         .load()
                         .map_err(anyhow::Error::from)
-                        .and_then(|b| for_fetch(b, version))
+                        .and_then(|b| for_fetch(b, version, f.fetch_offset, f.max_bytes))
                     {
                         Ok(b) => b,
                         Err(e) => {
@@ -132,6 +135,8 @@ fn locate(
                 high_watermark: -1,
                 log_start: -1,
                 slice: None,
+                fetch_offset: p.fetch_offset,
+                max_bytes: 0,
             };
             match topic.as_ref().and_then(|t| t.partition(p.partition)) {
                 None => f.error = Some(ResponseError::UnknownTopicOrPartition),
@@ -140,15 +145,20 @@ fn locate(
                     f.high_watermark = log.next_offset();
                     f.log_start = log.start_offset();
                     let max = (p.partition_max_bytes.max(0) as usize).min(budget);
+                    f.max_bytes = max;
                     match log.read(p.fetch_offset, max) {
                         Err(_) => f.error = Some(ResponseError::OffsetOutOfRange),
                         Ok(mut slice) => {
-                            // From v2 only whole messages are sent; the first one is
-                            // sent even when larger than the limits (KIP-74).
-                            if version >= 2 && first && p.fetch_offset < log.next_offset() {
-                                if let Some(len) = log.message_len(p.fetch_offset) {
-                                    if len > slice.len() {
-                                        if let Ok(s) = log.read(p.fetch_offset, len) {
+                            // From v2 only whole entries are sent; the first one is
+                            // sent even when larger than the limits (KIP-74). A
+                            // batch is read whole for v0/v1 too, to convert it.
+                            if first && p.fetch_offset < log.next_offset() {
+                                if let Some(h) = log
+                                    .entry_at(p.fetch_offset)
+                                    .filter(|h| version >= 2 || h.magic == 2)
+                                {
+                                    if h.len > slice.len() {
+                                        if let Ok(s) = log.read(p.fetch_offset, h.len) {
                                             slice = s;
                                         }
                                     }

@@ -34,7 +34,9 @@ impl Handler for FindCoordinatorRequest {
     ) -> Option<FindCoordinatorResponse> {
         let mut resp = FindCoordinatorResponse::default();
         if req.key_type != 0 {
-            resp.error_code = ResponseError::CoordinatorNotAvailable.code();
+            // Not retriable: a transactional producer fails at once, with
+            // this message, instead of retrying until max.block.ms.
+            resp.error_code = ResponseError::UnsupportedVersion.code();
             resp.error_message = Some("transactions are not supported by this broker".into());
             resp.node_id = BrokerId(-1);
             resp.port = -1;

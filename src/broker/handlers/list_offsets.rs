@@ -1,6 +1,8 @@
-//! ListOffsets: -1 = latest (the high watermark), -2 = earliest. The log holds
-//! magic-0 messages, which carry no timestamp, so a lookup by time finds
-//! nothing (offset -1), as Kafka answers for such messages.
+//! ListOffsets: -1 = latest (the high watermark), -2 = earliest, any other
+//! time (v1+) the first offset whose record timestamp is at or after it,
+//! with that timestamp (offset -1 when no record is that late; magic-0
+//! messages carry no timestamp and are never found, as in Kafka). v0 asks
+//! only for latest or earliest.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::list_offsets_response::{
@@ -34,10 +36,22 @@ impl Handler for ListOffsetsRequest {
                     None => pr.error_code = ResponseError::UnknownTopicOrPartition.code(),
                     Some(log) => {
                         let log = lock(log);
+                        let mut timestamp = -1;
                         let found = match p.timestamp {
                             LATEST => Some(log.next_offset()),
                             EARLIEST => Some(log.start_offset()),
-                            _ => None,
+                            _ if version == 0 => None,
+                            ts => match log.offset_for_time(ts) {
+                                Ok(found) => found.map(|(offset, at)| {
+                                    timestamp = at;
+                                    offset
+                                }),
+                                Err(e) => {
+                                    log::error!("{}-{}: {e}", tr.name.0, p.partition_index);
+                                    pr.error_code = ResponseError::KafkaStorageError.code();
+                                    None
+                                }
+                            },
                         };
                         if version == 0 {
                             pr.old_style_offsets = found
@@ -46,6 +60,7 @@ impl Handler for ListOffsetsRequest {
                                 .collect();
                         } else {
                             pr.offset = found.unwrap_or(-1);
+                            pr.timestamp = timestamp;
                             if version >= 4 {
                                 pr.leader_epoch = 0;
                             }

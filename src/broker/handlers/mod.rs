@@ -11,6 +11,7 @@ pub mod membership;
 pub mod membership_admin;
 pub mod metadata;
 pub mod produce;
+pub mod producer;
 pub mod topic_admin;
 
 use kafka_protocol::error::ResponseError;

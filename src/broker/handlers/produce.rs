@@ -6,6 +6,8 @@ use kafka_protocol::messages::produce_response::{PartitionProduceResponse, Topic
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse, RequestHeader};
 
 use crate::broker::apis::Handler;
+use crate::broker::partition_log::AppendError;
+use crate::broker::producer_state::ProducerError;
 use crate::broker::records::{ingest, IngestError};
 use crate::broker::Broker;
 use crate::sync::lock;
@@ -78,25 +80,39 @@ fn append(
     records: &[u8],
 ) -> Result<(i64, i64), ResponseError> {
     let cfg = &broker.config;
+    let refused = |e: ResponseError, why: &dyn std::fmt::Display| {
+        log::warn!("produce to {topic}-{partition} refused: {why}");
+        e
+    };
     let mut ingested =
         ingest(records, cfg.max_message_size, cfg.max_request_size).map_err(|e| match e {
             IngestError::TooLarge => ResponseError::MessageTooLarge,
-            IngestError::UnsupportedCompression(why) => {
-                log::warn!("produce to {topic}-{partition} refused: {why}");
-                ResponseError::UnsupportedCompressionType
-            }
-            IngestError::Corrupt(why) => {
-                log::warn!("produce to {topic}-{partition} refused: {why}");
-                ResponseError::CorruptMessage
-            }
+            IngestError::Invalid(_) => refused(ResponseError::InvalidRecord, &e),
+            IngestError::Corrupt(_) => refused(ResponseError::CorruptMessage, &e),
         })?;
     let mut log = lock(log);
     if ingested.count == 0 {
         return Ok((log.next_offset(), log.start_offset()));
     }
-    let base = log.append(&mut ingested.set, ingested.count).map_err(|e| {
-        log::error!("{topic}-{partition}: {e:#}");
+    let storage = |e: &dyn std::fmt::Display| {
+        log::error!("{topic}-{partition}: {e}");
         ResponseError::KafkaStorageError
-    })?;
+    };
+    let base = match &ingested.batch {
+        Some(header) => match log.append_batch(&mut ingested.set, header) {
+            Ok(appended) => appended.base,
+            Err(AppendError::Producer(e)) => {
+                let code = match e {
+                    ProducerError::OutOfOrder { .. } => ResponseError::OutOfOrderSequenceNumber,
+                    ProducerError::StaleEpoch { .. } => ResponseError::InvalidProducerEpoch,
+                };
+                return Err(refused(code, &e));
+            }
+            Err(e @ AppendError::Storage(_)) => return Err(storage(&e)),
+        },
+        None => log
+            .append(&mut ingested.set, ingested.count)
+            .map_err(|e| storage(&format!("{e:#}")))?,
+    };
     Ok((base, log.start_offset()))
 }
