@@ -6,7 +6,10 @@
 //! clock before and after the produce). librdkafka (confluent-kafka-python,
 //! `tests/python/rdkafka_produce.py`) produces with explicit timestamps, and
 //! kcat reads them back exactly and finds offsets by timestamp (`-Q`,
-//! ListOffsets v1+). Skipped (with a `SKIPPED:` line) where kcat, python3
+//! ListOffsets v1+). A topic created with
+//! `message.timestamp.type=LogAppendTime` stamps the broker's clock instead
+//! of the producer's: kcat reads `tstype` logappend and the append time, and
+//! finds offsets by it. Skipped (with a `SKIPPED:` line) where kcat, python3
 //! with confluent-kafka, Java or the Kafka jars are missing.
 
 mod common;
@@ -199,6 +202,121 @@ fn explicit_timestamps(under: Under, test: &str) {
     }
 }
 
+/// A LogAppendTime topic: librdkafka sends CreateTime `T0 + i` (2020) in
+/// batches with each codec; the broker's clock at append is what comes back
+/// (kcat `-J`: `tstype` logappend), the headers and payloads as sent, and
+/// ListOffsets by time uses the append time.
+fn log_append_time(under: Under, test: &str) {
+    if !kcat_available(test)
+        || !peer_available(
+            test,
+            "python3 with confluent-kafka",
+            Command::new("python3").args(["-c", "import confluent_kafka"]),
+        )
+    {
+        return;
+    }
+    let Some(broker) = Target::start(under, test) else {
+        return;
+    };
+    let addr = broker.addr();
+    let script = tests_dir().join("python").join("rdkafka_produce.py");
+    for codec in CODECS {
+        let topic = unique(&format!("{test}-{codec}"));
+        braid::client::admin::create_with_configs(
+            std::slice::from_ref(&addr),
+            &topic,
+            1,
+            1,
+            &[("message.timestamp.type", "LogAppendTime")],
+        )
+        .unwrap_or_else(|e| panic!("create {topic}: {e:#}\n{}", broker.log()));
+        let before = now_ms();
+        let out = run_with_timeout(
+            Command::new("python3").arg(&script).args([
+                &addr,
+                &topic,
+                &RECORDS.to_string(),
+                &format!("compression={codec}"),
+                &format!("timestamp={T0}"),
+                "headers=true",
+            ]),
+            None,
+            TIMEOUT,
+        );
+        let after = now_ms();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            stdout.contains(&format!("done acked={RECORDS} failed=0")),
+            "{codec}: the producer: {}\n{stdout}\n{}",
+            out.status,
+            out.stderr
+        );
+        let json = kcat(
+            &addr,
+            &[
+                "-C",
+                "-t",
+                &topic,
+                "-p",
+                "0",
+                "-o",
+                "beginning",
+                "-e",
+                "-q",
+                "-J",
+            ],
+            None,
+        );
+        let rows: Vec<serde_json::Value> = json
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("kcat -J line"))
+            .collect();
+        assert_eq!(rows.len(), RECORDS, "{codec}: records read back");
+        let mut times = Vec::new();
+        for (i, r) in rows.iter().enumerate() {
+            assert_eq!(r["tstype"], "logappend", "{codec} record {i}: {r}");
+            let ts = r["ts"].as_i64().expect("ts");
+            assert!(
+                (before..=after).contains(&ts),
+                "{codec} record {i}: append time {ts} outside [{before}, {after}]"
+            );
+            assert_eq!(r["payload"], format!("v{i}"), "{codec} record {i}");
+            assert_eq!(
+                r["headers"],
+                serde_json::json!(["k", "v", "i", i.to_string()]),
+                "{codec} record {i}"
+            );
+            times.push(ts);
+        }
+        assert!(
+            times.windows(2).all(|w| w[0] <= w[1]),
+            "append times ascend"
+        );
+        // By time: the producer's 2020 CreateTimes are gone; the append time
+        // of the last record finds the first record stamped with it.
+        let q = kcat(
+            &addr,
+            &["-Q", "-t", &format!("{topic}:0:{}", T0 + 10)],
+            None,
+        );
+        assert!(q.contains("[0] offset 0"), "{codec}: by a 2020 time: {q}");
+        let last = *times.last().unwrap();
+        let first_at_last = times.iter().position(|t| *t == last).unwrap();
+        let q = kcat(&addr, &["-Q", "-t", &format!("{topic}:0:{last}")], None);
+        assert!(
+            q.contains(&format!("[0] offset {first_at_last}")),
+            "{codec}: by the last append time {last}: {q}"
+        );
+        let q = kcat(
+            &addr,
+            &["-Q", "-t", &format!("{topic}:0:{}", last + 1)],
+            None,
+        );
+        assert!(q.contains("[0] offset -1"), "{codec}: after it: {q}");
+    }
+}
+
 on_both!(kcat_every_codec_headers_timestamps, |under, test| {
     kcat_headers_and_timestamps(under, test)
 });
@@ -206,3 +324,4 @@ on_both!(
     librdkafka_explicit_timestamps_read_by_kcat,
     |under, test| { explicit_timestamps(under, test) }
 );
+on_both!(log_append_time_topic, log_append_time);
