@@ -305,7 +305,8 @@ fn an_unsupported_config_is_refused_at_create() {
     let addr = broker.addr();
     for (k, v) in [
         ("cleanup.policy", "compact"),
-        ("message.timestamp.type", "LogAppendTime"),
+        ("min.insync.replicas", "2"),
+        ("message.timestamp.type", "Whenever"),
     ] {
         let e = create(&addr, "refused", &[(k, v)]).unwrap_err().to_string();
         assert!(e.contains(k), "{e}");

@@ -143,6 +143,23 @@ fn ingest_batch(
     })
 }
 
+/// Stamps a batch for a topic with `message.timestamp.type=LogAppendTime`,
+/// as Kafka does at append: the timestamp-type bit set, the max timestamp
+/// the broker's `now` (ms), the CRC-32C recomputed; `header` follows. A
+/// legacy set (no batch header) is left alone: magic 0 holds no timestamp.
+pub fn stamp_log_append_time(ingested: &mut Ingested, now: i64) {
+    let Some(h) = ingested.batch.as_mut() else {
+        return;
+    };
+    let set = &mut ingested.set;
+    h.attributes |= record_batch::LOG_APPEND_TIME;
+    h.max_timestamp = now;
+    set[21..23].copy_from_slice(&h.attributes.to_be_bytes());
+    set[35..43].copy_from_slice(&now.to_be_bytes());
+    h.crc = crc32c::crc32c(&set[21..]);
+    set[17..21].copy_from_slice(&h.crc.to_be_bytes());
+}
+
 /// One legacy message (whole, with its 12-byte log header): checked, then copied,
 /// down-converted, or (a compressed wrapper) unpacked.
 fn legacy_message(

@@ -3,7 +3,8 @@
 //!
 //! Honoured: `retention.ms` and `retention.bytes` (whole old segments are
 //! deleted, see `retention`), `segment.bytes` (the topic's segment roll
-//! size) and `cleanup.policy=delete`. Any other key, or `compact`, is refused
+//! size), `cleanup.policy=delete` and `message.timestamp.type` (CreateTime,
+//! or LogAppendTime: the broker stamps each batch at append). Any other key, or `compact`, is refused
 //! at create with INVALID_CONFIG naming it: a config is never accepted and
 //! then ignored. A topic's explicit configs are kept in
 //! `DATA/__topics/<topic>.properties` (`key=value` lines); a topic without
@@ -20,6 +21,7 @@ use super::options::Config;
 /// The topic configs a create may set.
 pub const SETTABLE: &[&str] = &[
     "cleanup.policy",
+    "message.timestamp.type",
     "retention.bytes",
     "retention.ms",
     "segment.bytes",
@@ -32,7 +34,7 @@ const MIN_SEGMENT_BYTES: i64 = 14;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
     /// A key the broker does not honour.
-    #[error("topic config {0} is not supported by braid's embedded broker (it honours cleanup.policy=delete, retention.bytes, retention.ms and segment.bytes)")]
+    #[error("topic config {0} is not supported by braid's embedded broker (it honours cleanup.policy=delete, message.timestamp.type, retention.bytes, retention.ms and segment.bytes)")]
     Unsupported(String),
     /// A supported key with a value out of range or unparsable.
     #[error("invalid value {value:?} for topic config {name}: {why}")]
@@ -55,6 +57,8 @@ pub struct TopicConfig {
     pub retention_bytes: Option<u64>,
     /// `segment.bytes`: the roll size; `None` = the broker's `--segment-bytes`.
     pub segment_bytes: Option<u64>,
+    /// `message.timestamp.type=LogAppendTime`: batches get the broker's time at append.
+    pub log_append_time: bool,
     /// The keys set explicitly, with their values as given.
     set: BTreeMap<String, String>,
 }
@@ -151,6 +155,13 @@ impl TopicConfig {
                     config.retention_ms = limit(n);
                 }
                 "retention.bytes" => config.retention_bytes = limit(number()?),
+                "message.timestamp.type" => {
+                    config.log_append_time = match value.trim() {
+                        "CreateTime" => false,
+                        "LogAppendTime" => true,
+                        _ => return Err(invalid("must be CreateTime or LogAppendTime")),
+                    }
+                }
                 "segment.bytes" => {
                     let n = number()?;
                     if !(MIN_SEGMENT_BYTES..=i64::from(i32::MAX)).contains(&n) {
@@ -204,6 +215,7 @@ impl TopicConfig {
                 kind: Kind::Int,
                 read_only: true,
             },
+            entry("message.timestamp.type", "CreateTime".into(), Kind::String),
             entry("retention.bytes", "-1".into(), Kind::Long),
             entry("retention.ms", "-1".into(), Kind::Long),
             entry("segment.bytes", broker.segment_bytes.to_string(), Kind::Int),
@@ -281,8 +293,10 @@ mod tests {
             ("retention.bytes", Some("-1")),
             ("segment.bytes", Some("4096")),
             ("cleanup.policy", Some("delete")),
+            ("message.timestamp.type", Some("LogAppendTime")),
         ])
         .unwrap();
+        assert!(c.log_append_time);
         assert_eq!(c.retention_ms, Some(1000));
         assert_eq!(c.retention_bytes, None);
         assert_eq!(c.segment_bytes, Some(4096));
@@ -304,6 +318,7 @@ mod tests {
             ("retention.ms", "-2"),
             ("retention.ms", "soon"),
             ("segment.bytes", "3"),
+            ("message.timestamp.type", "logappendtime"),
             ("segment.bytes", "4294967296"),
         ] {
             let e = TopicConfig::parse([(k, Some(v))]).unwrap_err();

@@ -50,6 +50,7 @@ pub struct Broker {
     child: Option<Child>,
     addr: String,
     args: Vec<String>,
+    listen: String,
     log: Arc<Mutex<String>>,
     data: PathBuf,
     // Dropped after the child is killed (fields drop after `Drop::drop`).
@@ -78,6 +79,7 @@ impl Broker {
             child: None,
             addr: String::new(),
             args: extra_args.iter().map(|s| s.to_string()).collect(),
+            listen: "127.0.0.1:0".to_string(),
             log: Arc::new(Mutex::new(String::new())),
             data,
             _dir: dir,
@@ -135,6 +137,15 @@ impl Broker {
         self.spawn();
     }
 
+    /// Kills the broker with SIGKILL (if it still runs) and starts it again on
+    /// the same data directory, arguments and port, as an operator restarts a
+    /// broker that clients keep trying to reach.
+    pub fn restart_same_port(&mut self) {
+        self.kill9();
+        self.listen = self.addr.clone();
+        self.spawn();
+    }
+
     /// Sends SIGTERM and waits up to `deadline` for the broker to exit,
     /// returning its exit status. Panics (after killing it) if it does not
     /// exit in time.
@@ -165,7 +176,7 @@ impl Broker {
         let mut child = Command::new(env!("CARGO_BIN_EXE_braid"))
             .arg("broker")
             .arg("--listen")
-            .arg("127.0.0.1:0")
+            .arg(&self.listen)
             .arg("--data")
             .arg(&data)
             .args(&self.args)

@@ -8,7 +8,7 @@ use kafka_protocol::messages::{ProduceRequest, ProduceResponse, RequestHeader};
 use crate::broker::apis::Handler;
 use crate::broker::partition_log::AppendError;
 use crate::broker::producer_state::ProducerError;
-use crate::broker::records::{ingest, IngestError};
+use crate::broker::records::{ingest, stamp_log_append_time, IngestError};
 use crate::broker::Broker;
 use crate::sync::lock;
 
@@ -39,20 +39,25 @@ impl Handler for ProduceRequest {
                 let result = if !acks_ok {
                     Err(ResponseError::InvalidRequiredAcks)
                 } else {
-                    match topic.as_ref().and_then(|t| t.partition(p.index)) {
+                    match topic
+                        .as_ref()
+                        .and_then(|t| Some((t, t.partition(p.index)?)))
+                    {
                         None => Err(ResponseError::UnknownTopicOrPartition),
-                        Some(log) => append(
+                        Some((t, log)) => append(
                             broker,
                             &name,
                             p.index,
                             log,
                             p.records.as_deref().unwrap_or(&[]),
+                            t.config.log_append_time,
                         ),
                     }
                 };
                 match result {
-                    Ok((base, start)) => {
+                    Ok((base, start, append_time)) => {
                         pr.base_offset = base;
+                        pr.log_append_time_ms = append_time;
                         if version >= 5 {
                             pr.log_start_offset = start;
                         }
@@ -71,14 +76,17 @@ impl Handler for ProduceRequest {
     }
 }
 
-/// Appends one partition's records; returns (base offset, log start offset).
+/// Appends one partition's records, stamped with the broker's time when the
+/// topic says `LogAppendTime`; returns (base offset, log start offset, the
+/// append time or -1).
 fn append(
     broker: &Broker,
     topic: &str,
     partition: i32,
     log: &crate::broker::partition_log::SharedLog,
     records: &[u8],
-) -> Result<(i64, i64), ResponseError> {
+    log_append_time: bool,
+) -> Result<(i64, i64, i64), ResponseError> {
     let cfg = &broker.config;
     let refused = |e: ResponseError, why: &dyn std::fmt::Display| {
         log::warn!("produce to {topic}-{partition} refused: {why}");
@@ -92,8 +100,17 @@ fn append(
         })?;
     let mut log = lock(log);
     if ingested.count == 0 {
-        return Ok((log.next_offset(), log.start_offset()));
+        return Ok((log.next_offset(), log.start_offset(), -1));
     }
+    let append_time = if log_append_time && ingested.batch.is_some() {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        stamp_log_append_time(&mut ingested, now);
+        now
+    } else {
+        -1
+    };
     let storage = |e: &dyn std::fmt::Display| {
         log::error!("{topic}-{partition}: {e}");
         ResponseError::KafkaStorageError
@@ -114,5 +131,5 @@ fn append(
             .append(&mut ingested.set, ingested.count)
             .map_err(|e| storage(&format!("{e:#}")))?,
     };
-    Ok((base, log.start_offset()))
+    Ok((base, log.start_offset(), append_time))
 }

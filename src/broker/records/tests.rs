@@ -354,3 +354,31 @@ fn encode_stored(records: &[Record]) -> Vec<u8> {
 }
 
 mod properties;
+
+#[test]
+fn log_append_time_stamps_the_batch_and_keeps_it_valid() {
+    let records: Vec<Record> = (0..3).map(|i| record(i, &format!("v{i}"))).collect();
+    for codec in [Codec::None, Codec::Gzip, Codec::Zstd] {
+        let mut ingested = ingest(&batch_of(&records, codec), 1 << 20, 1 << 20).unwrap();
+        let sent = ingested.batch.unwrap();
+        assert!(!sent.log_append_time());
+        stamp_log_append_time(&mut ingested, 1_700_000_000_123);
+        let h = check_batch(&ingested.set).expect("the CRC still holds");
+        assert!(h.log_append_time(), "{codec:?}");
+        assert_eq!(h.max_timestamp, 1_700_000_000_123);
+        assert_eq!(h.base_timestamp, sent.base_timestamp);
+        assert_eq!(h.attributes & 0x07, sent.attributes & 0x07, "codec kept");
+        assert_eq!(ingested.batch.unwrap().crc, h.crc);
+        assert_eq!(ingested.batch.unwrap().max_timestamp, h.max_timestamp);
+        // The records are the ones sent.
+        let again = ingest(&ingested.set, 1 << 20, 1 << 20).unwrap();
+        assert_eq!(again.count, 3);
+    }
+    // A legacy set is left as it is.
+    let mut legacy = Vec::new();
+    encode_legacy(&records, 0, &mut legacy);
+    let mut ingested = ingest(&legacy, 1 << 20, 1 << 20).unwrap();
+    let before = ingested.set.clone();
+    stamp_log_append_time(&mut ingested, 5);
+    assert_eq!(ingested.set, before);
+}
