@@ -17,11 +17,10 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 
-use braid::consume::events::ConsumeEvent;
 use braid::produce::events::ProduceEvent;
 use common::peer::{Target, Under};
 use common::registry::Registry;
-use common::schema_peers::{braid_ok, braid_reads, exactly_once, Read, TIMEOUT};
+use common::schema_peers::{braid_ok, braid_reads, consume_to_end, exactly_once, Read, TIMEOUT};
 use common::*;
 use serde_json::Value;
 
@@ -233,49 +232,14 @@ fn unknown_ids_and_bad_datums_are_invalid_events_not_crashes() {
         "-j",
         "1",
     ]);
-    let group = unique("g");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_braid"));
-    cmd.env("RUST_LOG", "warn").args([
-        "consume",
-        "-b",
-        &addr,
-        "-t",
-        &topic,
-        "--registry",
-        &url,
-        "-g",
-        &group,
-        "-o",
-        "earliest",
-        "--exit-at-end",
-        "--format",
-        "json",
-        "--processes",
-        "1",
-    ]);
-    let out = run_with_timeout(&mut cmd, None, TIMEOUT);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}\n{stdout}\n{}",
-        out.status,
-        out.stderr
-    );
-    let summary = stdout
-        .lines()
-        .find_map(|l| match ConsumeEvent::parse(l) {
-            Ok(ConsumeEvent::ShutdownComplete(s)) => Some(s),
-            _ => None,
-        })
-        .unwrap_or_else(|| panic!("no summary:\n{stdout}"));
-    assert_eq!((summary.consumed, summary.invalid), (14, 4), "{stdout}");
+    let (summary, stderr) = consume_to_end(&addr, &url, &topic);
+    assert_eq!((summary.consumed, summary.invalid), (14, 4), "{summary:?}");
     assert_eq!(summary.workers[0].respawns, 0);
     // The first is logged at once with where it is; the rest within the
     // second are counted into the next line (rate-limited).
     assert!(
-        out.stderr
-            .contains("partition 0 offset 5: unknown schema id 999"),
+        stderr.contains("partition 0 offset 5: unknown schema id 999"),
         "{}",
-        out.stderr
+        stderr
     );
 }

@@ -30,7 +30,7 @@ use braid::produce::events::ProduceEvent;
 use braid::schema::proto::EVENT_PROTO_V1;
 use common::peer::{Target, Under};
 use common::registry::Registry;
-use common::schema_peers::{braid_ok, braid_reads, exactly_once, Read, TIMEOUT};
+use common::schema_peers::{braid_ok, braid_reads, consume_to_end, exactly_once, Read, TIMEOUT};
 use common::*;
 use serde_json::Value;
 
@@ -264,48 +264,14 @@ fn unknown_message_indexes_and_cut_messages_are_invalid_events_not_crashes() {
     .collect();
     send_pinned_from(&mut producer, &topic, &bad, 10, BTreeMap::from([(0, 5)]));
     braid_ok(&produce);
-    let group = unique("g");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_braid"));
-    cmd.env("RUST_LOG", "warn").args([
-        "consume",
-        "-b",
-        &addr,
-        "-t",
-        &topic,
-        "--registry",
-        &url,
-        "-g",
-        &group,
-        "-o",
-        "earliest",
-        "--exit-at-end",
-        "--format",
-        "json",
-        "--processes",
-        "1",
-    ]);
-    let out = run_with_timeout(&mut cmd, None, TIMEOUT);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}\n{stdout}\n{}",
-        out.status,
-        out.stderr
-    );
-    let summary = stdout
-        .lines()
-        .find_map(|l| match ConsumeEvent::parse(l) {
-            Ok(ConsumeEvent::ShutdownComplete(s)) => Some(s),
-            _ => None,
-        })
-        .unwrap_or_else(|| panic!("no summary:\n{stdout}"));
-    assert_eq!((summary.consumed, summary.invalid), (15, 5), "{stdout}");
+    let (summary, stderr) = consume_to_end(&addr, &url, &topic);
+    assert_eq!((summary.consumed, summary.invalid), (15, 5), "{summary:?}");
     assert_eq!(summary.workers[0].respawns, 0);
     assert!(
-        out.stderr
+        stderr
             .contains("partition 0 offset 5: schema id 1: message index [2] is not in the schema"),
         "{}",
-        out.stderr
+        stderr
     );
 }
 

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::Duration;
 
-use braid::consume::events::ConsumeEvent;
+use braid::consume::events::{ConsumeEvent, Shutdown};
 
 use super::{run_with_timeout, unique};
 
@@ -94,4 +94,46 @@ pub fn exactly_once(reads: &[Read]) -> BTreeMap<(u64, u64), u64> {
         assert!(before.is_none(), "({}, {}) read twice", r.sender, r.seq);
     }
     seen
+}
+
+/// `braid consume --registry URL -o earliest --exit-at-end --format json
+/// --processes 1` over `topic` with a fresh group, which must succeed;
+/// returns its `shutdown_complete` summary and its stderr.
+pub fn consume_to_end(addr: &str, url: &str, topic: &str) -> (Shutdown, String) {
+    let group = unique("g");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_braid"));
+    cmd.env("RUST_LOG", "warn").args([
+        "consume",
+        "-b",
+        addr,
+        "-t",
+        topic,
+        "--registry",
+        url,
+        "-g",
+        &group,
+        "-o",
+        "earliest",
+        "--exit-at-end",
+        "--format",
+        "json",
+        "--processes",
+        "1",
+    ]);
+    let out = run_with_timeout(&mut cmd, None, TIMEOUT);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}\n{stdout}\n{}",
+        out.status,
+        out.stderr
+    );
+    let summary = stdout
+        .lines()
+        .find_map(|l| match ConsumeEvent::parse(l) {
+            Ok(ConsumeEvent::ShutdownComplete(s)) => Some(*s),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no summary:\n{stdout}"));
+    (summary, out.stderr)
 }
