@@ -81,6 +81,29 @@ fn processed_ends(recs: &[Rec]) -> BTreeMap<i32, i64> {
     ends
 }
 
+/// A topic holding `n` Avro v1 events and a staging topic holding `n` v2
+/// events (so the registry knows both ids), each with `partitions`
+/// partitions; returns (topic, staging).
+fn two_schemas(
+    target: &Target,
+    url: &str,
+    prefix: &str,
+    partitions: i32,
+    n: u64,
+) -> (String, String) {
+    let (addr, n) = (target.addr(), n.to_string());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let v2 = v2_schema_file(&dir);
+    let (topic, staging) = (unique(prefix), unique("staging"));
+    target.create_topic(&topic, partitions);
+    target.create_topic(&staging, partitions);
+    let avro = ["--schema", "avro", "--registry", url, "-j", "2", "-n", &n];
+    let v2_args = [&avro[..], &["--writer-schema", v2.to_str().unwrap()]].concat();
+    produce(&addr, &staging, &v2_args);
+    produce(&addr, &topic, &avro);
+    (topic, staging)
+}
+
 // ---------------------------------------------------------------------------
 // The registry SIGKILLed for 5 s mid-consume
 
@@ -89,20 +112,8 @@ fn registry_outage_mid_consume(under: Under, test: &str) {
         return;
     };
     let (addr, url) = (target.addr(), reg.url());
-    let dir = tempfile::tempdir().expect("tempdir");
-    let v2 = v2_schema_file(&dir);
-    let (topic, staging, group) = (unique("outage"), unique("staging"), unique("g"));
-    target.create_topic(&topic, 3);
-    target.create_topic(&staging, 3);
-    let avro = ["--schema", "avro", "--registry", &url, "-j", "2"];
-    // 50,000 v2 events in the staging topic: the registry knows their id now.
-    let v2_args = [
-        &avro[..],
-        &["-n", "50000", "--writer-schema", v2.to_str().unwrap()],
-    ]
-    .concat();
-    produce(&addr, &staging, &v2_args);
-    produce(&addr, &topic, &[&avro[..], &["-n", "50000"]].concat());
+    let (topic, staging) = two_schemas(&target, &url, "outage", 3, 50_000);
+    let group = unique("g");
     let mut c = Consume::spawn(
         &addr,
         &topic,
@@ -187,19 +198,8 @@ fn registry_gone_for_good(under: Under, test: &str) {
         return;
     };
     let (addr, url) = (target.addr(), reg.url());
-    let dir = tempfile::tempdir().expect("tempdir");
-    let v2 = v2_schema_file(&dir);
-    let (topic, staging, group) = (unique("gone"), unique("staging"), unique("g"));
-    target.create_topic(&topic, 2);
-    target.create_topic(&staging, 2);
-    let avro = ["--schema", "avro", "--registry", &url, "-j", "2"];
-    let v2_args = [
-        &avro[..],
-        &["-n", "1000", "--writer-schema", v2.to_str().unwrap()],
-    ]
-    .concat();
-    produce(&addr, &staging, &v2_args);
-    produce(&addr, &topic, &[&avro[..], &["-n", "1000"]].concat());
+    let (topic, staging) = two_schemas(&target, &url, "gone", 2, 1000);
+    let group = unique("g");
     let timeout_s = 3;
     let consume_args = |offset: &'static str| {
         vec![
