@@ -12,6 +12,7 @@
 //! (group membership, commits, fetches) and the Kafka 4 check use them.
 
 pub mod admin;
+pub mod api;
 pub mod conn;
 pub mod consumer_protocol;
 pub mod fetch_gap;
