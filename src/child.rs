@@ -176,7 +176,12 @@ pub fn start_registry(
     stop: &crate::shutdown::Stop,
     announce: impl FnOnce(&Proc),
 ) -> Result<(Proc, String)> {
-    let args = ["registry", "--listen", "127.0.0.1:0", "-b", brokers];
+    let mut args: Vec<String> = ["registry", "--listen", "127.0.0.1:0", "-b", brokers]
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+    args.extend(protocol_args());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     start_listening(
         "registry",
         "the schema registry",
@@ -240,6 +245,24 @@ fn wait_listening(
     bail!("{what} did not start within 30 s")
 }
 
+/// The `--protocol` this process's children get (auto when never set).
+static PROTOCOL: std::sync::OnceLock<crate::client::protocol::Protocol> =
+    std::sync::OnceLock::new();
+
+/// Passes `--protocol` on to every producer, consumer and registry child
+/// started from now on (the first call wins).
+pub fn pass_protocol(p: crate::client::protocol::Protocol) {
+    let _ = PROTOCOL.set(p);
+}
+
+/// `--protocol NAME` for a child, unless it is auto.
+fn protocol_args() -> Vec<String> {
+    match PROTOCOL.get().copied().unwrap_or_default() {
+        crate::client::protocol::Protocol::Auto => Vec::new(),
+        p => vec!["--protocol".into(), p.name().into()],
+    }
+}
+
 /// `braid produce` as the demo and bench run it: JSON events, round-robin
 /// keys (so every partition, and every worker, gets its share), plus `extra`.
 pub fn produce_args(
@@ -270,6 +293,7 @@ pub fn produce_args(
     .iter()
     .map(|x| x.to_string())
     .collect();
+    v.extend(protocol_args());
     v.extend_from_slice(extra);
     v
 }
@@ -301,6 +325,7 @@ pub fn consume_args(
     .iter()
     .map(|x| x.to_string())
     .collect();
+    v.extend(protocol_args());
     v.extend_from_slice(extra);
     v
 }

@@ -3,8 +3,8 @@
 //! # How data flows
 //!
 //! `bin/braid.rs` parses the command line into [`cli`] types (raw flags
-//! only) and calls [`run`], which refuses Kafka 4.0+ ([`kafka_version`]),
-//! turns the command's raw args into its checked options and runs it. Each
+//! only) and calls [`run`], which resolves `--protocol` (which Kafka client
+//! this process speaks through, `client::protocol`), turns the command's raw args into its checked options and runs it. Each
 //! command module owns its options type (`produce::Options`,
 //! `consume::options::Options`, `demo::options::Options`, `bench::Options`,
 //! `topic::Options`, `registry::Config`, `broker::Config`): durations as
@@ -43,24 +43,28 @@
 //!   of the producer's acknowledgements and the consumer's end-to-end
 //!   latency, and its sparse form that crosses the worker → supervisor pipe.
 //! - [`produce`]: `braid produce`, one OS thread per sender, each with its
-//!   own kafka crate producer; Java-compatible murmur2 partitioning, rate
+//!   own producer from `client` (its own connections); Java-compatible murmur2 partitioning, rate
 //!   limiting, retries until `--timeout`, one collector thread for progress,
 //!   events and the perf-test style summary. Its flag types (`KeyMode`,
 //!   `Acks`, `CompressionArg`, `ValueRange`) live in `produce::options`, its
 //!   events in `produce::events`.
-//! - [`client`]: braid's own small Kafka client pieces over `kafka-protocol`
-//!   where the kafka crate has no API: `client::Conn` (ApiVersions, then any
-//!   request at the highest version both sides speak), `client::admin` (the
-//!   admin helpers every command calls: `create`, `create_with_configs`,
-//!   `wait_ready`, `partitions`, `partition_ids`, `topics`, and a group's
-//!   members in `client::admin::group`), the ConsumerProtocol bytes of
-//!   subscriptions and assignments, and `client::fetch_gap`, which fetches
-//!   again the messages the kafka crate drops before a compressed wrapper
-//!   (the consumer and the registry's replay use it), and
+//! - [`client`]: every connection to a broker goes through here; no
+//!   `kafka::` type is used outside it. `client::api` is the one interface
+//!   (`Producer`, `Consumer`, their options and errors: records cross it as
+//!   plain bytes); two implementations sit behind it: `client::legacy`, the
+//!   `kafka` crate (Produce v0-2, Fetch v0-3; the embedded broker and Kafka
+//!   up to 3.9; with `legacy::fetch_gap`, which gets back the events the
+//!   crate drops before a compressed wrapper), and `client::modern`, braid's
+//!   own client on `kafka-protocol` (record batches v2, idempotent by
+//!   default, versions negotiated with ApiVersions; Kafka 4.x).
+//!   `client::protocol` picks one per process from `--protocol
+//!   auto|legacy|modern` and the broker's ApiVersions (auto: the `kafka`
+//!   crate where the broker still serves its versions). Beside them:
+//!   `client::Conn` (a blocking kafka-protocol connection), `client::admin`
+//!   (CreateTopics, metadata, offsets and lag, waiting for leaders, a
+//!   group's members), the ConsumerProtocol bytes of group members, and
 //!   `client::record_batch`, the record batch v2 codec (checks, record walk,
-//!   gzip/snappy/lz4/zstd) that the broker's log and fetches use too. Used by the consumer's
-//!   group membership and commits, `braid topic`, demo, bench, the
-//!   registry's `_schemas` log and [`kafka_version`].
+//!   gzip/snappy/lz4/zstd) shared with the broker's log and fetches.
 //! - [`consume`]: `braid consume`. `consume::options` is the checked
 //!   `Options`; `consume::assignment` plans which worker reads which
 //!   partitions (a plan that does not cover the topic is a usage error).
@@ -131,8 +135,6 @@
 //!   defaults; `.proto` compiled by `protox`, decoded by `prost-reflect`:
 //!   no `protoc`). `braid produce --schema avro|json|protobuf --registry URL`
 //!   and `braid consume --registry URL`.
-//! - [`kafka_version`]: refuses Kafka 4.0+ (ApiVersions) before a command
-//!   that connects does anything, with one line that says why.
 //! - [`shutdown`]: the one module that handles signals: `ctrlc` for the
 //!   threaded commands; for the forking consumer, `signal-hook` self-pipes
 //!   in the supervisor (`shutdown::supervisor`, with the mask held across
@@ -160,7 +162,6 @@ pub mod consume;
 pub mod demo;
 pub mod event;
 pub mod histogram;
-pub mod kafka_version;
 pub mod logging;
 pub mod produce;
 pub mod registry;
@@ -177,8 +178,8 @@ static GLOBAL: alloc::Allocator = alloc::Allocator;
 
 /// Runs one parsed command line and returns the process exit code.
 pub fn run(cli: cli::Cli) -> i32 {
-    if let Err(e) = refuse_kafka_4(&cli.command) {
-        report::error_line(&e);
+    if let Err(e) = resolve_protocol(&cli.command) {
+        report::error_line(&e.into());
         return 1;
     }
     let result = match cli.command {
@@ -211,17 +212,22 @@ where
     O::try_from(args).map_err(anyhow::Error::from)
 }
 
-/// Runs [`kafka_version::check`] on the brokers a command connects to (none
-/// for the embedded broker and for commands that start their own).
-fn refuse_kafka_4(command: &cli::Command) -> anyhow::Result<()> {
-    let brokers = match command {
-        cli::Command::Produce(a) => Some(&a.brokers),
-        cli::Command::Consume(a) => Some(&a.brokers),
-        cli::Command::Topic(a) => Some(&a.brokers),
-        cli::Command::Demo(a) => a.brokers.as_ref(),
-        cli::Command::Bench(a) => a.brokers.as_ref(),
-        cli::Command::Registry(a) => Some(&a.brokers),
-        cli::Command::Broker(_) => None,
+/// Resolves `--protocol` against the brokers a command connects to and
+/// makes it this process's client path (commands that start their own
+/// embedded broker pass the flag on to their children instead).
+fn resolve_protocol(command: &cli::Command) -> Result<(), client::protocol::ProtocolError> {
+    let target = match command {
+        cli::Command::Produce(a) => Some((&a.brokers, a.protocol)),
+        cli::Command::Consume(a) => Some((&a.brokers, a.protocol)),
+        cli::Command::Topic(a) => Some((&a.brokers, a.protocol)),
+        cli::Command::Registry(a) => Some((&a.brokers, a.protocol)),
+        cli::Command::Demo(a) => a.brokers.as_ref().map(|b| (b, a.protocol)),
+        cli::Command::Bench(_) | cli::Command::Broker(_) => None,
     };
-    brokers.map_or(Ok(()), |b| kafka_version::check(b))
+    match target {
+        Some((brokers, protocol)) => {
+            client::protocol::resolve_for_process(brokers, protocol).map(|_| ())
+        }
+        None => Ok(()),
+    }
 }

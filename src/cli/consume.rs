@@ -1,6 +1,8 @@
 //! `braid consume`'s raw flags, and the one place they become the consume
 //! module's checked `Options` (so that consume never imports `cli`).
 
+use crate::client::api::Isolation;
+use crate::client::protocol::Protocol;
 use clap::Args;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -75,6 +77,13 @@ pub struct ConsumeArgs {
     /// Output: human (live view and summary) or json (one event per line).
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
+    /// Kafka client: auto (the kafka crate where the broker serves its versions, else
+    /// braid's modern client, as on Kafka 4.x), legacy or modern.
+    #[arg(long, value_enum, default_value_t = Protocol::Auto)]
+    pub protocol: Protocol,
+    /// Transactional isolation of the modern client's fetches.
+    #[arg(long, value_enum, default_value_t = Isolation::ReadUncommitted)]
+    pub isolation: Isolation,
     /// Test only: a worker aborts after this many events (to exercise respawn and crash loops).
     #[arg(long, hide = true)]
     pub fault_crash_after: Option<u64>,
@@ -153,6 +162,7 @@ impl From<&ConsumeArgs> for crate::consume::options::Options {
             commit_interval: ms(a.commit_interval),
             fetch_max_bytes: a.fetch_max_bytes,
             check_crcs: a.check_crcs,
+            isolation: a.isolation,
             fetch_wait: ms(a.fetch_wait),
             format: a.format,
             respawn_backoff: ms(a.respawn_backoff),

@@ -1,6 +1,7 @@
 //! `braid demo`'s raw flags, and the one place they become the demo
 //! module's checked `Options` (so that demo never imports `cli`).
 
+use crate::client::protocol::Protocol;
 use clap::Args;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -47,6 +48,10 @@ pub struct DemoArgs {
     /// Use these brokers instead of starting the embedded one.
     #[arg(short = 'b', long, value_delimiter = ',', value_parser = parse_broker)]
     pub brokers: Option<Vec<String>>,
+    /// Kafka client: auto (the kafka crate where the broker serves its versions, else
+    /// braid's modern client, as on Kafka 4.x), legacy or modern.
+    #[arg(long, value_enum, default_value_t = Protocol::Auto)]
+    pub protocol: Protocol,
     /// The demo topic.
     #[arg(short = 't', long, default_value = "events")]
     pub topic: String,
@@ -129,6 +134,7 @@ impl TryFrom<&DemoArgs> for Options {
             value_range: args.value_range,
             data: args.data.clone(),
             brokers: args.brokers.clone(),
+            protocol: args.protocol,
             topic: args.topic.clone(),
             kill_worker_after: args.kill_worker_after,
             duration: args.duration.map(Duration::from_secs),

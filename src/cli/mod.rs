@@ -23,6 +23,8 @@ pub use topic::{TopicArgs, TopicCommand};
 
 // The value types of the flags live with the commands that own them.
 pub use crate::bench::Transport;
+pub use crate::client::api::Isolation;
+pub use crate::client::protocol::Protocol;
 pub use crate::consume::assignment::{parse_assignment, parse_member, Assignment, Member};
 pub use crate::consume::options::{parse_start_offset, StartOffset};
 pub use crate::consume::processor::ProcessorKind;

@@ -1,6 +1,7 @@
 //! `braid produce`'s raw flags, and the one place they become the produce
 //! module's checked `Options` (so that produce never imports `cli`).
 
+use crate::client::protocol::Protocol;
 use clap::Args;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -55,6 +56,13 @@ pub struct ProduceArgs {
     /// Output: human (progress and summary) or json (one event per line).
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
+    /// Kafka client: auto (the kafka crate where the broker serves its versions, else
+    /// braid's modern client, as on Kafka 4.x), legacy or modern.
+    #[arg(long, value_enum, default_value_t = Protocol::Auto)]
+    pub protocol: Protocol,
+    /// Turn off the modern client's idempotent writes (producer id and sequences).
+    #[arg(long)]
+    pub no_idempotence: bool,
     /// Write events with a registered schema in Confluent's wire format: avro, json or
     /// protobuf (default: plain JSON). Needs --registry.
     #[arg(long, value_enum, requires = "registry")]
@@ -101,6 +109,7 @@ impl TryFrom<&ProduceArgs> for Options {
             size: args.size.map(|s| s as usize),
             compression: args.compression,
             acks: args.acks,
+            idempotent: !args.no_idempotence,
             timeout: Duration::from_secs(args.timeout),
             rate: (args.rate > 0.0).then_some(args.rate),
             format: args.format,

@@ -1,6 +1,7 @@
 //! `braid registry`'s raw flags, and the one place they become the
 //! registry's `Config` (so that the registry never imports `cli`).
 
+use crate::client::protocol::Protocol;
 use clap::Args;
 use std::net::SocketAddr;
 
@@ -17,6 +18,10 @@ pub struct RegistryArgs {
     /// Brokers holding the schemas topic, comma-separated HOST:PORT.
     #[arg(short = 'b', long, value_delimiter = ',', default_value = "localhost:9092", value_parser = parse_broker)]
     pub brokers: Vec<String>,
+    /// Kafka client: auto (the kafka crate where the broker serves its versions, else
+    /// braid's modern client, as on Kafka 4.x), legacy or modern.
+    #[arg(long, value_enum, default_value_t = Protocol::Auto)]
+    pub protocol: Protocol,
     /// The topic the registry keeps its state in (one partition, compacted).
     #[arg(long, default_value = "_schemas", value_parser = parse_topic_name)]
     pub topic: String,

@@ -1,6 +1,7 @@
 //! `braid topic`'s raw flags, and the one place they become the topic
 //! module's `Options` (so that topic never imports `cli`).
 
+use crate::client::protocol::Protocol;
 use clap::{Args, Subcommand};
 
 use super::{parse_broker, parse_topic_name};
@@ -19,6 +20,10 @@ pub struct TopicArgs {
     /// Output: human (tables) or json (one object per line).
     #[arg(long, global = true, value_enum, default_value_t = Format::Human)]
     pub format: Format,
+    /// Kafka client: auto (the kafka crate where the broker serves its versions, else
+    /// braid's modern client, as on Kafka 4.x), legacy or modern.
+    #[arg(long, global = true, value_enum, default_value_t = Protocol::Auto)]
+    pub protocol: Protocol,
 }
 
 /// The `braid topic` subcommands.

@@ -26,6 +26,11 @@ pub enum Path {
 }
 
 impl Path {
+    /// The `kafka` crate (a serde default for events written before the field).
+    pub fn legacy() -> Path {
+        Path::Legacy
+    }
+
     /// Its name as `--protocol` spells it.
     pub fn name(self) -> &'static str {
         match self {
@@ -199,12 +204,14 @@ pub enum End {
 }
 
 /// Read uncommitted or committed transactional data (modern path).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum Isolation {
     /// Everything up to the high watermark (Kafka's default).
     #[default]
+    #[value(name = "read_uncommitted")]
     ReadUncommitted,
     /// Up to the last stable offset, aborted transactions left out.
+    #[value(name = "read_committed")]
     ReadCommitted,
 }
 

@@ -15,7 +15,8 @@ pub mod admin;
 pub mod api;
 pub mod conn;
 pub mod consumer_protocol;
-pub mod fetch_gap;
+pub mod legacy;
+pub mod protocol;
 pub mod record_batch;
 
 pub use conn::{pick_version, Conn, IO_TIMEOUT};
@@ -33,4 +34,49 @@ pub fn host_name() -> String {
         .ok()
         .and_then(|h| h.into_string().ok())
         .unwrap_or_else(|| "unknown".into())
+}
+
+use api::{ClientError, ClientOptions, Consumer, FetchOptions, ProduceOptions, Producer};
+
+impl ClientOptions {
+    /// Options for `brokers` on this process's path ([`protocol::current`]).
+    pub fn new(brokers: &[String], client_id: &str) -> ClientOptions {
+        ClientOptions {
+            brokers: brokers.to_vec(),
+            client_id: client_id.to_string(),
+            path: protocol::current(),
+        }
+    }
+}
+
+/// Connects a producer of `topic` on `opts.path`.
+pub fn producer(
+    opts: &ClientOptions,
+    topic: &str,
+    produce: &ProduceOptions,
+) -> Result<Box<dyn Producer>, ClientError> {
+    match opts.path {
+        api::Path::Legacy => Ok(Box::new(legacy::LegacyProducer::connect(
+            opts, topic, produce,
+        )?)),
+        api::Path::Modern => Err(ClientError::Other(
+            "the modern client is not in this build yet".into(),
+        )),
+    }
+}
+
+/// Connects a consumer of `topic` on `opts.path`.
+pub fn consumer(
+    opts: &ClientOptions,
+    topic: &str,
+    fetch: &FetchOptions,
+) -> Result<Box<dyn Consumer>, ClientError> {
+    match opts.path {
+        api::Path::Legacy => Ok(Box::new(legacy::LegacyConsumer::connect(
+            opts, topic, fetch,
+        )?)),
+        api::Path::Modern => Err(ClientError::Other(
+            "the modern client is not in this build yet".into(),
+        )),
+    }
 }

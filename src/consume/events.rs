@@ -24,6 +24,9 @@ pub enum ConsumeEvent {
         workers: usize,
         /// The partitions of each worker.
         plan: Vec<Vec<i32>>,
+        /// The Kafka client the workers speak through (legacy or modern).
+        #[serde(default = "crate::client::api::Path::legacy")]
+        protocol: crate::client::api::Path,
     },
     /// A worker (process) is connected and knows where it starts.
     PartitionsAssigned {

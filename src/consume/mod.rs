@@ -21,7 +21,6 @@ pub mod view;
 pub mod worker;
 
 use anyhow::{anyhow, Result};
-use kafka::client::KafkaClient;
 
 use crate::report;
 use crate::usage::UsageError;
@@ -52,17 +51,14 @@ pub struct Summary {
 
 /// The topic's partition ids, read without creating the topic.
 fn topic_partitions(opts: &Options) -> Result<Vec<i32>> {
-    let mut client = KafkaClient::new(opts.brokers.clone());
-    client.set_client_id("braid-consume".to_string());
     // Metadata for all topics does not auto-create the one we ask about.
-    client.load_metadata_all().map_err(|e| {
+    let topics = crate::client::admin::topics(&opts.brokers).map_err(|e| {
         anyhow!(
-            "cannot reach brokers {} ({e}); start one with `braid broker`, or a cluster with `docker compose up -d`",
+            "cannot reach brokers {} ({e:#}); start one with `braid broker`, or a cluster with `docker compose up -d`",
             opts.brokers.join(",")
         )
     })?;
-    let topics = client.topics();
-    let Some(partitions) = topics.partitions(&opts.topic) else {
+    let Some(topic) = topics.into_iter().find(|t| t.topic == opts.topic) else {
         return Err(anyhow!(
             "topic '{}' does not exist on {}; create it (`braid topic create {} --partitions 6`, or produce to it first)",
             opts.topic,
@@ -70,7 +66,12 @@ fn topic_partitions(opts: &Options) -> Result<Vec<i32>> {
             opts.topic
         ));
     };
-    let mut ids: Vec<i32> = partitions.iter().map(|p| p.id()).collect();
+    let ids =
+        crate::client::admin::partition_ids(&opts.brokers, std::slice::from_ref(&opts.topic))?;
+    let mut ids = ids.get(&opts.topic).cloned().unwrap_or_default();
+    if ids.is_empty() {
+        ids = (0..topic.partitions as i32).collect();
+    }
     ids.sort_unstable();
     Ok(ids)
 }
@@ -159,15 +160,17 @@ pub fn run(opts: &Options) -> Result<i32> {
             partitions: partitions.clone(),
             workers: plan.len(),
             plan: plan.clone(),
+            protocol: crate::client::protocol::current(),
         });
     } else {
         report::line_err(&format!(
-            "consuming '{}' ({} partitions) with {} worker processes, group '{}', processor {:?}",
+            "consuming '{}' ({} partitions) with {} worker processes, group '{}', processor {:?}, {} client",
             opts.topic,
             share,
             plan.len(),
             opts.group,
-            opts.processor
+            opts.processor,
+            crate::client::protocol::current()
         ));
     }
     supervisor::run(opts, plan)
@@ -189,6 +192,7 @@ fn run_subscribed(opts: &Options, partitions: &[i32]) -> Result<i32> {
             partitions: partitions.to_vec(),
             workers: 0,
             plan: Vec::new(),
+            protocol: crate::client::protocol::current(),
         });
     } else {
         report::line_err(&format!(

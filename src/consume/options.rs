@@ -116,6 +116,8 @@ pub struct Options {
     pub fetch_max_bytes: i32,
     /// Verify message CRCs on fetch.
     pub check_crcs: bool,
+    /// The modern client's transactional isolation.
+    pub isolation: crate::client::api::Isolation,
     /// How long a fetch waits for data.
     pub fetch_wait: Duration,
     /// Human tables or JSON events.

@@ -3,19 +3,19 @@
 //! election, a broker that died (its pooled connection is dead), a group
 //! coordinator that moved.
 //!
-//! The kafka crate refreshes none of this by itself: its metadata and its
-//! connection pool stay as they were, and `fetch_messages` silently leaves
-//! out partitions whose leader is unknown. So the worker does it: after a
-//! failure it waits a bounded, doubling backoff, then reloads the topic's
-//! metadata, or (after a connection error) starts over with a new client;
+//! Neither client refreshes this by itself in the middle of a call (the
+//! kafka crate's metadata and connection pool stay as they were, and its
+//! fetch silently leaves out partitions whose leader is unknown). So the
+//! worker does it: after a failure it waits a bounded, doubling backoff,
+//! then reloads the topic's metadata, or (after a connection error) starts
+//! over with a new client;
 //! a fault that lasts longer than [`UNAVAILABLE_FOR`] ends the worker with
 //! one clear error.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use kafka::client::KafkaClient;
-use kafka::error::Error as KafkaError;
+use crate::client::api::Consumer;
 
 /// How long a worker keeps retrying while a partition or the group
 /// coordinator stays unavailable before it gives up.
@@ -26,16 +26,6 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 
 /// The longest backoff between two attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
-
-/// Whether `e` means the client's connections are broken (a broker died or
-/// restarted): then only a new client helps, since the crate keeps a dead
-/// connection in its pool.
-pub fn broken_connection(e: &KafkaError) -> bool {
-    !matches!(
-        e,
-        KafkaError::Kafka(_) | KafkaError::TopicPartitionError { .. }
-    )
-}
 
 /// Consecutive failures of one kind of call (fetch, start, final commit).
 #[derive(Debug, Default)]
@@ -96,18 +86,17 @@ pub fn nap(d: Duration, stop: &AtomicBool, interruptible: bool) {
     }
 }
 
-/// Brings `client` up to date after a failure: reloads `topic`'s metadata,
-/// or replaces the client with a new one from `connect` when its
+/// Brings `client` up to date after a failure: reloads its topic's
+/// metadata, or replaces the client with a new one from `connect` when its
 /// connections are broken (or the reload fails). When no broker answers the
 /// old client stays; the next attempt fails again and counts toward the bound.
-pub fn refresh(
-    client: &mut KafkaClient,
-    topic: &str,
+pub fn refresh<C: ?Sized + Consumer>(
+    client: &mut Box<C>,
     broken: bool,
-    connect: impl FnOnce() -> anyhow::Result<KafkaClient>,
+    connect: impl FnOnce() -> anyhow::Result<Box<C>>,
 ) {
     if !broken {
-        match client.load_metadata(&[topic]) {
+        match client.refresh(false) {
             Ok(()) => return,
             Err(e) => log::debug!("metadata reload failed: {e}; reconnecting"),
         }
@@ -137,15 +126,5 @@ mod tests {
         o.ok("t");
         assert_eq!(o.lasted(), Duration::ZERO);
         assert!(o.failed("t", "x", Duration::from_millis(50)).is_some());
-    }
-
-    #[test]
-    fn protocol_errors_are_not_broken_connections() {
-        use kafka::error::KafkaCode;
-        assert!(!broken_connection(&KafkaError::Kafka(
-            KafkaCode::NotLeaderForPartition
-        )));
-        assert!(broken_connection(&KafkaError::NoHostReachable));
-        assert!(broken_connection(&KafkaError::UnexpectedEOF));
     }
 }

@@ -77,6 +77,7 @@ struct Demo<'a> {
 
 /// Runs `braid demo` with its checked options; returns the exit code.
 pub fn run(opts: &Options) -> Result<i32> {
+    child::pass_protocol(opts.protocol);
     let stop = Stop::new();
     crate::shutdown::install_ctrlc_counting(&stop)?;
     let (tx, rx) = unbounded();
@@ -147,6 +148,16 @@ impl Demo<'_> {
             Some(b) => b.join(","),
             None => self.start_broker()?,
         };
+        let brokers: Vec<String> = self.brokers.split(',').map(str::to_string).collect();
+        let path = crate::client::protocol::resolve(&brokers, o.protocol)?;
+        report::line(&format!(
+            "Kafka client: {path} ({}; --protocol {})",
+            match path {
+                crate::client::api::Path::Legacy => "the kafka crate",
+                crate::client::api::Path::Modern => "braid's modern-protocol client",
+            },
+            o.protocol.name()
+        ));
         match o.scenario {
             Scenario::Parallel => self.parallel(),
             Scenario::Offsets => self.offsets(),

@@ -61,6 +61,8 @@ pub struct Options {
     pub data: Option<PathBuf>,
     /// Brokers to use instead of the embedded one.
     pub brokers: Option<Vec<String>>,
+    /// `--protocol`, passed on to the producer, consumer and registry children.
+    pub protocol: crate::client::protocol::Protocol,
     /// The demo topic.
     pub topic: String,
     /// SIGKILL one worker after this many consumed events.

@@ -62,6 +62,9 @@ pub struct StartupComplete {
     pub messages: u64,
     /// Key mode: sender, seq or none.
     pub key: String,
+    /// The Kafka client the senders speak through (legacy or modern).
+    #[serde(default = "crate::client::api::Path::legacy")]
+    pub protocol: crate::client::api::Path,
 }
 
 /// `schema_registered`: `--schema` registered the event's schema under

@@ -26,11 +26,10 @@ pub use options::{Acks, CompressionArg, KeyMode, Options, ValueRange};
 
 use crate::report::{self, Format};
 use crate::shutdown::{self, Stop};
-use anyhow::{bail, Context as _};
+use anyhow::bail;
 use collector::Collector;
 use crossbeam::channel;
 use events::ProduceEvent;
-use kafka::client::KafkaClient;
 use stats::{Tally, Update};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
@@ -44,9 +43,10 @@ pub fn run(opts: &Options) -> anyhow::Result<i32> {
     check_reachable(&opts.brokers)?;
     let partitions = check_topic(opts)?;
     log::info!(
-        "producing to '{}' ({partitions} partitions) with {} senders",
+        "producing to '{}' ({partitions} partitions) with {} senders, {} client",
         opts.topic,
-        opts.threads
+        opts.threads,
+        crate::client::protocol::current()
     );
     if opts.format == Format::Json {
         report::emit_json(&ProduceEvent::StartupComplete(events::StartupComplete {
@@ -58,6 +58,7 @@ pub fn run(opts: &Options) -> anyhow::Result<i32> {
             threads: opts.threads,
             messages: opts.messages.unwrap_or(0),
             key: format!("{:?}", opts.key).to_lowercase(),
+            protocol: crate::client::protocol::current(),
         }));
     }
     let encodings = encoding::Encodings::register(opts)?;
@@ -177,19 +178,14 @@ fn check_reachable(brokers: &[String]) -> anyhow::Result<()> {
 /// Checks that the topic exists (asking for its metadata creates it on a
 /// broker that auto-creates topics) and returns its partition count.
 fn check_topic(cfg: &Options) -> anyhow::Result<u32> {
-    let mut client = KafkaClient::new(cfg.brokers.clone());
-    client.set_client_id("braid-producer".to_string());
     let deadline = Instant::now() + Duration::from_secs(3);
     loop {
-        client
-            .load_metadata(&[&cfg.topic])
-            .with_context(|| format!("cannot read metadata from {}", cfg.brokers.join(",")))?;
-        let found = sender::topic_partitions(&client, &cfg.topic);
-        match found {
-            Some((n, available)) if available.len() as u32 == n => return Ok(n),
-            Some((n, _)) if Instant::now() >= deadline => {
+        let info = Some(sender::open(cfg, 0)?.topic().clone()).filter(|t| t.partitions > 0);
+        match info {
+            Some(t) if t.available.len() as u32 == t.partitions => return Ok(t.partitions),
+            Some(t) if Instant::now() >= deadline => {
                 log::warn!("topic '{}': some partitions have no leader", cfg.topic);
-                return Ok(n);
+                return Ok(t.partitions);
             }
             None if Instant::now() >= deadline => bail!(
                 "topic '{t}' does not exist on {b} and was not created on first use: \

@@ -29,6 +29,24 @@ pub enum CompressionArg {
     Gzip,
     /// Snappy (xerial framing, as Kafka's Java client writes it).
     Snappy,
+    /// LZ4 frames (the modern client only).
+    Lz4,
+    /// Zstandard (the modern client only).
+    Zstd,
+}
+
+impl CompressionArg {
+    /// The record-batch codec it names.
+    pub fn codec(self) -> crate::client::record_batch::Codec {
+        use crate::client::record_batch::Codec;
+        match self {
+            CompressionArg::None => Codec::None,
+            CompressionArg::Gzip => Codec::Gzip,
+            CompressionArg::Snappy => Codec::Snappy,
+            CompressionArg::Lz4 => Codec::Lz4,
+            CompressionArg::Zstd => Codec::Zstd,
+        }
+    }
 }
 
 /// Acknowledgements the producer waits for.
@@ -115,6 +133,8 @@ pub struct Options {
     pub compression: CompressionArg,
     /// Acks to wait for.
     pub acks: Acks,
+    /// Idempotent writes on the modern client (`--no-idempotence` turns them off).
+    pub idempotent: bool,
     /// How long a batch is retried before it counts as failed.
     pub timeout: Duration,
     /// Total rate limit in messages/s (None = unlimited).

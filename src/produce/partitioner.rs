@@ -4,9 +4,6 @@
 //! partition. Records without a key go round robin over the available
 //! partitions.
 
-use kafka::client::ProduceMessage;
-use kafka::producer::{Partitioner, Topics};
-
 /// Kafka's `Utils.murmur2` (MurmurHash2, 32 bit, seed `0x9747b28c`), returning
 /// the same signed value as the Java client.
 pub fn murmur2(data: &[u8]) -> i32 {
@@ -74,20 +71,6 @@ impl Murmur2Partitioner {
                 let p = available[self.next as usize % available.len()];
                 self.next = self.next.wrapping_add(1);
                 p
-            }
-        }
-    }
-}
-
-impl Partitioner for Murmur2Partitioner {
-    fn partition(&mut self, topics: Topics<'_>, msg: &mut ProduceMessage<'_, '_>) {
-        if msg.partition >= 0 {
-            return; // chosen by the caller
-        }
-        if let Some(ps) = topics.partitions(msg.topic) {
-            let p = self.choose(msg.key, ps.num_all(), ps.available_ids());
-            if p >= 0 {
-                msg.partition = p;
             }
         }
     }

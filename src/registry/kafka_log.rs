@@ -3,14 +3,16 @@
 //! change is answered.
 
 use anyhow::{anyhow, bail, Context as _, Result};
-use kafka::client::{FetchOffset, FetchPartition, KafkaClient, RequiredAcks};
-use kafka::error::KafkaCode;
-use kafka::producer::{Producer, Record};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::records::Encoded;
 use super::store::State;
-use crate::client::fetch_gap::{check, Fetched};
+use crate::client::api::{
+    Acks, ClientOptions, Consumer, End, FetchOptions, Isolation, OutRecord, ProduceOptions,
+    Producer,
+};
+use crate::client::record_batch::Codec;
 
 /// Largest `_schemas` message the replay can read (per fetch).
 const FETCH_MAX: i32 = 16 * 1024 * 1024;
@@ -27,36 +29,31 @@ pub trait Append: Send {
 
 /// The `_schemas` topic of a Kafka cluster, as the registry's log.
 pub struct SchemaLog {
-    producer: Producer,
+    producer: Box<dyn Producer>,
     topic: String,
 }
 
 impl Append for SchemaLog {
     fn append(&mut self, records: &[Encoded]) -> Result<()> {
-        let recs: Vec<Record<'_, &[u8], &[u8]>> = records
+        let recs: Vec<OutRecord<'_>> = records
             .iter()
-            .map(|r| {
-                Record::from_key_value(
-                    self.topic.as_str(),
-                    r.key.as_slice(),
-                    r.value.as_deref().unwrap_or_default(),
-                )
-                .with_partition(0)
+            .map(|r| OutRecord {
+                partition: 0,
+                key: Some(r.key.as_slice()),
+                value: r.value.as_deref().unwrap_or_default(),
             })
             .collect();
-        let confirms = self
+        let outcomes = self
             .producer
-            .send_all(&recs)
+            .send(&recs)
             .with_context(|| format!("cannot write to {}", self.topic))?;
-        for c in &confirms {
-            for p in &c.partition_confirms {
-                if let Err(code) = p.offset {
-                    bail!(
-                        "cannot write to {}: the broker refused the write ({})",
-                        self.topic,
-                        refusal(code)
-                    );
-                }
+        for (_, outcome) in outcomes {
+            if let Err(code) = outcome {
+                bail!(
+                    "cannot write to {}: the broker refused the write ({})",
+                    self.topic,
+                    refusal(code.0)
+                );
             }
         }
         Ok(())
@@ -65,14 +62,12 @@ impl Append for SchemaLog {
 
 /// What a produce error code means, in words. The kafka crate names the
 /// codes of Kafka 0.10 only; a newer one (KAFKA_STORAGE_ERROR, what a broker
-/// whose disk is full answers) arrives as `Unknown`.
-fn refusal(code: KafkaCode) -> String {
+/// whose disk is full answers) arrives as -1.
+fn refusal(code: i16) -> String {
     match code {
-        KafkaCode::Unknown => {
-            "an error code the kafka client does not name, such as KAFKA_STORAGE_ERROR from a full disk"
-                .to_string()
-        }
-        code => format!("{code:?}"),
+        -1 => "an error code the kafka client does not name, such as KAFKA_STORAGE_ERROR from a full disk"
+            .to_string(),
+        code => crate::client::api::ErrorCode(code).name(),
     }
 }
 
@@ -80,15 +75,23 @@ fn refusal(code: KafkaCode) -> String {
 /// producer that appends to it.
 pub fn open(brokers: &[String], topic: &str, replication: i16) -> Result<(SchemaLog, State)> {
     ensure_topic(brokers, topic, replication)?;
-    let mut client = client(brokers)?;
-    client
-        .load_metadata(&[topic])
+    let client = ClientOptions::new(brokers, "braid-registry");
+    let fetch = FetchOptions {
+        max_wait: Duration::from_millis(100),
+        max_bytes_per_partition: FETCH_MAX,
+        check_crcs: false,
+        isolation: Isolation::ReadUncommitted,
+    };
+    let mut consumer = crate::client::consumer(&client, topic, &fetch)
         .with_context(|| format!("cannot load metadata of {topic}"))?;
-    let state = replay(&mut client, topic)?;
-    let producer = Producer::from_client(client)
-        .with_required_acks(RequiredAcks::All)
-        .with_ack_timeout(ACK_TIMEOUT)
-        .create()
+    let state = replay(consumer.as_mut(), topic)?;
+    let produce = ProduceOptions {
+        acks: Acks::All,
+        ack_timeout: ACK_TIMEOUT,
+        compression: Codec::None,
+        idempotent: true,
+    };
+    let producer = crate::client::producer(&client, topic, &produce)
         .with_context(|| format!("cannot open a producer for {topic}"))?;
     Ok((
         SchemaLog {
@@ -97,15 +100,6 @@ pub fn open(brokers: &[String], topic: &str, replication: i16) -> Result<(Schema
         },
         state,
     ))
-}
-
-fn client(brokers: &[String]) -> Result<KafkaClient> {
-    let mut client = KafkaClient::new(brokers.to_vec());
-    client.set_client_id("braid-registry".into());
-    client.set_fetch_max_bytes_per_partition(FETCH_MAX);
-    client.set_fetch_min_bytes(1);
-    client.set_fetch_max_wait_time(Duration::from_millis(100))?;
-    Ok(client)
 }
 
 /// Creates the single-partition compacted topic unless it exists; refuses
@@ -148,40 +142,30 @@ fn ensure_topic(brokers: &[String], topic: &str, replication: i16) -> Result<()>
 }
 
 /// Reads partition 0 of `topic` from offset 0 to its current end.
-fn replay(client: &mut KafkaClient, topic: &str) -> Result<State> {
-    let end = client
-        .fetch_topic_offsets(topic, FetchOffset::Latest)
+fn replay(consumer: &mut dyn Consumer, topic: &str) -> Result<State> {
+    let end = consumer
+        .offsets(End::Latest)
         .with_context(|| format!("cannot read the end offset of {topic}"))?
-        .into_iter()
-        .find(|p| p.partition == 0)
-        .map(|p| p.offset)
+        .get(&0)
+        .copied()
         .ok_or_else(|| anyhow!("{topic} has no partition 0"))?;
     let mut state = State::default();
     let mut next = 0i64;
     let mut progress_at = std::time::Instant::now();
     while next < end {
-        let resps = client
-            .fetch_messages(&[FetchPartition::new(topic, 0, next).with_max_bytes(FETCH_MAX)])
-            .with_context(|| format!("cannot read {topic} at offset {next}"))?;
         let before = next;
-        for resp in &resps {
-            for t in resp.topics() {
-                for p in t.partitions() {
-                    let data = p
-                        .data()
-                        .map_err(|e| anyhow!("cannot read {topic} at offset {next}: {e}"))?;
-                    let msgs = match check(client, topic, 0, next, data.messages(), FETCH_MAX)? {
-                        Some(again) => again,
-                        None => data.messages().iter().map(Fetched::from).collect(),
-                    };
-                    for m in msgs {
-                        if m.offset >= next {
-                            state.apply(&m.key, Some(&m.value));
-                            next = m.offset + 1;
-                        }
-                    }
-                }
+        let positions = BTreeMap::from([(0, next)]);
+        let mut take = |m: crate::client::api::Message<'_>| {
+            if m.offset >= next {
+                state.apply(m.key, Some(m.value));
+                next = m.offset + 1;
             }
+        };
+        let outcomes = consumer
+            .fetch(&positions, &mut take)
+            .with_context(|| format!("cannot read {topic} at offset {next}"))?;
+        if let Some((_, Err(code))) = outcomes.iter().find(|(_, o)| o.is_err()) {
+            bail!("cannot read {topic} at offset {next}: {code}");
         }
         if next > before {
             progress_at = std::time::Instant::now();

@@ -502,8 +502,8 @@ pub struct Msg {
     pub value: Vec<u8>,
 }
 
-impl From<braid::client::fetch_gap::Fetched> for Msg {
-    fn from(m: braid::client::fetch_gap::Fetched) -> Msg {
+impl From<braid::client::legacy::fetch_gap::Fetched> for Msg {
+    fn from(m: braid::client::legacy::fetch_gap::Fetched) -> Msg {
         Msg {
             offset: m.offset,
             key: m.key,
@@ -684,7 +684,7 @@ pub fn fetch_all(
                     // The kafka crate drops plain messages before a
                     // compressed wrapper; braid's consumer gets them back
                     // the same way (see braid::client::fetch_gap).
-                    let msgs: Vec<Msg> = match braid::client::fetch_gap::check(
+                    let msgs: Vec<Msg> = match braid::client::legacy::fetch_gap::check(
                         client,
                         topic,
                         p.partition(),

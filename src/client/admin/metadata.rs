@@ -1,46 +1,100 @@
-//! Topic metadata through the kafka crate: partition ids, per-partition
-//! leaders and offsets (ListOffsets earliest and latest), a group's
-//! committed offsets (OffsetFetch) and lag, and waiting until a new topic
-//! has a leader for every partition.
+//! Topic metadata for every command: partition ids and leaders (a
+//! kafka-protocol Metadata request for all topics, so that asking creates
+//! nothing, spoken on either client path), per-partition offsets (ListOffsets
+//! earliest and latest) and a group's committed offsets (OffsetFetch) and
+//! lag through this process's client ([`crate::client::consumer`]), and
+//! waiting until a new topic has a leader for every partition.
 
 use anyhow::{anyhow, bail, Context as _, Result};
-use kafka::client::{FetchOffset, GroupOffsetStorage, KafkaClient};
+use kafka_protocol::messages::{ApiKey, MetadataRequest};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::client::Conn;
+use crate::client::api::{ClientError, ClientOptions, Consumer, End, ErrorCode, FetchOptions};
+use crate::client::{pick_version, Conn};
+
+/// The highest Metadata version asked for here.
+const METADATA_MAX: i16 = 9;
+
+/// One partition as the cluster's metadata gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionMeta {
+    /// Its id.
+    pub partition: i32,
+    /// Its leader's broker id and HOST:PORT (None: no leader).
+    pub leader: Option<(i32, String)>,
+}
+
+/// Every topic of the cluster behind `brokers` and its partitions, sorted,
+/// asked without creating anything.
+pub fn cluster(brokers: &[String]) -> Result<BTreeMap<String, Vec<PartitionMeta>>> {
+    let mut conn = Conn::connect_any(brokers)?;
+    let versions = conn.api_versions()?;
+    let v = pick_version(&versions, ApiKey::Metadata, METADATA_MAX)
+        .filter(|v| *v >= 1)
+        .ok_or_else(|| anyhow!("{} does not support Metadata v1+", conn.addr))?;
+    let mut req = MetadataRequest::default();
+    req.topics = None; // all topics
+    req.allow_auto_topic_creation = false;
+    let resp = conn.call(&req, v)?;
+    let hosts: BTreeMap<i32, String> = resp
+        .brokers
+        .iter()
+        .map(|b| (b.node_id.0, format!("{}:{}", b.host.as_str(), b.port)))
+        .collect();
+    let mut out = BTreeMap::new();
+    for t in &resp.topics {
+        let Some(name) = t.name.as_ref() else {
+            continue;
+        };
+        if t.error_code != 0 {
+            continue;
+        }
+        let mut parts: Vec<PartitionMeta> = t
+            .partitions
+            .iter()
+            .map(|p| PartitionMeta {
+                partition: p.partition_index,
+                leader: (p.leader_id.0 >= 0 && p.error_code != ErrorCode::NOT_LEADER_OR_FOLLOWER.0)
+                    .then(|| {
+                        hosts
+                            .get(&p.leader_id.0)
+                            .map(|h| (p.leader_id.0, h.clone()))
+                    })
+                    .flatten(),
+            })
+            .collect();
+        parts.sort_by_key(|p| p.partition);
+        out.insert(name.0.to_string(), parts);
+    }
+    Ok(out)
+}
 
 /// The partition ids of each of `topics` (a topic that does not exist has none).
 pub fn partition_ids(brokers: &[String], topics: &[String]) -> Result<BTreeMap<String, Vec<i32>>> {
-    let c = client(brokers)?;
-    let all = c.topics();
+    let all = cluster(brokers)?;
     Ok(topics
         .iter()
         .map(|t| {
-            let mut ids: Vec<i32> = all
-                .partitions(t)
-                .map(|ps| ps.iter().map(|p| p.id()).collect())
+            let ids = all
+                .get(t)
+                .map(|ps| ps.iter().map(|p| p.partition).collect())
                 .unwrap_or_default();
-            ids.sort_unstable();
             (t.clone(), ids)
         })
         .collect())
 }
 
-/// A kafka crate client for `brokers` with its metadata loaded (all topics,
-/// so that nothing is auto-created by asking).
-fn client(brokers: &[String]) -> Result<KafkaClient> {
-    // The kafka crate retries unreachable hosts for a long time; check first.
-    drop(Conn::connect_any(brokers)?);
-    let mut client = KafkaClient::new(brokers.to_vec());
-    client.set_client_id("braid-topic".into());
-    client.set_group_offset_storage(Some(GroupOffsetStorage::Kafka));
-    client.set_retry_max_attempts(3);
-    client
-        .load_metadata_all()
-        .with_context(|| format!("cannot load metadata from {}", brokers.join(",")))?;
-    Ok(client)
+/// A consumer of `topic` on this process's client path, for offsets and commits.
+fn consumer(brokers: &[String], topic: &str) -> Result<Box<dyn Consumer>, ClientError> {
+    let fetch = FetchOptions {
+        max_wait: Duration::from_millis(100),
+        max_bytes_per_partition: 1024 * 1024,
+        check_crcs: false,
+        isolation: Default::default(),
+    };
+    crate::client::consumer(&ClientOptions::new(brokers, "braid-topic"), topic, &fetch)
 }
 
 /// Waits up to `timeout` until `name` shows `partitions` partitions, each
@@ -55,14 +109,12 @@ pub fn wait_ready(
 ) -> Result<()> {
     let deadline = std::time::Instant::now() + timeout;
     loop {
-        let mut client = client(brokers)?;
-        let ready = client
-            .topics()
-            .partitions(name)
-            .is_some_and(|p| p.len() == partitions && p.available_ids().len() == partitions);
+        let ready = cluster(brokers)?
+            .get(name)
+            .is_some_and(|p| p.len() == partitions && p.iter().all(|p| p.leader.is_some()));
         if ready
-            && client
-                .fetch_topic_offsets(name, FetchOffset::Latest)
+            && consumer(brokers, name)
+                .and_then(|mut c| c.offsets(End::Latest))
                 .is_ok_and(|o| o.len() == partitions)
         {
             return Ok(());
@@ -85,17 +137,13 @@ pub struct TopicSummary {
 
 /// The topics of the cluster behind `brokers`, sorted by name.
 pub fn topics(brokers: &[String]) -> Result<Vec<TopicSummary>> {
-    let client = client(brokers)?;
-    let mut out: Vec<TopicSummary> = client
-        .topics()
-        .iter()
-        .map(|t| TopicSummary {
-            topic: t.name().to_string(),
-            partitions: t.partitions().len(),
+    Ok(cluster(brokers)?
+        .into_iter()
+        .map(|(topic, parts)| TopicSummary {
+            topic,
+            partitions: parts.len(),
         })
-        .collect();
-    out.sort_by(|a, b| a.topic.cmp(&b.topic));
-    Ok(out)
+        .collect())
 }
 
 /// One partition in `braid topic describe`.
@@ -121,27 +169,25 @@ pub struct PartitionInfo {
 /// ready (a fresh cluster creates its offsets topic on first use).
 const COORDINATOR_WAIT: std::time::Duration = std::time::Duration::from_secs(15);
 
-/// `group`'s committed offsets of `topic`, retried with backoff while the
-/// cluster answers that its group coordinator is not available yet.
-fn group_offsets(client: &mut KafkaClient, group: &str, topic: &str) -> Result<BTreeMap<i32, i64>> {
+/// `group`'s committed offsets of `partitions`, retried with backoff while
+/// the cluster answers that its group coordinator is not available yet.
+fn group_offsets(
+    client: &mut dyn Consumer,
+    group: &str,
+    partitions: &[i32],
+) -> Result<BTreeMap<i32, i64>> {
     let started = std::time::Instant::now();
     let mut attempts = 0;
     loop {
-        match client.fetch_group_topic_offset(group, topic) {
-            Ok(offsets) => {
-                return Ok(offsets
-                    .into_iter()
-                    .map(|po| (po.partition, po.offset))
-                    .collect())
-            }
-            Err(kafka::error::Error::Kafka(
-                kafka::error::KafkaCode::GroupCoordinatorNotAvailable
-                | kafka::error::KafkaCode::GroupLoadInProgress
-                | kafka::error::KafkaCode::NotCoordinatorForGroup,
-            )) if started.elapsed() < COORDINATOR_WAIT => {
+        match client.committed(group, partitions) {
+            Ok(offsets) => return Ok(offsets),
+            // COORDINATOR_LOAD_IN_PROGRESS, COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR.
+            Err(ClientError::Kafka { code, .. })
+                if matches!(code.0, 14..=16) && started.elapsed() < COORDINATOR_WAIT =>
+            {
                 attempts += 1;
                 std::thread::sleep(crate::consume::recover::next_backoff(attempts));
-                if let Err(e) = client.load_metadata_all() {
+                if let Err(e) = client.refresh(false) {
                     log::debug!("metadata reload failed: {e}");
                 }
             }
@@ -156,38 +202,31 @@ pub fn partitions(
     topic: &str,
     group: Option<&str>,
 ) -> Result<Vec<PartitionInfo>> {
-    let mut client = client(brokers)?;
-    let mut out: Vec<PartitionInfo> = {
-        let topics = client.topics();
-        let parts = topics
-            .partitions(topic)
-            .ok_or_else(|| anyhow!("topic '{topic}' does not exist on {}", brokers.join(",")))?;
-        parts
-            .iter()
-            .map(|p| PartitionInfo {
-                partition: p.id(),
-                leader: p.leader().map(|b| b.id()),
-                leader_host: p.leader().map(|b| b.host().to_string()),
-                earliest: -1,
-                latest: -1,
-                committed: None,
-                lag: None,
-            })
-            .collect()
-    };
-    out.sort_by_key(|p| p.partition);
-    let offsets = |client: &mut KafkaClient, which: FetchOffset| -> Result<BTreeMap<i32, i64>> {
-        Ok(client
-            .fetch_topic_offsets(topic, which)
-            .with_context(|| format!("ListOffsets for '{topic}'"))?
-            .into_iter()
-            .map(|po| (po.partition, po.offset))
-            .collect())
-    };
-    let earliest = offsets(&mut client, FetchOffset::Earliest)?;
-    let latest = offsets(&mut client, FetchOffset::Latest)?;
+    let parts = cluster(brokers)?
+        .remove(topic)
+        .ok_or_else(|| anyhow!("topic '{topic}' does not exist on {}", brokers.join(",")))?;
+    let mut out: Vec<PartitionInfo> = parts
+        .iter()
+        .map(|p| PartitionInfo {
+            partition: p.partition,
+            leader: p.leader.as_ref().map(|(id, _)| *id),
+            leader_host: p.leader.as_ref().map(|(_, h)| h.clone()),
+            earliest: -1,
+            latest: -1,
+            committed: None,
+            lag: None,
+        })
+        .collect();
+    let mut client = consumer(brokers, topic)?;
+    let earliest = client
+        .offsets(End::Earliest)
+        .with_context(|| format!("ListOffsets for '{topic}'"))?;
+    let latest = client
+        .offsets(End::Latest)
+        .with_context(|| format!("ListOffsets for '{topic}'"))?;
+    let ids: Vec<i32> = out.iter().map(|p| p.partition).collect();
     let committed: BTreeMap<i32, i64> = match group {
-        Some(g) => group_offsets(&mut client, g, topic)?,
+        Some(g) => group_offsets(client.as_mut(), g, &ids)?,
         None => BTreeMap::new(),
     };
     for p in &mut out {

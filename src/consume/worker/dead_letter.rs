@@ -4,7 +4,8 @@
 //!
 //! The `kafka` crate writes magic-0 messages, which have no headers, so the
 //! error and the source coordinates travel in a JSON envelope (the record's
-//! value); the record's key is the original key, unchanged:
+//! value), on both client paths alike; the record's key is the original
+//! key, unchanged:
 //!
 //! ```json
 //! {"error":"unknown schema id 999","topic":"events","partition":2,"offset":17,
@@ -14,9 +15,10 @@
 //! The write is acknowledged by every in-sync replica (acks=all) and
 //! retried with the worker's bounded backoff while the cluster fails over.
 
+use crate::client::api::{Acks, ClientOptions, OutRecord, ProduceOptions, Producer};
+use crate::client::record_batch::Codec;
 use anyhow::{anyhow, Context as _, Result};
 use base64::Engine as _;
-use kafka::client::{KafkaClient, ProduceMessage, RequiredAcks};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -29,10 +31,8 @@ const ACK_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The dead-letter topic's writer, made in the worker after the fork.
 pub(super) struct DeadLetters {
-    client: KafkaClient,
+    producer: Box<dyn Producer>,
     topic: String,
-    partitions: i32,
-    brokers: Vec<String>,
 }
 
 impl DeadLetters {
@@ -40,13 +40,22 @@ impl DeadLetters {
     /// supervisor created it before forking).
     pub(super) fn connect(opts: &Options) -> Result<DeadLetters> {
         let topic = opts.dead_letter_topic.clone();
-        let (client, partitions) = open(&opts.brokers, &topic)?;
-        Ok(DeadLetters {
-            client,
-            topic,
-            partitions,
-            brokers: opts.brokers.clone(),
-        })
+        let produce = ProduceOptions {
+            acks: Acks::All,
+            ack_timeout: ACK_TIMEOUT,
+            compression: Codec::None,
+            idempotent: true,
+        };
+        let producer = crate::client::producer(
+            &ClientOptions::new(&opts.brokers, "braid-dead-letters"),
+            &topic,
+            &produce,
+        )
+        .with_context(|| format!("cannot open the dead-letter topic {topic}"))?;
+        if producer.topic().partitions == 0 {
+            return Err(anyhow!("the dead-letter topic {topic} has no partitions"));
+        }
+        Ok(DeadLetters { producer, topic })
     }
 
     /// Writes the dead letter of `m` (from `source`), waiting for its
@@ -54,31 +63,23 @@ impl DeadLetters {
     /// [`UNAVAILABLE_FOR`]. An error means it was not written.
     pub(super) fn send(&mut self, source: &str, m: &Pending, why: &str) -> Result<()> {
         let value = envelope(source, m, why);
-        // The source partition's letters stay in order in one partition.
-        let partition = m.partition.rem_euclid(self.partitions.max(1));
-        let msg = ProduceMessage {
-            key: (!m.key.is_empty()).then_some(m.key.as_slice()),
-            value: Some(&value),
-            topic: &self.topic,
-            partition,
-        };
         let mut outage = Outage::default();
         loop {
-            let result = self
-                .client
-                .produce_messages(RequiredAcks::All, ACK_TIMEOUT, [&msg])
-                .map_err(|e| (e.to_string(), recover::broken_connection(&e)))
-                .and_then(|confirms| {
-                    let code = confirms
-                        .iter()
-                        .flat_map(|c| c.partition_confirms.iter())
-                        .find_map(|p| p.offset.err());
-                    match code {
-                        Some(code) => Err((format!("{code:?}"), false)),
-                        None if confirms.is_empty() => Err(("no acknowledgement".into(), false)),
-                        None => Ok(()),
-                    }
-                });
+            // The source partition's letters stay in order in one partition.
+            let partitions = self.producer.topic().partitions.max(1) as i32;
+            let record = OutRecord {
+                partition: m.partition.rem_euclid(partitions),
+                key: (!m.key.is_empty()).then_some(m.key.as_slice()),
+                value: &value,
+            };
+            let result = match self.producer.send(&[record]) {
+                Err(e) => Err((e.to_string(), e.is_broken())),
+                Ok(outcomes) => match outcomes.first() {
+                    Some((_, Ok(_))) => Ok(()),
+                    Some((_, Err(code))) => Err((code.to_string(), false)),
+                    None => Err(("no acknowledgement".into(), false)),
+                },
+            };
             let (what, broken) = match result {
                 Ok(()) => return Ok(()),
                 Err(e) => e,
@@ -91,30 +92,11 @@ impl DeadLetters {
             if STOP.load(Ordering::SeqCst) {
                 return Err(anyhow!("{what}; stopped while retrying"));
             }
-            let (brokers, topic) = (self.brokers.clone(), self.topic.clone());
-            recover::refresh(&mut self.client, &self.topic, broken, || {
-                open(&brokers, &topic).map(|(c, _)| c)
-            });
+            if let Err(e) = self.producer.refresh(broken) {
+                log::debug!("dead letters: refresh failed: {e}");
+            }
         }
     }
-}
-
-/// A client with `topic`'s metadata, and its partition count.
-fn open(brokers: &[String], topic: &str) -> Result<(KafkaClient, i32)> {
-    let mut client = KafkaClient::new(brokers.to_vec());
-    client.set_client_id("braid-dead-letters".to_string());
-    client.set_retry_max_attempts(10);
-    client
-        .load_metadata(&[topic])
-        .with_context(|| format!("cannot load the metadata of the dead-letter topic {topic}"))?;
-    let partitions = client
-        .topics()
-        .partitions(topic)
-        .map_or(0, |p| p.len() as i32);
-    if partitions == 0 {
-        return Err(anyhow!("the dead-letter topic {topic} has no partitions"));
-    }
-    Ok((client, partitions))
 }
 
 /// The dead letter's value: the error, where the message came from, and its

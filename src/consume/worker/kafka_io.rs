@@ -4,57 +4,43 @@
 //! `--subscribe`).
 
 use anyhow::{anyhow, Context, Result};
-use kafka::client::{
-    CommitOffset, FetchGroupOffset, FetchOffset, FetchPartition, GroupOffsetStorage, KafkaClient,
-};
-use kafka::error::{Error as KafkaError, KafkaCode};
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use super::processing::{now_us, Pending};
 use super::{State, StatusPipe, WorkerTask, STOP};
-use crate::client::fetch_gap;
+use crate::client::api::{
+    ClientError, ClientOptions, Consumer, End, ErrorCode, FetchOptions, Message,
+};
 use crate::consume::membership::commit::CommitError;
 use crate::consume::options::{OnInvalid, Options, StartOffset};
 use crate::consume::recover::{self, Outage, UNAVAILABLE_FOR};
 use crate::consume::status::Status;
 
-pub(super) fn connect(opts: &Options) -> Result<KafkaClient> {
-    let mut client = KafkaClient::new(opts.brokers.clone());
-    client.set_client_id("braid-consume".to_string());
-    client.set_group_offset_storage(Some(GroupOffsetStorage::Kafka));
-    client.set_fetch_max_wait_time(opts.fetch_wait)?;
-    client.set_fetch_min_bytes(1);
-    client.set_fetch_max_bytes_per_partition(opts.fetch_max_bytes);
-    client.set_fetch_crc_validation(opts.check_crcs);
-    // The crate retries a missing group coordinator for 2 minutes on its
-    // own: keep that to about a second, the worker's own retries (see
-    // `recover`) do the rest within their bound.
-    client.set_retry_max_attempts(10);
-    client
-        .load_metadata(&[&opts.topic])
-        .with_context(|| format!("cannot reach brokers {}", opts.brokers.join(",")))?;
-    Ok(client)
-}
+/// The worker's consumer of the topic, on this process's client path.
+pub(super) type Client = Box<dyn Consumer>;
 
-pub(super) fn offsets_of(
-    client: &mut KafkaClient,
-    topic: &str,
-    which: FetchOffset,
-) -> Result<BTreeMap<i32, i64>> {
-    Ok(client
-        .fetch_topic_offsets(topic, which)?
-        .into_iter()
-        .map(|po| (po.partition, po.offset))
-        .collect())
+pub(super) fn connect(opts: &Options) -> Result<Client> {
+    let fetch = FetchOptions {
+        max_wait: opts.fetch_wait,
+        max_bytes_per_partition: opts.fetch_max_bytes,
+        check_crcs: opts.check_crcs,
+        isolation: opts.isolation,
+    };
+    crate::client::consumer(
+        &ClientOptions::new(&opts.brokers, "braid-consume"),
+        &opts.topic,
+        &fetch,
+    )
+    .with_context(|| format!("cannot reach brokers {}", opts.brokers.join(",")))
 }
 
 /// The start position of every partition of `spec`, retried (with fresh
 /// metadata) while leaders or the group coordinator are unavailable, for up
 /// to [`UNAVAILABLE_FOR`].
 pub(super) fn start_positions(
-    client: &mut KafkaClient,
+    client: &mut Client,
     opts: &Options,
     spec: &WorkerTask,
 ) -> Result<BTreeMap<i32, i64>> {
@@ -77,39 +63,26 @@ pub(super) fn start_positions(
             return Err(e);
         }
         let broken = e
-            .downcast_ref::<KafkaError>()
-            .is_none_or(recover::broken_connection);
-        recover::refresh(client, &opts.topic, broken, || connect(opts));
+            .downcast_ref::<ClientError>()
+            .is_none_or(ClientError::is_broken);
+        recover::refresh(client, broken, || connect(opts));
     }
 }
 
 pub(super) fn try_start_positions(
-    client: &mut KafkaClient,
+    client: &mut Client,
     opts: &Options,
     spec: &WorkerTask,
 ) -> Result<BTreeMap<i32, i64>> {
-    let topic = opts.topic.as_str();
-    let earliest = offsets_of(client, topic, FetchOffset::Earliest)?;
-    let latest = offsets_of(client, topic, FetchOffset::Latest)?;
+    let earliest = client.offsets(End::Earliest)?;
+    let latest = client.offsets(End::Latest)?;
     let mode = if spec.resume {
         StartOffset::Committed
     } else {
         opts.offset
     };
     let committed: BTreeMap<i32, i64> = if mode == StartOffset::Committed {
-        let wanted: Vec<_> = spec
-            .partitions
-            .iter()
-            .map(|p| FetchGroupOffset::new(topic, *p))
-            .collect();
-        client
-            .fetch_group_offsets(&opts.group, &wanted)?
-            .remove(topic)
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|po| po.offset >= 0)
-            .map(|po| (po.partition, po.offset))
-            .collect()
+        client.committed(&opts.group, &spec.partitions)?
     } else {
         BTreeMap::new()
     };
@@ -148,78 +121,47 @@ pub(super) fn try_start_positions(
 /// client after a connection error) after a bounded backoff, and the worker
 /// gives up when the fault lasts longer than [`UNAVAILABLE_FOR`].
 pub(super) fn fetch(
-    client: &mut KafkaClient,
+    client: &mut Client,
     st: &mut State<'_>,
     pending: &mut Vec<Pending>,
     failing: &mut Outage,
     reporter: &mut StatusPipe,
 ) -> Result<()> {
-    let topic = st.opts.topic.as_str();
-    let max_bytes = st.opts.fetch_max_bytes;
-    let reqs: Vec<FetchPartition> = st
-        .fetch_pos
-        .iter()
-        .map(|(p, o)| FetchPartition::new(topic, *p, *o).with_max_bytes(max_bytes))
-        .collect();
-    let responses = match client.fetch_messages(&reqs) {
-        Ok(responses) => responses,
+    // Keys are kept only for dead letters.
+    let keep_key = st.opts.on_invalid == OnInvalid::DeadLetter;
+    let before = pending.len();
+    let mut take = |m: Message<'_>| {
+        pending.push(Pending {
+            partition: m.partition,
+            offset: m.offset,
+            key: if keep_key { m.key.to_vec() } else { Vec::new() },
+            value: m.value.to_vec(),
+        });
+    };
+    let outcomes = match client.fetch(&st.fetch_pos, &mut take) {
+        Ok(outcomes) => outcomes,
         Err(e) => {
-            let broken = recover::broken_connection(&e);
+            let broken = e.is_broken();
             return retry_later(client, st, failing, format!("fetch failed: {e}"), broken);
         }
     };
+    // Every partition moves past what it handed over.
+    for m in &pending[before..] {
+        st.fetch_pos.insert(m.partition, m.offset + 1);
+    }
+    if pending.len() > before && st.first_event.is_none() {
+        st.first_event = Some(Instant::now());
+        st.first_us = now_us();
+    }
     let mut trouble = None;
     let mut answered = Vec::new();
-    for resp in &responses {
-        for t in resp.topics() {
-            for part in t.partitions() {
-                let p = part.partition();
-                answered.push(p);
-                let data = match part.data() {
-                    Ok(data) => data,
-                    Err(e) => {
-                        trouble = fetch_error(client, st, reporter, p, &e).or(trouble);
-                        continue;
-                    }
-                };
-                st.high_watermark.insert(p, data.highwatermark_offset());
-                let from = *st.fetch_pos.entry(p).or_insert(0);
-                let msgs = data.messages();
-                let again = match fetch_gap::check(client, topic, p, from, msgs, max_bytes) {
-                    Ok(again) => again,
-                    Err(e) => {
-                        trouble = Some(format!("refetching partition {p} failed: {e:#}"));
-                        continue;
-                    }
-                };
-                let (before, mut pos) = (pending.len(), from);
-                // Keys are kept only for dead letters.
-                let keep_key = st.opts.on_invalid == OnInvalid::DeadLetter;
-                let mut take = |offset: i64, key: &[u8], value: Vec<u8>| {
-                    if offset >= pos {
-                        pending.push(Pending {
-                            partition: p,
-                            offset,
-                            key: if keep_key { key.to_vec() } else { Vec::new() },
-                            value,
-                        });
-                        pos = offset + 1;
-                    }
-                };
-                match again {
-                    Some(again) => again
-                        .into_iter()
-                        .for_each(|m| take(m.offset, &m.key, m.value)),
-                    None => msgs
-                        .iter()
-                        .for_each(|m| take(m.offset, m.key, m.value.to_vec())),
-                }
-                st.fetch_pos.insert(p, pos);
-                if pending.len() > before && st.first_event.is_none() {
-                    st.first_event = Some(Instant::now());
-                    st.first_us = now_us();
-                }
+    for (p, outcome) in outcomes {
+        answered.push(p);
+        match outcome {
+            Ok(high_watermark) => {
+                st.high_watermark.insert(p, high_watermark);
             }
+            Err(code) => trouble = fetch_error(client, st, reporter, p, code).or(trouble),
         }
     }
     if let Some(p) = st.fetch_pos.keys().find(|p| !answered.contains(p)) {
@@ -238,7 +180,7 @@ pub(super) fn fetch(
 /// short), then refreshes the client; an error once the fault has lasted
 /// longer than [`UNAVAILABLE_FOR`].
 pub(super) fn retry_later(
-    client: &mut KafkaClient,
+    client: &mut Client,
     st: &State<'_>,
     failing: &mut Outage,
     what: String,
@@ -252,7 +194,7 @@ pub(super) fn retry_later(
         ));
     };
     recover::nap(wait, &STOP, true);
-    recover::refresh(client, &st.opts.topic, broken, || connect(st.opts));
+    recover::refresh(client, broken, || connect(st.opts));
     Ok(())
 }
 
@@ -261,14 +203,14 @@ pub(super) fn retry_later(
 /// leader that moved, an election under way) leaves the position as it is
 /// and is returned, for a metadata refresh and a retry.
 pub(super) fn fetch_error(
-    client: &mut KafkaClient,
+    client: &mut Client,
     st: &mut State<'_>,
     reporter: &mut StatusPipe,
     partition: i32,
-    e: &KafkaError,
+    code: ErrorCode,
 ) -> Option<String> {
-    if matches!(e, KafkaError::Kafka(KafkaCode::OffsetOutOfRange)) {
-        let earliest = match offsets_of(client, &st.opts.topic, FetchOffset::Earliest) {
+    if code == ErrorCode::OFFSET_OUT_OF_RANGE {
+        let earliest = match client.offsets(End::Earliest) {
             Ok(earliest) => earliest,
             Err(e) => return Some(format!("partition {partition}: {e:#}")),
         };
@@ -280,18 +222,14 @@ pub(super) fn fetch_error(
         st.done_pos.insert(partition, to);
         return None;
     }
-    Some(format!("partition {partition}: {e}"))
+    Some(format!("partition {partition}: {code}"))
 }
 
 /// Commits the processed positions that changed since the last commit;
 /// returns whether nothing is left to commit. A failed commit (the
 /// coordinator moved or died) is reported, the client refreshed, and the
 /// same positions go out again with the next commit.
-pub(super) fn commit(
-    client: &mut KafkaClient,
-    st: &mut State<'_>,
-    reporter: &mut StatusPipe,
-) -> bool {
+pub(super) fn commit(client: &mut Client, st: &mut State<'_>, reporter: &mut StatusPipe) -> bool {
     let changed: BTreeMap<i32, i64> = st
         .done_pos
         .iter()
@@ -302,10 +240,6 @@ pub(super) fn commit(
         return true;
     }
     let topic = st.opts.topic.as_str();
-    let offsets: Vec<CommitOffset> = changed
-        .iter()
-        .map(|(p, o)| CommitOffset::new(topic, *p, *o))
-        .collect();
     // The error, and whether the kafka crate's client must be rebuilt.
     let result: std::result::Result<(), (String, Option<bool>)> = match st.group_commit.as_mut() {
         Some(gc) => gc.commit(topic, &changed).map_err(|e| {
@@ -316,8 +250,8 @@ pub(super) fn commit(
             (e.to_string(), None)
         }),
         None => client
-            .commit_offsets(&st.opts.group, &offsets)
-            .map_err(|e| (e.to_string(), Some(recover::broken_connection(&e)))),
+            .commit(&st.opts.group, &changed)
+            .map_err(|e| (e.to_string(), Some(e.is_broken()))),
     };
     match result {
         Ok(()) => {
@@ -337,7 +271,7 @@ pub(super) fn commit(
                 error: Some(e),
             });
             if let Some(broken) = broken {
-                recover::refresh(client, topic, broken, || connect(st.opts));
+                recover::refresh(client, broken, || connect(st.opts));
             }
             false
         }
@@ -347,11 +281,7 @@ pub(super) fn commit(
 /// The commit at a stop: what was processed must be committed, so a failed
 /// commit is retried with backoff for up to half of `--grace` (at most 5 s)
 /// before the supervisor would kill the worker.
-pub(super) fn final_commit(
-    client: &mut KafkaClient,
-    st: &mut State<'_>,
-    reporter: &mut StatusPipe,
-) {
+pub(super) fn final_commit(client: &mut Client, st: &mut State<'_>, reporter: &mut StatusPipe) {
     let bound = (st.opts.grace / 2).min(Duration::from_secs(5));
     let started = Instant::now();
     let mut attempts = 0;

@@ -1,100 +1,57 @@
-//! One sender: an OS thread with its own `kafka::producer::Producer` (its own
-//! connections). It builds batches of events into reusable buffers, sends
+//! One sender: an OS thread with its own producer from `crate::client` (its
+//! own connections; the `kafka` crate's or the modern client's). It builds batches of events into reusable buffers, sends
 //! them with `send_all`, retries what failed with backoff until `--timeout`,
 //! and reports every outcome to the collector. Each record it builds ends up
 //! either acked or failed: nothing is dropped silently.
 
 use super::encoding::Encodings;
-use super::options::{Acks, CompressionArg, KeyMode, Options, ValueRange};
+use super::options::{Acks, KeyMode, Options, ValueRange};
 use super::partitioner::Murmur2Partitioner;
 use super::stats::Update;
+use crate::client::api::{self, ClientOptions, ErrorCode, OutRecord, PartitionOutcome, Producer};
 use crate::event::Event;
 use crate::shutdown::Stop;
 use anyhow::Context as _;
 use crossbeam::channel::Sender as Tx;
-use kafka::client::{Compression, KafkaClient, RequiredAcks};
-use kafka::error::KafkaCode;
-use kafka::producer::{Producer, Record};
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// A connected producer and the partitions of the topic at connect time.
-pub struct Connected {
-    /// The kafka crate's producer, partitioning like Kafka's Java client.
-    pub producer: Producer<Murmur2Partitioner>,
-    /// All partitions of the topic.
-    pub num_all: u32,
-    /// Partitions with a leader.
-    pub available: Vec<i32>,
-    /// Each partition's leader (host:port) at connect time, as the producer sends.
-    pub leaders: BTreeMap<i32, String>,
-}
-
-/// Reads the topic's partitions from the client's metadata: (count, ids with a leader).
-pub fn topic_partitions(client: &KafkaClient, topic: &str) -> Option<(u32, Vec<i32>)> {
-    let topics = client.topics();
-    let ps = topics.partitions(topic)?;
-    if ps.is_empty() {
-        return None;
+/// Connects a producer for `thread` and checks the topic has partitions.
+pub fn connect(cfg: &Options, thread: u32) -> anyhow::Result<Box<dyn Producer>> {
+    let producer = open(cfg, thread)?;
+    if producer.topic().partitions == 0 {
+        anyhow::bail!("topic '{}' has no partitions", cfg.topic);
     }
-    Some((ps.len() as u32, ps.available_ids()))
+    Ok(producer)
 }
 
-/// Connects a producer for `thread`: loads the topic's metadata, checks the
-/// topic has partitions, and builds the producer with the murmur2 partitioner.
-pub fn connect(cfg: &Options, thread: u32) -> anyhow::Result<Connected> {
-    let mut client = KafkaClient::new(cfg.brokers.clone());
-    client.set_client_id(format!("braid-producer-{thread}"));
-    client
-        .load_metadata(&[&cfg.topic])
-        .with_context(|| format!("cannot load metadata from {}", cfg.brokers.join(",")))?;
-    let (num_all, available) = topic_partitions(&client, &cfg.topic)
-        .with_context(|| format!("topic '{}' has no partitions", cfg.topic))?;
-    let topics = client.topics();
-    let leaders = topics
-        .partitions(&cfg.topic)
-        .map(|ps| {
-            ps.iter()
-                .filter_map(|p| p.leader().map(|l| (p.id(), l.host().to_string())))
-                .collect()
-        })
-        .unwrap_or_default();
-    let producer = Producer::from_client(client)
-        .with_ack_timeout(cfg.timeout.min(Duration::from_secs(30)))
-        .with_required_acks(match cfg.acks {
-            Acks::Zero => RequiredAcks::None,
-            Acks::One => RequiredAcks::One,
-            Acks::All => RequiredAcks::All,
-        })
-        .with_compression(match cfg.compression {
-            CompressionArg::None => Compression::NONE,
-            CompressionArg::Gzip => Compression::GZIP,
-            CompressionArg::Snappy => Compression::SNAPPY,
-        })
-        .with_partitioner(Murmur2Partitioner::starting_at(thread))
-        .create()
-        .context("cannot create the producer")?;
-    Ok(Connected {
-        producer,
-        num_all,
-        available,
-        leaders,
-    })
+/// Connects a producer for `thread` on this process's client path, with
+/// the topic's metadata (none if the topic does not exist).
+pub fn open(cfg: &Options, thread: u32) -> anyhow::Result<Box<dyn Producer>> {
+    let client = ClientOptions::new(&cfg.brokers, &format!("braid-producer-{thread}"));
+    let produce = api::ProduceOptions {
+        acks: match cfg.acks {
+            Acks::Zero => api::Acks::None,
+            Acks::One => api::Acks::Leader,
+            Acks::All => api::Acks::All,
+        },
+        ack_timeout: cfg.timeout.min(Duration::from_secs(30)),
+        compression: cfg.compression.codec(),
+        idempotent: cfg.idempotent && cfg.acks != Acks::Zero,
+    };
+    crate::client::producer(&client, &cfg.topic, &produce)
+        .with_context(|| format!("cannot read metadata from {}", cfg.brokers.join(",")))
 }
 
-/// Whether a partition error is worth retrying (as Kafka's Java client
-/// classifies them: leadership moves, timeouts, a topic still being created).
-fn retriable(code: KafkaCode) -> bool {
-    !matches!(
-        code,
-        KafkaCode::MessageSizeTooLarge
-            | KafkaCode::RecordListTooLarge
-            | KafkaCode::InvalidTopic
-            | KafkaCode::InvalidRequiredAcks
-            | KafkaCode::TopicAuthorizationFailed
-            | KafkaCode::ClusterAuthorizationFailed
-            | KafkaCode::UnsupportedVersion
-    )
+/// Whether a partition error is worth retrying, as Kafka's Java client
+/// classifies them: everything but a few permanent refusals (too large,
+/// invalid, unauthorized, unsupported). Leadership moves, timeouts, a
+/// topic still being created and a full disk all pass.
+fn retriable(code: ErrorCode) -> bool {
+    // MESSAGE_TOO_LARGE, INVALID_TOPIC_EXCEPTION, RECORD_LIST_TOO_LARGE,
+    // INVALID_REQUIRED_ACKS, TOPIC_AUTHORIZATION_FAILED,
+    // CLUSTER_AUTHORIZATION_FAILED, UNSUPPORTED_VERSION,
+    // UNSUPPORTED_COMPRESSION_TYPE, INVALID_RECORD.
+    !matches!(code.0, 10 | 17 | 18 | 21 | 29 | 31 | 35 | 76 | 87)
 }
 
 /// What one attempt left to do.
@@ -113,7 +70,7 @@ pub struct Sender<'a> {
     thread: u32,
     stop: &'a Stop,
     tx: Tx<Update>,
-    conn: Option<Connected>,
+    conn: Option<Box<dyn Producer>>,
     /// Partitions known from the last successful connect.
     num_all: u32,
     available: Vec<i32>,
@@ -231,8 +188,8 @@ impl<'a> Sender<'a> {
     fn ensure_connected(&mut self) -> anyhow::Result<()> {
         if self.conn.is_none() {
             let c = connect(self.cfg, self.thread)?;
-            self.num_all = c.num_all;
-            self.available.clone_from(&c.available);
+            self.num_all = c.topic().partitions;
+            self.available.clone_from(&c.topic().available);
             self.conn = Some(c);
         }
         Ok(())
@@ -346,8 +303,9 @@ impl<'a> Sender<'a> {
     /// per partition leader, so that a broker that fails loses only its
     /// own share of the batch (the others are acked, not sent twice);
     /// records of a partition without a known leader wait for the retry.
-    /// After any error the producer is rebuilt, with fresh metadata (leaders
-    /// move, and the kafka crate keeps a dead connection in its pool).
+    /// After any error the producer refreshes its metadata (leaders move),
+    /// or reconnects after a broken connection; an idempotent producer keeps
+    /// its sequences, so a batch sent again is stored once.
     fn attempt(&mut self, b: &mut Batch, pending: &mut Vec<usize>) -> Attempt {
         if let Err(e) = self.ensure_connected() {
             return Attempt::Retry(format!("{e:#}"));
@@ -355,26 +313,27 @@ impl<'a> Sender<'a> {
         self.assign_partitions(b);
         let mut retry = Vec::new();
         let mut last_error = None;
+        let mut broken = false;
         for (leader, idx) in self.by_leader(b, pending) {
             let Some(leader) = leader else {
                 last_error = Some(format!("partition {} has no leader", b.partitions[idx[0]]));
                 retry.extend(idx);
                 continue;
             };
-            let topic = self.cfg.topic.as_str();
-            let recs: Vec<Record<'_, &[u8], &[u8]>> = idx
+            let keyed = self.cfg.key != KeyMode::None;
+            let recs: Vec<OutRecord<'_>> = idx
                 .iter()
-                .map(|&i| Record {
-                    key: b.key(i),
-                    value: b.value(i),
-                    topic,
+                .map(|&i| OutRecord {
                     partition: b.partitions[i],
+                    key: keyed.then(|| b.key(i)),
+                    value: b.value(i),
                 })
                 .collect();
             let conn = self.conn.as_mut().expect("connected above");
-            match conn.producer.send_all(&recs) {
-                Ok(confirms) => self.settle(b, &idx, &confirms, &mut retry, &mut last_error),
+            match conn.send(&recs) {
+                Ok(outcomes) => self.settle(b, &idx, &outcomes, &mut retry, &mut last_error),
                 Err(e) => {
+                    broken |= e.is_broken();
                     last_error = Some(format!("send to {leader} failed: {e}"));
                     retry.extend(idx);
                 }
@@ -384,8 +343,15 @@ impl<'a> Sender<'a> {
         match last_error {
             None => Attempt::Done,
             Some(e) => {
-                // Leadership or metadata may have changed: reconnect.
-                self.conn = None;
+                // Leadership or metadata may have changed.
+                let conn = self.conn.as_mut().expect("connected above");
+                match conn.refresh(broken) {
+                    Ok(()) => {
+                        self.num_all = conn.topic().partitions;
+                        self.available.clone_from(&conn.topic().available);
+                    }
+                    Err(err) => log::debug!("sender {}: refresh failed: {err}", self.thread),
+                }
                 Attempt::Retry(e)
             }
         }
@@ -394,7 +360,7 @@ impl<'a> Sender<'a> {
     /// The `pending` records of `b` grouped by their partition's leader
     /// (`None`: no leader known), in order.
     fn by_leader(&self, b: &Batch, pending: &[usize]) -> Vec<(Option<String>, Vec<usize>)> {
-        let leaders = &self.conn.as_ref().expect("connected").leaders;
+        let leaders = &self.conn.as_ref().expect("connected").topic().leaders;
         let mut groups: Vec<(Option<String>, Vec<usize>)> = Vec::new();
         for &i in pending {
             let leader = leaders.get(&b.partitions[i]).cloned();
@@ -413,11 +379,10 @@ impl<'a> Sender<'a> {
         &mut self,
         b: &Batch,
         idx: &[usize],
-        confirms: &[kafka::producer::ProduceConfirm],
+        outcomes: &[PartitionOutcome],
         retry: &mut Vec<usize>,
         last_error: &mut Option<String>,
     ) {
-        let topic = self.cfg.topic.as_str();
         let latency = b.built.elapsed();
         // Group the records by partition, in order.
         let mut by_partition: Vec<(i32, Vec<usize>)> = Vec::new();
@@ -429,16 +394,7 @@ impl<'a> Sender<'a> {
             }
         }
         for (p, idx) in by_partition {
-            let outcome = if self.cfg.acks == Acks::Zero {
-                Some(Ok(-1))
-            } else {
-                confirms
-                    .iter()
-                    .filter(|c| c.topic == topic)
-                    .flat_map(|c| c.partition_confirms.iter())
-                    .find(|pc| pc.partition == p)
-                    .map(|pc| pc.offset)
-            };
+            let outcome = outcomes.iter().find(|(q, _)| *q == p).map(|(_, o)| *o);
             match outcome {
                 Some(Ok(base_offset)) => {
                     let bytes = idx.iter().map(|&i| b.value(i).len() as u64).sum();
@@ -454,10 +410,10 @@ impl<'a> Sender<'a> {
                     });
                 }
                 Some(Err(code)) if !retriable(code) => {
-                    self.fail(b, &idx, &format!("partition {p}: {code:?}"));
+                    self.fail(b, &idx, &format!("partition {p}: {code}"));
                 }
                 Some(Err(code)) => {
-                    *last_error = Some(format!("partition {p}: {code:?}"));
+                    *last_error = Some(format!("partition {p}: {code}"));
                     retry.extend(idx);
                 }
                 None => {
