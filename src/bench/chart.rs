@@ -28,18 +28,18 @@ struct Line {
 
 fn lines(cells: &[CellSummary]) -> Vec<Line> {
     let mut out = Vec::new();
-    let mut parts: Vec<u32> = cells
+    let mut series: Vec<(&str, u32)> = cells
         .iter()
-        .filter(|c| c.transport == "kafka")
-        .map(|c| c.partitions)
+        .filter(|c| c.transport != "inproc")
+        .map(|c| (c.transport, c.partitions))
         .collect();
-    parts.sort_unstable();
-    parts.dedup();
-    for (i, p) in parts.iter().enumerate() {
+    series.sort_unstable();
+    series.dedup();
+    for (i, (t, p)) in series.iter().enumerate() {
         out.push(Line {
-            label: format!("kafka, {p} partitions"),
+            label: format!("{t}, {p} partitions"),
             color: COLORS[i % COLORS.len()],
-            points: points(cells, "kafka", *p),
+            points: points(cells, t, *p),
         });
     }
     let top = cells

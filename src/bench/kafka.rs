@@ -134,7 +134,11 @@ impl KafkaRunner {
             args.threads,
             args.messages,
             args.value_range,
-            &["--size".to_string(), args.size.to_string()],
+            &[
+                ["--size".to_string(), args.size.to_string()],
+                ["--protocol".to_string(), cell.protocol.name().to_string()],
+            ]
+            .concat(),
         );
         let p = self.child(Kind::Produce, &produce, args, label)?;
         if p.interrupted {
@@ -168,6 +172,8 @@ impl KafkaRunner {
                 "--exit-at-end".to_string(),
                 "--processor".to_string(),
                 format!("{:?}", args.processor).to_lowercase(),
+                "--protocol".to_string(),
+                cell.protocol.name().to_string(),
             ],
         );
         let c = self.child(Kind::Consume, &consume, args, label)?;

@@ -35,9 +35,23 @@ pub struct Cell {
     pub partitions: u32,
     /// Consumer processes asked for.
     pub processes: u32,
+    /// The Kafka client of a kafka cell (auto for inproc).
+    pub protocol: crate::client::protocol::Protocol,
 }
 
 impl Cell {
+    /// The cell's series name: `inproc`, `kafka` (auto), `kafka-legacy` or
+    /// `kafka-modern`; tables, exports and the chart group runs by it.
+    pub fn series(&self) -> &'static str {
+        use crate::client::protocol::Protocol;
+        match (self.transport, self.protocol) {
+            (Transport::Inproc, _) => "inproc",
+            (Transport::Kafka, Protocol::Auto) => "kafka",
+            (Transport::Kafka, Protocol::Legacy) => "kafka-legacy",
+            (Transport::Kafka, Protocol::Modern) => "kafka-modern",
+        }
+    }
+
     /// Consumer processes that get work: no more than there are partitions.
     pub fn workers(&self) -> u32 {
         self.processes.min(self.partitions)
@@ -123,13 +137,20 @@ fn grid(args: &Options) -> Vec<Cell> {
     }
     let mut cells = Vec::new();
     for &transport in &transports {
-        for &partitions in &args.partitions {
-            for &processes in &args.processes {
-                cells.push(Cell {
-                    transport,
-                    partitions,
-                    processes,
-                });
+        let protocols = match transport {
+            Transport::Inproc => vec![Default::default()],
+            Transport::Kafka => args.protocols.clone(),
+        };
+        for &protocol in &protocols {
+            for &partitions in &args.partitions {
+                for &processes in &args.processes {
+                    cells.push(Cell {
+                        transport,
+                        partitions,
+                        processes,
+                        protocol,
+                    });
+                }
             }
         }
     }
@@ -195,7 +216,7 @@ fn run_label(args: &Options, (i, n): (usize, usize), cell: &Cell, k: u32) -> Str
         "[{}/{}] {} partitions={} processes={} {}",
         i + 1,
         n,
-        transport_name(cell.transport),
+        cell.series(),
         cell.partitions,
         cell.processes,
         if k < args.warmup {

@@ -43,6 +43,8 @@ pub struct Options {
     pub brokers: Option<Vec<String>>,
     /// Which pipeline.
     pub transport: Transport,
+    /// The Kafka clients to compare (`--protocol`, a grid axis; auto alone by default).
+    pub protocols: Vec<crate::client::protocol::Protocol>,
     /// With the Kafka pipeline, also run the inproc reference grid.
     pub reference: bool,
     /// Where results are written.

@@ -4,8 +4,8 @@
 use serde::Serialize;
 use std::collections::BTreeMap;
 
+use super::Options;
 use super::{transport_name, Cell, Measure};
-use super::{Options, Transport};
 use crate::report;
 
 /// One measured run (warmup runs are not kept).
@@ -47,7 +47,7 @@ impl RunResult {
     /// The result of run `run` of `cell`.
     pub fn new(args: &Options, cell: &Cell, run: u32, m: &Measure) -> Self {
         RunResult {
-            transport: transport_name(cell.transport),
+            transport: cell.series(),
             partitions: cell.partitions,
             processes: cell.processes,
             workers: cell.workers(),
@@ -234,9 +234,21 @@ impl Results {
             .collect()
     }
 
-    /// The cell of `transport` at (`partitions`, `processes`), if measured.
-    fn cell(&self, cells: &[CellSummary], t: Transport, p: u32, w: u32) -> Option<CellSummary> {
-        let name = transport_name(t);
+    /// The series measured, kafka's first (`kafka`, `kafka-legacy`,
+    /// `kafka-modern`, then `inproc`), in grid order.
+    fn series(&self) -> Vec<&'static str> {
+        let mut out: Vec<&'static str> = Vec::new();
+        for r in &self.runs {
+            if !out.contains(&r.transport) {
+                out.push(r.transport);
+            }
+        }
+        out.sort_by_key(|s| *s == "inproc");
+        out
+    }
+
+    /// The cell of series `name` at (`partitions`, `processes`), if measured.
+    fn cell(&self, cells: &[CellSummary], name: &str, p: u32, w: u32) -> Option<CellSummary> {
         cells
             .iter()
             .find(|c| c.transport == name && c.partitions == p && c.processes == w)

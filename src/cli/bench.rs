@@ -1,6 +1,7 @@
 //! `braid bench`'s raw flags, and the one place they become the bench
 //! module's checked `Options` (so that bench never imports `cli`).
 
+use crate::client::protocol::Protocol;
 use clap::Args;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -44,6 +45,10 @@ pub struct BenchArgs {
     /// Use these brokers instead of starting the embedded one.
     #[arg(short = 'b', long, value_delimiter = ',', value_parser = parse_broker)]
     pub brokers: Option<Vec<String>>,
+    /// Kafka clients to compare, a grid axis: auto, legacy, modern (comma-separated,
+    /// e.g. legacy,modern to see both on the same broker).
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "auto")]
+    pub protocol: Vec<Protocol>,
     /// kafka (end to end through a broker) or inproc (crossbeam channels, no broker).
     #[arg(long, value_enum, default_value_t = Transport::Kafka)]
     pub transport: Transport,
@@ -112,6 +117,11 @@ impl TryFrom<&BenchArgs> for Options {
             warmup: args.warmup,
             brokers: args.brokers.clone(),
             transport: args.transport,
+            protocols: {
+                let mut v = args.protocol.clone();
+                v.dedup();
+                v
+            },
             reference: !args.no_reference,
             exports: Exports {
                 json: args.export_json.clone(),

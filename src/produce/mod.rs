@@ -41,6 +41,7 @@ pub fn run(opts: &Options) -> anyhow::Result<i32> {
     let stop = Stop::new();
     shutdown::install_ctrlc(&stop)?;
     check_reachable(&opts.brokers)?;
+    check_codec(opts)?;
     let partitions = check_topic(opts)?;
     log::info!(
         "producing to '{}' ({partitions} partitions) with {} senders, {} client",
@@ -173,6 +174,25 @@ fn check_reachable(brokers: &[String]) -> anyhow::Result<()> {
             .map(String::as_str)
             .unwrap_or("127.0.0.1:9092")
     )
+}
+
+/// lz4 and zstd are record-batch codecs: the `kafka` crate's magic-0
+/// messages have no such codec, so the legacy client refuses them up front.
+fn check_codec(opts: &Options) -> anyhow::Result<()> {
+    use crate::produce::options::CompressionArg;
+    let batch_only = matches!(opts.compression, CompressionArg::Lz4 | CompressionArg::Zstd);
+    if batch_only && crate::client::protocol::current() == crate::client::api::Path::Legacy {
+        return Err(crate::usage::UsageError::new(
+            format!(
+                "--compression {:?} needs record batches: add --protocol modern (the kafka crate, \
+             used on this broker, writes only none, gzip or snappy)",
+                opts.compression
+            )
+            .to_lowercase(),
+        )
+        .into());
+    }
+    Ok(())
 }
 
 /// Checks that the topic exists (asking for its metadata creates it on a

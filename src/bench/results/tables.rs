@@ -3,8 +3,6 @@
 //! produce records/s per partition count.
 
 use super::{CellSummary, Results, Stat, Table};
-use crate::bench::transport_name;
-use crate::bench::Transport;
 use crate::report;
 
 impl Results {
@@ -14,13 +12,16 @@ impl Results {
         let mut out = Vec::new();
         // Once a table marks idle capacity, the tables after it carry the note too.
         let mut idle_used = false;
-        for t in [Transport::Kafka, Transport::Inproc] {
+        let series = self.series();
+        for &t in &series {
             if let Some(table) = self.consume_table(&cells, t, &mut idle_used) {
                 out.push(table);
             }
         }
-        if let Some(table) = self.share_table(&cells) {
-            out.push(table);
+        for &t in series.iter().filter(|t| **t != "inproc") {
+            if let Some(table) = self.share_table(&cells, t) {
+                out.push(table);
+            }
         }
         out.push(self.produce_table());
         out
@@ -40,14 +41,9 @@ impl Results {
 
     /// Consume events/s of transport `t` per cell, with the speedup over the
     /// fewest processes (None when `t` has no cells).
-    fn consume_table(
-        &self,
-        cells: &[CellSummary],
-        t: Transport,
-        idle_used: &mut bool,
-    ) -> Option<Table> {
+    fn consume_table(&self, cells: &[CellSummary], t: &str, idle_used: &mut bool) -> Option<Table> {
         let (parts, procs) = (&self.config.partitions, &self.config.processes);
-        if !cells.iter().any(|c| c.transport == transport_name(t)) {
+        if !cells.iter().any(|c| c.transport == t) {
             return None;
         }
         let mut rows = Vec::new();
@@ -78,11 +74,11 @@ impl Results {
             rows.push(row);
         }
         let title = match t {
-            Transport::Kafka => {
-                "consume events/s, kafka (median; speedup over the fewest processes)"
+            "inproc" => {
+                "consume events/s, inproc: no broker, crossbeam channels (the ceiling)".to_string()
             }
-            Transport::Inproc => {
-                "consume events/s, inproc: no broker, crossbeam channels (the ceiling)"
+            kafka => {
+                format!("consume events/s, {kafka} (median; speedup over the fewest processes)")
             }
         };
         let mut notes = Vec::new();
@@ -92,14 +88,14 @@ impl Results {
                     .to_string(),
             );
         }
-        Some((title.to_string(), self.header("processes"), rows, notes))
+        Some((title, self.header("processes"), rows, notes))
     }
 
-    /// Kafka as a share of inproc per cell (None unless both ran).
-    fn share_table(&self, cells: &[CellSummary]) -> Option<Table> {
-        let has_both = [Transport::Kafka, Transport::Inproc]
+    /// Kafka series `kafka` as a share of inproc per cell (None unless both ran).
+    fn share_table(&self, cells: &[CellSummary], kafka: &str) -> Option<Table> {
+        let has_both = [kafka, "inproc"]
             .iter()
-            .all(|t| cells.iter().any(|c| c.transport == transport_name(*t)));
+            .all(|t| cells.iter().any(|c| c.transport == *t));
         if !has_both {
             return None;
         }
@@ -107,8 +103,8 @@ impl Results {
         for &w in &self.config.processes {
             let mut row = vec![w.to_string()];
             for &p in &self.config.partitions {
-                let k = self.cell(cells, Transport::Kafka, p, w);
-                let i = self.cell(cells, Transport::Inproc, p, w);
+                let k = self.cell(cells, kafka, p, w);
+                let i = self.cell(cells, "inproc", p, w);
                 row.push(match (k, i) {
                     (Some(k), Some(i)) if i.consume_events_per_sec.median > 0.0 => format!(
                         "{:.1}%",
@@ -120,7 +116,7 @@ impl Results {
             rows.push(row);
         }
         Some((
-            "kafka as a share of inproc (consume events/s)".to_string(),
+            format!("{kafka} as a share of inproc (consume events/s)"),
             self.header("processes"),
             rows,
             Vec::new(),
@@ -130,11 +126,7 @@ impl Results {
     /// Produce records/s per partition count: median over all runs of the column.
     fn produce_table(&self) -> Table {
         let mut rows = Vec::new();
-        for t in [Transport::Kafka, Transport::Inproc] {
-            let name = transport_name(t);
-            if !self.runs.iter().any(|r| r.transport == name) {
-                continue;
-            }
+        for name in self.series() {
             let mut row = vec![name.to_string()];
             for &p in &self.config.partitions {
                 let xs: Vec<f64> = self

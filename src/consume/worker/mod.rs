@@ -3,12 +3,12 @@
 //!
 //! Everything here runs after the fork: the Kafka connection, the rayon pool
 //! and the signal handlers are all created in the child. The worker talks to
-//! the broker through `kafka::client::KafkaClient` directly rather than
-//! `kafka::consumer::Consumer`: `-o earliest|latest|N` must override a
-//! group's committed offsets (the Consumer only falls back to them), and lag
-//! and `--exit-at-end` need each partition's high watermark, which the
-//! Consumer's message sets do not carry. Manual assignment, Kafka-stored
-//! group offsets and the fetch settings are the same.
+//! the broker through `crate::client`'s `Consumer` (the kafka crate's
+//! `KafkaClient`, or the modern client), with manual assignment rather than
+//! a high-level consumer: `-o earliest|latest|N` must override a group's
+//! committed offsets, and lag and `--exit-at-end` need each partition's
+//! high watermark. Manual assignment, Kafka-stored group offsets and the
+//! fetch settings are the same on both paths.
 
 use anyhow::{Context, Result};
 use std::collections::BTreeMap;
