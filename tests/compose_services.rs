@@ -114,7 +114,9 @@ impl Service {
                     if n == 0 {
                         break;
                     }
-                    sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+                    sink.lock()
+                        .unwrap()
+                        .push_str(&String::from_utf8_lossy(&buf[..n]));
                 }
             });
         }
@@ -174,13 +176,18 @@ impl Drop for Service {
 /// has committed the end of the log in every partition (and the log is not empty).
 fn committed_to_end(bootstrap: &str, topic: &str, group: &str) -> bool {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_braid"));
-    cmd.args(["topic", "describe", topic, "-g", group, "--format", "json", "-b", bootstrap]);
+    cmd.args([
+        "topic", "describe", topic, "-g", group, "--format", "json", "-b", bootstrap,
+    ]);
     let out = run_with_timeout(&mut cmd, None, Duration::from_secs(60));
     let Ok(v) = serde_json::from_slice::<serde_json::Value>(&out.stdout) else {
         return false;
     };
     let parts = v["partitions"].as_array().cloned().unwrap_or_default();
-    let total: i64 = parts.iter().map(|p| p["latest"].as_i64().unwrap_or(0)).sum();
+    let total: i64 = parts
+        .iter()
+        .map(|p| p["latest"].as_i64().unwrap_or(0))
+        .sum();
     total > 0
         && parts
             .iter()
@@ -200,15 +207,29 @@ fn compose_services_run_on_the_compose_cluster() {
         "consumer-batches",
         "demo",
     ];
-    assert_eq!(services, expected, "the braid services of docker-compose.yml");
+    assert_eq!(
+        services, expected,
+        "the braid services of docker-compose.yml"
+    );
     for name in &services {
         let build = &doc["services"][name.as_str()]["build"];
-        assert_eq!(build.as_str(), Some("."), "{name}: built from this repository");
+        assert_eq!(
+            build.as_str(),
+            Some("."),
+            "{name}: built from this repository"
+        );
     }
-    let dockerfile = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Dockerfile"))
-        .expect("a Dockerfile at the top of the repository");
-    assert!(dockerfile.contains("ENTRYPOINT [\"braid\"]"), "{dockerfile}");
-    assert!(dockerfile.contains("cargo build --release --locked --bin braid"), "{dockerfile}");
+    let dockerfile =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Dockerfile"))
+            .expect("a Dockerfile at the top of the repository");
+    assert!(
+        dockerfile.contains("ENTRYPOINT [\"braid\"]"),
+        "{dockerfile}"
+    );
+    assert!(
+        dockerfile.contains("cargo build --release --locked --bin braid"),
+        "{dockerfile}"
+    );
     if !kafka_available(test, KAFKA_3) {
         return;
     }
@@ -237,7 +258,10 @@ fn compose_services_run_on_the_compose_cluster() {
         .as_str()
         .expect("create-topics' script")
         .replace("$$", "$")
-        .replace("/opt/kafka/bin/kafka-topics.sh", &tool.display().to_string());
+        .replace(
+            "/opt/kafka/bin/kafka-topics.sh",
+            &tool.display().to_string(),
+        );
     let mut sh = Command::new("sh");
     sh.args(["-c", &names.map(&script)]);
     let out = run_with_timeout(&mut sh, None, Duration::from_secs(180));
@@ -252,9 +276,18 @@ fn compose_services_run_on_the_compose_cluster() {
     // The registry, on a free port instead of 0.0.0.0:8081.
     let registry_args: Vec<String> = command(&doc, "registry")
         .iter()
-        .map(|a| if a == "0.0.0.0:8081" { "127.0.0.1:0".to_string() } else { names.map(a) })
+        .map(|a| {
+            if a == "0.0.0.0:8081" {
+                "127.0.0.1:0".to_string()
+            } else {
+                names.map(a)
+            }
+        })
         .collect();
-    assert!(registry_args.contains(&"127.0.0.1:0".to_string()), "{registry_args:?}");
+    assert!(
+        registry_args.contains(&"127.0.0.1:0".to_string()),
+        "{registry_args:?}"
+    );
     let registry = Service::start("registry", &registry_args);
     let mut registry_addr = String::new();
     assert!(
@@ -272,12 +305,16 @@ fn compose_services_run_on_the_compose_cluster() {
         registry.output()
     );
     let mut registry = registry;
-    names.pairs.push(("registry:8081".to_string(), registry_addr));
+    names
+        .pairs
+        .push(("registry:8081".to_string(), registry_addr));
 
     let run = |name: &str, names: &Names| -> Service {
         let args: Vec<String> = command(&doc, name).iter().map(|a| names.map(a)).collect();
         assert!(
-            !args.iter().any(|a| a.contains("kafka-") || a.contains("registry:")),
+            !args
+                .iter()
+                .any(|a| a.contains("kafka-") || a.contains("registry:")),
             "{name}: a compose name is left in {args:?}"
         );
         Service::start(name, &args)
@@ -317,7 +354,11 @@ fn compose_services_run_on_the_compose_cluster() {
 
     let mut producer = run("producer", &names);
     let status = producer.wait(Duration::from_secs(180));
-    assert!(status.success(), "producer: {status}\n{}", producer.output());
+    assert!(
+        status.success(),
+        "producer: {status}\n{}",
+        producer.output()
+    );
 
     for (consumer, group) in &mut consumers {
         let done = wait_until(Duration::from_secs(120), || {
@@ -329,7 +370,12 @@ fn compose_services_run_on_the_compose_cluster() {
             consumer.name,
             consumer.output()
         );
-        assert!(consumer.exited().is_none(), "{} exited:\n{}", consumer.name, consumer.output());
+        assert!(
+            consumer.exited().is_none(),
+            "{} exited:\n{}",
+            consumer.name,
+            consumer.output()
+        );
     }
 
     let mut demo = run("demo", &names);
@@ -348,5 +394,9 @@ fn compose_services_run_on_the_compose_cluster() {
         );
     }
     let status = registry.interrupt(Duration::from_secs(30));
-    assert!(matches!(status.code(), Some(0 | 130)), "registry: {status}\n{}", registry.output());
+    assert!(
+        matches!(status.code(), Some(0 | 130)),
+        "registry: {status}\n{}",
+        registry.output()
+    );
 }

@@ -103,8 +103,9 @@ fn this_binary_runs_last() {
         last, "zz_skipped_summary.rs",
         "cargo runs test binaries in file name order: the skip summary must stay last"
     );
-    let manifest = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
-        .expect("Cargo.toml");
+    let manifest =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
+            .expect("Cargo.toml");
     assert!(
         manifest.contains("doctest = false"),
         "doc tests would run after the skip summary"
