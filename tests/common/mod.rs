@@ -361,8 +361,14 @@ pub fn record_skip(test: &str, why: &str) {
             _ => stem,
         })
         .unwrap_or_default();
+    // libtest runs each test on a thread named after it: that name tells
+    // apart tests that pass the same `test` label (else the label is used).
+    let name = match std::thread::current().name() {
+        Some(n) if n != "main" => format!("{n} ({test})"),
+        _ => test.to_string(),
+    };
     let file = skips_file();
-    let line = format!("{binary}/{test}\t{}\n", why.replace(['\t', '\n'], " "));
+    let line = format!("{binary}/{name}\t{}\n", why.replace(['\t', '\n'], " "));
     let written = std::fs::create_dir_all(file.parent().expect("a parent"))
         .and_then(|()| {
             std::fs::OpenOptions::new()
