@@ -94,6 +94,7 @@ pub fn kafka_available(test: &str, version: &str) -> bool {
         std::io::stderr(),
         "SKIPPED: {test}: {missing} (no Java/Kafka)"
     );
+    super::record_skip(test, &format!("{missing} (no Java/Kafka)"));
     false
 }
 

@@ -324,6 +324,66 @@ pub fn skip(test: &str, why: &str) {
     // Written to the real stderr: the test harness captures `println!`
     // and `eprintln!` of passing tests, and this line must be seen.
     let _ = writeln!(std::io::stderr(), "SKIPPED: {test}: {why}");
+    record_skip(test, why);
+}
+
+/// The file where this `cargo test` run records its skipped tests, one
+/// `<binary>/<test>\t<why>` line each, for `tests/zz_skipped_summary.rs`
+/// (the last test binary cargo runs) to count at the end of the run.
+///
+/// A run is keyed by the test binary's parent, the `cargo test` process
+/// (cargo runs each test binary as its child): its pid and its start time
+/// (from `/proc`, so a reused pid is another run).
+pub fn skips_file() -> PathBuf {
+    let ppid = std::os::unix::process::parent_id();
+    // Field 22 of /proc/PID/stat (the 20th after the `)` closing the
+    // command name, which may hold spaces) is the start time in ticks.
+    let started = std::fs::read_to_string(format!("/proc/{ppid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            let rest = stat.rsplit_once(')')?.1.to_string();
+            rest.split_whitespace().nth(19).map(str::to_string)
+        })
+        .unwrap_or_default();
+    Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("skipped-tests")
+        .join(format!("run-{ppid}-{started}"))
+}
+
+/// Appends `test`'s skip to [`skips_file`] (one `write` per line, with
+/// `O_APPEND`: the tests of a binary run in parallel threads).
+pub fn record_skip(test: &str, why: &str) {
+    let binary = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .map(|stem| match stem.rsplit_once('-') {
+            Some((name, hash)) if hash.bytes().all(|b| b.is_ascii_hexdigit()) => name.to_string(),
+            _ => stem,
+        })
+        .unwrap_or_default();
+    // libtest runs each test on a thread named after it: that name tells
+    // apart tests that pass the same `test` label (else the label is used).
+    let name = match std::thread::current().name() {
+        Some(n) if n != "main" => format!("{n} ({test})"),
+        _ => test.to_string(),
+    };
+    let file = skips_file();
+    let line = format!("{binary}/{name}\t{}\n", why.replace(['\t', '\n'], " "));
+    let written = std::fs::create_dir_all(file.parent().expect("a parent"))
+        .and_then(|()| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&file)
+        })
+        .and_then(|mut f| f.write_all(line.as_bytes()));
+    if let Err(e) = written {
+        let _ = writeln!(
+            std::io::stderr(),
+            "note: could not record the skip in {}: {e}",
+            file.display()
+        );
+    }
 }
 
 /// Whether `kcat` is installed (see [`peer_available`] for what a miss does).
