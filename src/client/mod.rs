@@ -16,6 +16,7 @@ pub mod api;
 pub mod conn;
 pub mod consumer_protocol;
 pub mod fetch_gap;
+pub mod modern;
 pub mod record_batch;
 
 pub use conn::{pick_version, Conn, IO_TIMEOUT};
