@@ -107,7 +107,8 @@ pub(crate) fn walk(
 /// Whether a control batch holds an abort marker (its record's key is
 /// version i16, type i16; type 0 is ABORT, 1 COMMIT).
 fn is_abort_marker(w: &Walk, batch: &[u8], header: &BatchHeader) -> Result<bool, ClientError> {
-    let recs = records(batch, header, DECOMPRESS_LIMIT).map_err(|e| bad(w, header.base_offset, e))?;
+    let recs =
+        records(batch, header, DECOMPRESS_LIMIT).map_err(|e| bad(w, header.base_offset, e))?;
     let first = recs.iter().next();
     match first {
         Some(Ok(r)) => match r.key {

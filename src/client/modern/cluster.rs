@@ -92,7 +92,9 @@ impl Cluster {
             let addr = self
                 .nodes
                 .get(&node)
-                .ok_or_else(|| ClientError::Broken(format!("broker {node} is not in the metadata")))?
+                .ok_or_else(|| {
+                    ClientError::Broken(format!("broker {node} is not in the metadata"))
+                })?
                 .clone();
             let conn = BrokerConn::connect(&addr, &self.client_id, self.io_timeout)?;
             self.conns.insert(node, conn);

@@ -98,7 +98,10 @@ impl ModernConsumer {
                     code: ErrorCode(code),
                 });
             }
-            log::debug!("{what}: {} from the coordinator; finding it again", ErrorCode(code));
+            log::debug!(
+                "{what}: {} from the coordinator; finding it again",
+                ErrorCode(code)
+            );
             self.cluster.forget_coordinator(group);
             std::thread::sleep(Duration::from_millis(100 * u64::from(attempt.min(5))));
         }
@@ -310,7 +313,7 @@ impl Consumer for ModernConsumer {
                     self.take_response(&resp, positions, &mut outcomes, take)?;
                 }
                 Err(e) if e.is_broken() => {
-                    for (p, _) in positions {
+                    for p in positions.keys() {
                         if self.cluster.leader(*p).is_some_and(|l| l.node == node) {
                             outcomes.push((*p, Err(NETWORK_EXCEPTION)));
                         }

@@ -90,6 +90,13 @@ impl Idempotence {
         self.next.insert(partition, add_sequence(base, count));
     }
 
+    /// Forgets that `partition`'s batches from `base` on were acknowledged,
+    /// as if their answer had been lost (tests only).
+    #[cfg(test)]
+    pub fn rewind(&mut self, partition: i32, base: i32) {
+        self.next.insert(partition, base);
+    }
+
     /// Applies `reset`: a bumped epoch or a new id, every sequence at 0.
     pub fn reset(&mut self, cluster: &mut Cluster, reset: Reset) -> Result<(), ClientError> {
         let current = match reset {

@@ -75,6 +75,12 @@ impl ModernProducer {
         self.idem.as_ref().map(|i| (i.producer_id, i.epoch))
     }
 
+    /// The idempotence state (tests only).
+    #[cfg(test)]
+    pub(crate) fn idempotence(&mut self) -> Option<&mut Idempotence> {
+        self.idem.as_mut()
+    }
+
     /// Sends once; returns the outcomes and the reset an error code asks for.
     fn send_once(
         &mut self,

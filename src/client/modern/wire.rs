@@ -153,11 +153,9 @@ impl BrokerConn {
             .read_exact(&mut self.input)
             .map_err(|e| broken(format!("{key:?}"), &self.addr, e))?;
         let mut body = self.input.split().freeze();
-        let header = kafka_protocol::messages::ResponseHeader::decode(
-            &mut body,
-            T::header_version(version),
-        )
-        .map_err(|e| bad(key, &self.addr, e))?;
+        let header =
+            kafka_protocol::messages::ResponseHeader::decode(&mut body, T::header_version(version))
+                .map_err(|e| bad(key, &self.addr, e))?;
         if header.correlation_id != corr {
             return Err(ClientError::Broken(format!(
                 "{key:?} to {}: response for correlation id {} instead of {corr}",

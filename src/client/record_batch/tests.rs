@@ -233,7 +233,8 @@ mod properties {
 /// records, in every codec, and the result passes the batch checks.
 #[test]
 fn fast_encoder_matches_kafka_protocol() {
-    let kv: Vec<(Option<&[u8]>, Option<&[u8]>)> = vec![
+    type KeyValue<'a> = (Option<&'a [u8]>, Option<&'a [u8]>);
+    let kv: Vec<KeyValue<'_>> = vec![
         (Some(b"k0"), Some(b"value zero")),
         (None, Some(b"value one")),
         (Some(b""), None),
