@@ -16,6 +16,7 @@ pub mod api;
 pub mod conn;
 pub mod consumer_protocol;
 pub mod legacy;
+pub mod modern;
 pub mod protocol;
 pub mod record_batch;
 
@@ -59,9 +60,9 @@ pub fn producer(
         api::Path::Legacy => Ok(Box::new(legacy::LegacyProducer::connect(
             opts, topic, produce,
         )?)),
-        api::Path::Modern => Err(ClientError::Other(
-            "the modern client is not in this build yet".into(),
-        )),
+        api::Path::Modern => Ok(Box::new(modern::ModernProducer::connect(
+            opts, topic, produce,
+        )?)),
     }
 }
 
@@ -75,8 +76,8 @@ pub fn consumer(
         api::Path::Legacy => Ok(Box::new(legacy::LegacyConsumer::connect(
             opts, topic, fetch,
         )?)),
-        api::Path::Modern => Err(ClientError::Other(
-            "the modern client is not in this build yet".into(),
-        )),
+        api::Path::Modern => Ok(Box::new(modern::ModernConsumer::connect(
+            opts, topic, fetch,
+        )?)),
     }
 }

@@ -14,15 +14,18 @@
 //! checks a whole batch's framing and CRC; [`records`] walks the records of
 //! a batch (decompressed with a bound, see [`compression`]) without copying
 //! them; [`encode_batch`] writes one (through `kafka-protocol`'s encoder,
-//! with this module's codecs).
+//! with this module's codecs) and [`write_batch`] is the producer's fast
+//! encoder (no allocation per record, the same bytes).
 
 pub mod compression;
+mod encode;
 mod walk;
 
 use bytes::BytesMut;
 use kafka_protocol::records::{Compression, Record, RecordBatchEncoder, RecordEncodeOptions};
 
 pub use compression::{Codec, CodecError};
+pub use encode::{write_batch, BatchSpec};
 pub use walk::{records, Header, RecordView, Records};
 
 /// Bytes of a batch's fixed header, before its records.
