@@ -47,8 +47,8 @@ pub struct ProduceArgs {
     /// Compression of the message sets.
     #[arg(long, value_enum, default_value_t = CompressionArg::None)]
     pub compression: CompressionArg,
-    /// Acknowledgements to wait for: 0, 1 or all.
-    #[arg(long, value_enum, default_value_t = Acks::One)]
+    /// Acknowledgements to wait for: 0, 1 or all (the default, as Kafka's Java client).
+    #[arg(long, value_enum, default_value_t = Acks::All)]
     pub acks: Acks,
     /// Seconds to keep retrying a batch while the brokers are away.
     #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=86_400))]
@@ -109,7 +109,9 @@ impl TryFrom<&ProduceArgs> for Options {
             size: args.size.map(|s| s as usize),
             compression: args.compression,
             acks: args.acks,
-            idempotent: !args.no_idempotence,
+            // As Kafka's Java client: idempotence needs acks=all, and is
+            // left off (not refused) when another acks is asked for.
+            idempotent: !args.no_idempotence && args.acks == Acks::All,
             timeout: Duration::from_secs(args.timeout),
             rate: (args.rate > 0.0).then_some(args.rate),
             format: args.format,

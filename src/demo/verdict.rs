@@ -44,7 +44,18 @@ impl Demo<'_> {
         // A killed worker redelivers what it processed since its last commit:
         // duplicates are expected then, loss never.
         let dup_ok = v.duplicated == 0 || self.killed_worker.is_some();
-        let ok = v.missing.is_empty() && v.gaps == 0 && v.commit_mismatch.is_empty() && dup_ok;
+        // A producer that stopped on an error (or never started) leaves
+        // nothing to verify against: that is a failed demo, not a clean one.
+        let producer = &self.producers[&pid];
+        let produced_ok = producer.shutdown.is_some() && producer.failed == 0;
+        if !produced_ok {
+            report::line("  the producer did not finish its run: see its error above");
+        }
+        let ok = produced_ok
+            && v.missing.is_empty()
+            && v.gaps == 0
+            && v.commit_mismatch.is_empty()
+            && dup_ok;
         if ok {
             report::line("verified: missing 0, nothing lost; every partition consumed to its end and committed");
             0
