@@ -82,8 +82,16 @@ impl ModernConsumer {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let node = self.cluster.coordinator(group)?;
-            let code = match call(&mut self.cluster, node) {
+            let found = match self.cluster.coordinator(group) {
+                Ok(node) => Ok(node),
+                Err(ClientError::Kafka { code, .. }) if coordinator_moved(code.0) => Err(code.0),
+                Err(e) => return Err(e),
+            };
+            let outcome = match found {
+                Ok(node) => call(&mut self.cluster, node),
+                Err(code) => Ok(Err(code)),
+            };
+            let code = match outcome {
                 Ok(Ok(v)) => return Ok(v),
                 Ok(Err(code)) => code,
                 Err(e) if e.is_broken() && attempt < 3 => {

@@ -25,7 +25,7 @@ const PRODUCE_VERSIONS: (i16, i16) = (3, 11);
 /// braid's modern-protocol producer for one topic.
 pub struct ModernProducer {
     cluster: Cluster,
-    opts: ProduceOptions,
+    pub(crate) opts: ProduceOptions,
     idem: Option<Idempotence>,
     scratch: Vec<u8>,
 }

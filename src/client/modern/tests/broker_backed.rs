@@ -278,3 +278,72 @@ fn out_of_range_unknown_topic_and_commits() {
         .unwrap();
     assert!(e.is_broken(), "{e}");
 }
+
+/// The same round trip against a real Kafka named by `BRAID_MODERN_KAFKA`
+/// (`HOST:PORT`; run by hand: `cargo test --lib kafka_by_hand -- --ignored`).
+#[test]
+#[ignore]
+fn kafka_by_hand() {
+    let addr = std::env::var("BRAID_MODERN_KAFKA").expect("BRAID_MODERN_KAFKA=HOST:PORT");
+    let topic = format!("modern-{}", std::process::id());
+    crate::client::admin::create(std::slice::from_ref(&addr), &topic, 3, 1).unwrap();
+    let opts = ClientOptions {
+        brokers: vec![addr],
+        client_id: "braid-modern-test".into(),
+        path: Path::Modern,
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut p = loop {
+        match ModernProducer::connect(&opts, &topic, &produce_opts(Codec::Zstd, Acks::All, true)) {
+            Ok(p) if p.topic().available.len() == 3 => break p,
+            r if std::time::Instant::now() > deadline => panic!("{:?}", r.err()),
+            _ => std::thread::sleep(Duration::from_millis(200)),
+        }
+    };
+    for codec in [
+        Codec::None,
+        Codec::Gzip,
+        Codec::Snappy,
+        Codec::Lz4,
+        Codec::Zstd,
+    ] {
+        p.opts.compression = codec;
+        let v = format!("{codec:?}").into_bytes();
+        let recs: Vec<OutRecord<'_>> = (0..30)
+            .map(|i| OutRecord {
+                partition: i % 3,
+                key: Some(b"k"),
+                value: &v,
+            })
+            .collect();
+        let mut pending = recs.clone();
+        for _ in 0..50 {
+            let out = p.send(&pending).unwrap();
+            let failed: Vec<i32> = out.iter().filter(|o| o.1.is_err()).map(|o| o.0).collect();
+            pending.retain(|r| failed.contains(&r.partition));
+            if pending.is_empty() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+            p.refresh(false).unwrap();
+        }
+        assert!(pending.is_empty(), "{codec:?} never acknowledged");
+        let idem = p.idempotence().unwrap();
+        idem.rewind(0, idem.base(0) - 10);
+        let again = p.send(&recs[..1].repeat(10)).unwrap();
+        log::info!("re-send: {again:?}");
+    }
+    let mut c = ModernConsumer::connect(&opts, &topic, &fetch_opts()).unwrap();
+    let got = read_all(&mut c, 3);
+    let total: usize = got.values().map(Vec::len).sum();
+    assert_eq!(total, 150, "{got:?}");
+    c.commit("g-modern", &BTreeMap::from([(0, 3)])).unwrap();
+    assert_eq!(
+        c.committed("g-modern", &[0, 1]).unwrap(),
+        BTreeMap::from([(0, 3)])
+    );
+    let out = c
+        .fetch(&BTreeMap::from([(1, 10_000)]), &mut |_| {})
+        .unwrap();
+    assert_eq!(out, vec![(1, Err(ErrorCode::OFFSET_OUT_OF_RANGE))]);
+}
