@@ -38,6 +38,9 @@ pub(crate) struct Cluster {
     io_timeout: Duration,
     /// The topic.
     pub topic_name: String,
+    /// Whether asking for the topic's metadata may create it (a producer's,
+    /// as Kafka's Java producer asks).
+    auto_create: bool,
     /// The topic's partitions as of the last metadata.
     pub info: TopicInfo,
     leaders: BTreeMap<i32, Leader>,
@@ -53,6 +56,7 @@ impl Cluster {
         client_id: &str,
         topic: &str,
         io_timeout: Duration,
+        auto_create: bool,
     ) -> Result<Cluster, ClientError> {
         if brokers.is_empty() {
             return Err(ClientError::Other("no bootstrap broker given".into()));
@@ -62,6 +66,7 @@ impl Cluster {
             client_id: client_id.to_string(),
             io_timeout,
             topic_name: topic.to_string(),
+            auto_create,
             info: TopicInfo::default(),
             leaders: BTreeMap::new(),
             nodes: HashMap::new(),
@@ -125,7 +130,8 @@ impl Cluster {
     }
 
     /// Runs `f` on any live connection: a pooled one, else a bootstrap broker.
-    fn with_any_conn<T>(
+    /// Runs `f` on any reachable broker (pooled ones first, then the bootstrap list).
+    pub fn with_any_conn<T>(
         &mut self,
         mut f: impl FnMut(&mut BrokerConn) -> Result<T, ClientError>,
     ) -> Result<T, ClientError> {
@@ -155,13 +161,14 @@ impl Cluster {
 
     fn load_metadata(&mut self) -> Result<(), ClientError> {
         let topic = self.topic_name.clone();
+        let auto_create = self.auto_create;
         let resp = self.with_any_conn(|conn| {
             let v = conn.version(ApiKey::Metadata, 1, 12)?;
             let mut t = MetadataRequestTopic::default();
             t.name = Some(TopicName(StrBytes::from_string(topic.clone())));
             let mut req = MetadataRequest::default();
             req.topics = Some(vec![t]);
-            req.allow_auto_topic_creation = false;
+            req.allow_auto_topic_creation = auto_create;
             conn.call(&req, v)
         })?;
         self.apply_metadata(&resp)
@@ -182,6 +189,13 @@ impl Cluster {
             .ok_or_else(|| ClientError::Other(format!("no metadata for '{}'", self.topic_name)))?;
         match t.error_code {
             0 => {}
+            // A producer's topic being created on first use (or not
+            // created: the broker refuses auto-creation): no partitions yet.
+            3 | 5 if self.auto_create => {
+                self.info = TopicInfo::default();
+                self.leaders.clear();
+                return Ok(());
+            }
             3 => {
                 return Err(ClientError::Other(format!(
                     "topic '{}' does not exist",

@@ -57,7 +57,7 @@ impl ModernConsumer {
         fetch: &FetchOptions,
     ) -> Result<ModernConsumer, ClientError> {
         let timeout = io_timeout(fetch.max_wait);
-        let cluster = Cluster::connect(&opts.brokers, &opts.client_id, topic, timeout)?;
+        let cluster = Cluster::connect(&opts.brokers, &opts.client_id, topic, timeout, false)?;
         Ok(ModernConsumer {
             cluster,
             opts: fetch.clone(),

@@ -23,6 +23,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use super::cluster::Cluster;
+use super::wire::BrokerConn;
 use crate::client::api::{ClientError, ErrorCode};
 use crate::client::record_batch::add_sequence;
 
@@ -124,16 +125,17 @@ fn init_producer_id(
     cluster: &mut Cluster,
     current: Option<(i64, i16)>,
 ) -> Result<(i64, i16), ClientError> {
+    // Any broker answers it; a partition leader is preferred (a topic
+    // created on first use has none yet).
     let node = cluster
         .info
         .available
         .first()
         .and_then(|p| cluster.leader(*p))
-        .map(|l| l.node)
-        .ok_or_else(|| ClientError::Other("no partition has a leader".into()))?;
+        .map(|l| l.node);
     let mut attempts = 0;
     loop {
-        let resp = cluster.with_conn(node, |conn| {
+        let call = |conn: &mut BrokerConn| {
             let v = conn.version(ApiKey::InitProducerId, 0, 5)?;
             let mut req = InitProducerIdRequest::default();
             req.transactional_id = None;
@@ -149,7 +151,11 @@ fn init_producer_id(
                 }
             }
             conn.call(&req, v)
-        })?;
+        };
+        let resp = match node {
+            Some(node) => cluster.with_conn(node, call)?,
+            None => cluster.with_any_conn(call)?,
+        };
         let code = ErrorCode(resp.error_code);
         if resp.error_code == 0 {
             return Ok((resp.producer_id.0, resp.producer_epoch));

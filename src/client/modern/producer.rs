@@ -56,7 +56,7 @@ impl ModernProducer {
             ));
         }
         let timeout = io_timeout(produce.ack_timeout);
-        let mut cluster = Cluster::connect(&opts.brokers, &opts.client_id, topic, timeout)?;
+        let mut cluster = Cluster::connect(&opts.brokers, &opts.client_id, topic, timeout, true)?;
         let idem = if produce.idempotent {
             Some(Idempotence::init(&mut cluster)?)
         } else {
