@@ -105,7 +105,7 @@ fn kafka_tools_and_kcat_on_the_compose_cluster(version: &str, test: &str) {
     if !kafka_available(test, version) {
         return;
     }
-    let cluster = KafkaCluster::compose(version);
+    let mut cluster = KafkaCluster::compose(version);
     let b = cluster.bootstrap();
     let topic = unique("harness-tools");
     const TOPICS: &str = "org.apache.kafka.tools.TopicCommand";
@@ -157,15 +157,27 @@ fn kafka_tools_and_kcat_on_the_compose_cluster(version: &str, test: &str) {
         "kafka {version}: ProducerPerformance: {}",
         perf.lines().last().unwrap_or_default()
     );
-    if kcat_available(test) {
+    if !kcat_available(test) {
+        return;
+    }
+    let kcat_reads_all = |what: &str| {
         let mut cmd = Command::new("kcat");
         cmd.args(["-b", &b, "-C", "-t", &topic, "-o", "beginning", "-e", "-q"])
             .args(["-f", "%p\n"]);
         let out = run_with_timeout(&mut cmd, None, Duration::from_secs(120));
         assert!(out.status.success(), "kcat: {}\n{}", out.status, out.stderr);
         let read = String::from_utf8_lossy(&out.stdout).lines().count();
-        assert_eq!(read, 20000, "kcat read\n{}", out.stderr);
-    }
+        assert_eq!(read, 20000, "kcat read {what}\n{}", out.stderr);
+    };
+    kcat_reads_all("at first");
+    // A node of the three killed and one stopped cleanly come back, and the
+    // replicated records are all there.
+    cluster.kill9(0);
+    cluster.restart(0);
+    let status = cluster.sigterm(1, Duration::from_secs(60));
+    assert!(matches!(status.code(), Some(0 | 143)), "SIGTERM: {status}");
+    cluster.restart(1);
+    kcat_reads_all("after a SIGKILL and a SIGTERM");
 }
 
 on_kafka_versions!(
