@@ -1,5 +1,5 @@
 //! Kafka's own admin tools (TopicCommand, ConsumerGroupCommand from the jars
-//! of Kafka 3.9.1 and 4.1.1) against the embedded broker: create, describe
+//! of Kafka 3.9.1 and 4.4.0) against the embedded broker: create, describe
 //! (DescribeConfigs), alter --partitions (CreatePartitions), delete
 //! (DeleteTopics); group list, describe, reset-offsets, delete-offsets
 //! (OffsetDelete) and delete (DeleteGroups). Then retention: a topic with a
@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::Duration;
 
-use common::kafka_cluster::{jars_dir, kafka_available};
+use common::kafka_cluster::{jars_dir, kafka_available, KAFKA_3, KAFKA_4};
 use common::*;
 use kafka::client::{CommitOffset, FetchGroupOffset, FetchOffset, KafkaClient};
 
@@ -103,15 +103,15 @@ fn topic_command(version: &str) {
 
 #[test]
 fn topic_command_3_9() {
-    if kafka_available("topic_command_3_9", "3.9.1") {
-        topic_command("3.9.1");
+    if kafka_available("topic_command_3_9", KAFKA_3) {
+        topic_command(KAFKA_3);
     }
 }
 
 #[test]
-fn topic_command_4_1() {
-    if kafka_available("topic_command_4_1", "4.1.1") {
-        topic_command("4.1.1");
+fn topic_command_4_4() {
+    if kafka_available("topic_command_4_4", KAFKA_4) {
+        topic_command(KAFKA_4);
     }
 }
 
@@ -186,15 +186,15 @@ fn group_command(version: &str) {
 
 #[test]
 fn consumer_group_command_3_9() {
-    if kafka_available("consumer_group_command_3_9", "3.9.1") {
-        group_command("3.9.1");
+    if kafka_available("consumer_group_command_3_9", KAFKA_3) {
+        group_command(KAFKA_3);
     }
 }
 
 #[test]
-fn consumer_group_command_4_1() {
-    if kafka_available("consumer_group_command_4_1", "4.1.1") {
-        group_command("4.1.1");
+fn consumer_group_command_4_4() {
+    if kafka_available("consumer_group_command_4_4", KAFKA_4) {
+        group_command(KAFKA_4);
     }
 }
 

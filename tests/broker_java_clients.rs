@@ -1,5 +1,5 @@
 //! Kafka's own Java clients on their defaults against the embedded broker
-//! (jars of Kafka 3.9.1 and 4.1.1): ProducerPerformance is idempotent with
+//! (jars of Kafka 3.9.1 and 4.4.0): ProducerPerformance is idempotent with
 //! acks=all by default, so it needs InitProducerId and sequence checks; it
 //! writes lz4 batches, which the broker stores as sent. ConsoleConsumer reads
 //! every record back (Fetch v4+), and the `kafka` crate reads the same log
@@ -164,6 +164,6 @@ fn java_3_9_clients_on_their_defaults() {
 }
 
 #[test]
-fn java_4_1_clients_on_their_defaults() {
-    java_clients_on_their_defaults(KAFKA_4, "java_4_1_clients_on_their_defaults");
+fn java_4_4_clients_on_their_defaults() {
+    java_clients_on_their_defaults(KAFKA_4, "java_4_4_clients_on_their_defaults");
 }

@@ -1,5 +1,5 @@
 //! Kafka's verification tools against the embedded broker (jars of Kafka
-//! 3.9.1 and 4.1.1): VerifiableProducer (acks=all, 100 keys) then VerifiableConsumer in
+//! 3.9.1 and 4.4.0): VerifiableProducer (acks=all, 100 keys) then VerifiableConsumer in
 //! a group: acked − consumed is empty, each record consumed at the offset it
 //! was acknowledged at, and the group's last commit (and the broker's
 //! OffsetFetch) equals the end of the log. ConsumerPerformance reads all N.
@@ -287,6 +287,6 @@ fn java_3_9_verifiable_clients_and_datetime_reset() {
 }
 
 #[test]
-fn java_4_1_verifiable_clients_and_datetime_reset() {
-    verifiable_clients(KAFKA_4, "java_4_1_verifiable_clients_and_datetime_reset");
+fn java_4_4_verifiable_clients_and_datetime_reset() {
+    verifiable_clients(KAFKA_4, "java_4_4_verifiable_clients_and_datetime_reset");
 }

@@ -1,6 +1,6 @@
 //! Headers and timestamps round trip with every compression codec, against
-//! both brokers (`<scenario>::embedded` and `<scenario>::kafka_3_9`, from the
-//! same code): kcat produces with `-z none|gzip|snappy|lz4|zstd`, `-K` keys
+//! both brokers (`<scenario>::embedded`, `<scenario>::kafka_3_9` and
+//! `<scenario>::kafka_4_4`, from the same code): kcat produces with `-z none|gzip|snappy|lz4|zstd`, `-K` keys
 //! and `-H` headers, and reads back with `-f '%T %h %k %s\n'` every key,
 //! value and header, with the CreateTime librdkafka stamped (between the
 //! clock before and after the produce). librdkafka (confluent-kafka-python,

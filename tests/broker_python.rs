@@ -1,6 +1,7 @@
 //! kafka-python 3.x (`tests/python/*.py`) against both brokers, from the
-//! same code: the embedded broker (`<scenario>::embedded`) and one Kafka 3.9
-//! node (`<scenario>::kafka_3_9`, shared by this file); producer with
+//! same code: the embedded broker (`<scenario>::embedded`) and one Kafka node
+//! of each version (`<scenario>::kafka_3_9`, `<scenario>::kafka_4_4`, shared
+//! by this file); producer with
 //! acks=1, consumer with `assign()`, `commit()` then `committed()`. A
 //! difference is a bug in the embedded broker. Skipped (with a `SKIPPED:`
 //! line) where python3, kafka-python, Java or the Kafka jars are missing.

@@ -1,4 +1,4 @@
-//! Validates `docker-compose.yml`, the three-broker Kafka 3.9 KRaft cluster
+//! Validates `docker-compose.yml`, the three-broker Kafka 4.4 KRaft cluster
 //! the README's real-Kafka runs use, without starting it:
 //!
 //! - against the Compose specification with
@@ -7,10 +7,11 @@
 //!   `CI=true`, since `.ci/run` installs it);
 //! - for what a schema cannot see: every node lists the same controller quorum
 //!   voters and the same `CLUSTER_ID`, each node's advertised host listener is
-//!   the port it is published on (9092/9093/9094, all distinct), every image is
-//!   an `apache/kafka:3.x.y` tag (4.x dropped the API versions the `kafka` crate
-//!   speaks), and the one-shot service creates `events` with 6 partitions and
-//!   replication factor 3.
+//!   the port it is published on (9092/9093/9094, all distinct), the nodes
+//!   and every other `apache/kafka` service run `apache/kafka:<KAFKA_4>`
+//!   (4.4.0, the release the tests run these settings on:
+//!   `common::kafka_cluster`), and the one-shot service creates `events`
+//!   with 6 partitions and replication factor 3.
 //!
 //! The second part is [`check_compose`]; `checks_report_each_mutation` feeds it
 //! broken variants of the file to prove each check can fail.
@@ -86,7 +87,7 @@ fn compose_schema_check_rejects_an_invalid_file() {
     let bad = dir.path().join("docker-compose.yml");
     std::fs::write(
         &bad,
-        "services:\n  kafka-1:\n    image: apache/kafka:3.9.1\n    portz: [\"9092:9092\"]\n",
+        "services:\n  kafka-1:\n    image: apache/kafka:4.4.0\n    portz: [\"9092:9092\"]\n",
     )
     .unwrap();
     let (ok, output) = compose_schema_check(&bad).expect("check-jsonschema ran");
@@ -220,17 +221,10 @@ fn has_arg(words: &[String], flag: &str, value: &str) -> bool {
     words.windows(2).any(|w| w[0] == flag && w[1] == value)
 }
 
-/// Whether `image` is `apache/kafka:3.<minor>.<patch>`.
-fn is_kafka_3_image(image: &str) -> bool {
-    let Some(tag) = image.strip_prefix("apache/kafka:") else {
-        return false;
-    };
-    let parts: Vec<&str> = tag.split('.').collect();
-    parts.len() == 3
-        && parts[0] == "3"
-        && parts
-            .iter()
-            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+/// The image the Kafka nodes and the topic creation run: the Kafka 4.x
+/// release the tests start with these settings.
+fn kafka_image() -> String {
+    format!("apache/kafka:{}", common::kafka_cluster::KAFKA_4)
 }
 
 fn check_compose_doc(doc: &Value) -> Vec<String> {
@@ -243,13 +237,16 @@ fn check_compose_doc(doc: &Value) -> Vec<String> {
         .filter_map(|(k, v)| Some((scalar(k)?, v)))
         .collect();
 
-    // Every image: apache/kafka 3.x (4.0 removed the kafka crate's API versions).
-    // (braid's own services are built from this repository: `build`.)
-    for (name, service) in services.iter().filter(|(_, s)| s.get("build").is_none()) {
+    // The Kafka nodes and any other apache/kafka service (the topic
+    // creation): the release the tests run (braid's own services, built from
+    // the Dockerfile, are not Kafka).
+    let want = kafka_image();
+    for (name, service) in &services {
         let image = scalar(&service["image"]).unwrap_or_default();
-        if !is_kafka_3_image(&image) {
+        let is_node = environment(service).contains_key("KAFKA_PROCESS_ROLES");
+        if (is_node || image.starts_with("apache/kafka")) && image != want {
             problems.push(format!(
-                "{name}: image {image:?} is not apache/kafka:3.x.y (Kafka 4.x has no Produce v0-2 / Fetch v0-3)"
+                "{name}: image {image:?} is not {want:?}, the Kafka release the tests run"
             ));
         }
     }
@@ -505,9 +502,9 @@ fn checks_report_each_mutation() {
             "not distinct",
         ),
         (
-            "a Kafka 4.0 image",
-            |d| set(d, "kafka-1", &["image"], "apache/kafka:4.0.0".into()),
-            "kafka-1: image \"apache/kafka:4.0.0\"",
+            "a Kafka 3.9 image",
+            |d| set(d, "kafka-1", &["image"], "apache/kafka:3.9.1".into()),
+            "kafka-1: image \"apache/kafka:3.9.1\"",
         ),
         (
             "the topic created with 3 partitions",

@@ -1,5 +1,5 @@
 //! Nothing lost when a dependency fails (issue 17), on the embedded broker
-//! and on Kafka 3.9 (`on_both!`):
+//! and on Kafka 3.9 and 4.4 (`on_both!`):
 //!
 //! - the schema registry SIGKILLed for 5 s in the middle of a consume of
 //!   100,000 Avro events, then started again on the same `_schemas`: every

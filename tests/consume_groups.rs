@@ -1,6 +1,7 @@
 //! `braid consume --subscribe`: supervisors as members of one Kafka consumer
-//! group, on the embedded broker and on a real Kafka 3.9 cluster (the three
-//! nodes of `docker-compose.yml`, started once for this file).
+//! group, on the embedded broker and on real Kafka 3.9 and 4.4 clusters (the
+//! three nodes of `docker-compose.yml`, one version at a time, shared by
+//! this file's tests: `kafka_3_9::*` and `kafka_4_4::*`).
 //!
 //! - two supervisors split the partitions; a SIGKILLed one's partitions go to
 //!   the other after the session timeout, with nothing missing and nothing
@@ -206,28 +207,40 @@ fn assert_described(t: &Target, topic: &str, group: &str, a: &mut Consume, b: &m
     assert!(ok, "describe -g: members {got:?}, joined as {want:?}");
 }
 
-#[test]
-fn kafka_two_members_split_and_a_killed_ones_partitions_move_to_the_other() {
-    if let Some(t) = Target::kafka("kafka_two_members_kill9") {
+fn two_members_split_and_a_killed_ones_partitions_move_to_the_other(version: &str, test: &str) {
+    if let Some(t) = Target::kafka(version, test) {
         split_then_kill9(t);
     }
 }
 
-#[test]
-fn kafka_ctrl_c_of_one_member_hands_over_at_once() {
-    if let Some(t) = Target::kafka("kafka_ctrl_c_hands_over") {
+fn ctrl_c_of_one_member_hands_over_at_once(version: &str, test: &str) {
+    if let Some(t) = Target::kafka(version, test) {
         ctrl_c_hands_over_at_once(t);
     }
 }
 
-#[test]
-fn kafka_braid_and_kafka_python_share_a_group() {
-    if let Some(t) = Target::kafka("kafka_braid_and_kafka_python") {
-        if python_kafka_available("kafka_braid_and_kafka_python") {
+fn braid_and_kafka_python_share_a_group(version: &str, test: &str) {
+    if let Some(t) = Target::kafka(version, test) {
+        if python_kafka_available(test) {
             shared_with_peer(t, Peer::Python);
         }
     }
 }
+
+fn braid_and_kcat_share_a_group(version: &str, test: &str) {
+    if let Some(t) = Target::kafka(version, test) {
+        if kcat_available(test) {
+            shared_with_peer(t, Peer::Kcat);
+        }
+    }
+}
+
+on_kafka_versions!(
+    two_members_split_and_a_killed_ones_partitions_move_to_the_other,
+    ctrl_c_of_one_member_hands_over_at_once,
+    braid_and_kafka_python_share_a_group,
+    braid_and_kcat_share_a_group,
+);
 
 #[test]
 fn usage_errors_of_subscribe() {
@@ -287,15 +300,6 @@ fn embedded_ctrl_c_of_one_member_hands_over_at_once() {
 fn embedded_braid_and_kafka_python_share_a_group() {
     if python_kafka_available("embedded_braid_and_kafka_python") {
         shared_with_peer(Target::embedded(), Peer::Python);
-    }
-}
-
-#[test]
-fn kafka_braid_and_kcat_share_a_group() {
-    if let Some(t) = Target::kafka("kafka_braid_and_kcat") {
-        if kcat_available("kafka_braid_and_kcat") {
-            shared_with_peer(t, Peer::Kcat);
-        }
     }
 }
 

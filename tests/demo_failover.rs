@@ -4,7 +4,7 @@
 //! the `group_joined` events), the verdict finds nothing missing, at most
 //! the duplicates host a's uncommitted work explains, and the takeover
 //! time; no process is left behind. On the embedded broker and on the
-//! 3-node Kafka 3.9 cluster (`-b`), when Java is installed.
+//! 3-node Kafka 3.9 and 4.4 clusters (`-b`), when Java is installed.
 
 mod common;
 
@@ -66,13 +66,14 @@ fn failover_on_the_embedded_broker() {
     failover(&[]);
 }
 
-#[test]
-fn failover_on_kafka() {
-    if let Some(t) = Target::kafka("demo_failover_on_kafka") {
+fn failover_on_kafka(version: &str, test: &str) {
+    if let Some(t) = Target::kafka(version, test) {
         let topic = unique("failover");
         failover(&["-b", &t.bootstrap(), "-t", &topic]);
     }
 }
+
+on_kafka_versions!(failover_on_kafka);
 
 #[test]
 fn failover_usage_errors() {

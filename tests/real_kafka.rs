@@ -1,7 +1,9 @@
-//! braid against a real Apache Kafka 3.9 cluster (issue 10, items 1-3): the
-//! three KRaft nodes of `docker-compose.yml`, with its settings (replication
-//! 3, `min.insync.replicas` 2, offsets topic replication 3), started once for
-//! this file by `common::kafka_cluster` and shared by its tests.
+//! braid against real Apache Kafka 3.9 and 4.4 clusters (issue 10, items 1-3;
+//! issue 19, item 5): the three KRaft nodes of `docker-compose.yml`, with its
+//! settings (replication 3, `min.insync.replicas` 2, offsets topic
+//! replication 3), started by `common::kafka_cluster::shared_compose` once per
+//! version and shared by the tests of that version (`kafka_3_9::*`, then
+//! `kafka_4_4::*`; never both clusters at once).
 //!
 //! - `braid topic create/list/describe` with replication 3, and the one-line
 //!   errors for an existing topic and bad counts;
@@ -24,7 +26,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
@@ -32,7 +34,7 @@ use braid::consume::events::ConsumeEvent;
 use braid::produce::events::ProduceEvent;
 use braid::topic::TopicDescription;
 use common::consume::records;
-use common::kafka_cluster::{kafka_available, KafkaCluster, KAFKA_3};
+use common::kafka_cluster::{shared_compose, KafkaCluster, SharedCluster};
 use common::*;
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
@@ -40,15 +42,11 @@ use nix::unistd::Pid;
 /// The longest any one braid command here may take.
 const TIMEOUT: Duration = Duration::from_secs(180);
 
-/// The file's cluster (started by the first test that asks); `None` when Java
-/// or the jars are missing. The JVMs die with the test process (see
-/// `common::kafka_cluster`), since a `static` is never dropped.
-fn cluster(test: &str) -> Option<&'static KafkaCluster> {
-    static CLUSTER: OnceLock<KafkaCluster> = OnceLock::new();
-    if !kafka_available(test, KAFKA_3) {
-        return None;
-    }
-    Some(CLUSTER.get_or_init(KafkaCluster::compose))
+/// The file's cluster of Kafka `version` (started by the first test that
+/// asks, shared with the other tests of that version); `None` when Java or
+/// the jars are missing. Tests only read it (`SharedCluster::read`).
+fn cluster(version: &str, test: &str) -> Option<SharedCluster> {
+    shared_compose(version, test)
 }
 
 fn braid(args: &[&str]) -> RunOutput {
@@ -143,11 +141,11 @@ fn create(b: &str, topic: &str, partitions: u32) {
     );
 }
 
-#[test]
-fn topic_create_list_describe_and_errors() {
-    let Some(c) = cluster("topic_create_list_describe_and_errors") else {
+fn topic_create_list_describe_and_errors(version: &str, test: &str) {
+    let Some(shared) = cluster(version, test) else {
         return;
     };
+    let c = &*shared.read();
     let b = c.bootstrap();
     let topic = unique("rk-topic");
     create(&b, &topic, 6);
@@ -215,11 +213,11 @@ fn acked(events: &[ProduceEvent]) -> BTreeSet<(u64, u64)> {
     out
 }
 
-#[test]
-fn produce_acks_all_then_consume_with_three_processes() {
-    let Some(c) = cluster("produce_acks_all_then_consume_with_three_processes") else {
+fn produce_acks_all_then_consume_with_three_processes(version: &str, test: &str) {
+    let Some(shared) = cluster(version, test) else {
         return;
     };
+    let c = &*shared.read();
     const N: u64 = 20_000;
     let b = c.bootstrap();
     let topic = unique("rk-pc");
@@ -441,11 +439,11 @@ fn number_after(text: &str, word: &str) -> Option<u64> {
     digits.parse().ok()
 }
 
-#[test]
-fn demo_ctrl_c_then_a_resumed_run_misses_nothing() {
-    let Some(c) = cluster("demo_ctrl_c_then_a_resumed_run_misses_nothing") else {
+fn demo_ctrl_c_then_a_resumed_run_misses_nothing(version: &str, test: &str) {
+    let Some(shared) = cluster(version, test) else {
         return;
     };
+    let c = &*shared.read();
     let topic = unique("rk-resume");
     create(&c.bootstrap(), &topic, 6);
     let run = DemoRun::start(c, &topic, &["--messages", "2000000"]);
@@ -484,11 +482,11 @@ fn demo_ctrl_c_then_a_resumed_run_misses_nothing() {
     );
 }
 
-#[test]
-fn demo_parallel_is_verified() {
-    let Some(c) = cluster("demo_parallel_is_verified") else {
+fn demo_parallel_is_verified(version: &str, test: &str) {
+    let Some(shared) = cluster(version, test) else {
         return;
     };
+    let c = &*shared.read();
     let (code, out, err) = demo(c, &["--messages", "20000"]);
     assert_eq!(code, Some(0), "demo not verified\n{out}\n{err}");
     assert!(
@@ -498,11 +496,11 @@ fn demo_parallel_is_verified() {
     assert!(out.contains("20,000 acked, 0 failed"), "{out}\n{err}");
 }
 
-#[test]
-fn demo_offsets_and_processors_scenarios_run() {
-    let Some(c) = cluster("demo_offsets_and_processors_scenarios_run") else {
+fn demo_offsets_and_processors_scenarios_run(version: &str, test: &str) {
+    let Some(shared) = cluster(version, test) else {
         return;
     };
+    let c = &*shared.read();
     let scenarios: [(&str, &[&str]); 2] = [
         ("offsets", &["[oldest", "[newest", "[batch"]),
         ("processors", &["[prime", "[sqrt", "[square"]),
@@ -522,13 +520,14 @@ fn demo_offsets_and_processors_scenarios_run() {
 
 /// A partition whose log holds an uncompressed batch and then a gzip one
 /// (as librdkafka writes when compressing a small batch does not pay):
-/// Kafka down-converts both into one legacy message set for the kafka
-/// crate's fetch, and `braid consume` reads every event of both, in order.
-#[test]
-fn uncompressed_then_gzip_batches_are_all_consumed() {
-    let Some(c) = cluster("uncompressed_then_gzip_batches_are_all_consumed") else {
+/// On 3.9 Kafka down-converts both into one legacy message set for the kafka
+/// crate's fetch; on 4.4 braid's modern client reads the record batches.
+/// Either way `braid consume` reads every event of both, in order.
+fn uncompressed_then_gzip_batches_are_all_consumed(version: &str, test: &str) {
+    let Some(shared) = cluster(version, test) else {
         return;
     };
+    let c = &*shared.read();
     let b = c.bootstrap();
     let topic = unique("rk-mix");
     create(&b, &topic, 1);
@@ -582,3 +581,12 @@ fn uncompressed_then_gzip_batches_are_all_consumed() {
         .collect();
     assert_eq!(offsets, (0..17).collect::<Vec<i64>>(), "{out}");
 }
+
+on_kafka_versions!(
+    topic_create_list_describe_and_errors,
+    produce_acks_all_then_consume_with_three_processes,
+    demo_ctrl_c_then_a_resumed_run_misses_nothing,
+    demo_parallel_is_verified,
+    demo_offsets_and_processors_scenarios_run,
+    uncompressed_then_gzip_batches_are_all_consumed,
+);

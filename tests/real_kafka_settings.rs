@@ -1,5 +1,5 @@
 //! The replication settings of `docker-compose.yml` hold on the three-node
-//! Kafka 3.9 cluster the tests start from it (issue 10: a wrong setting in
+//! Kafka 3.9 and 4.4 clusters the tests start from it (issue 10: a wrong setting in
 //! the compose file must fail a test). What the settings promise is checked
 //! by behaviour, not by reading them back:
 //!
@@ -16,7 +16,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::kafka_cluster::{kafka_available, KafkaCluster, KAFKA_3};
+use common::kafka_cluster::shared_compose;
 use common::process::braid;
 use common::*;
 use kafka_protocol::messages::MetadataRequest;
@@ -81,12 +81,12 @@ fn ok(args: &[&str]) {
     );
 }
 
-#[test]
-fn compose_replication_settings_hold_on_the_cluster() {
-    if !kafka_available("compose_replication_settings_hold_on_the_cluster", KAFKA_3) {
+fn compose_replication_settings_hold_on_the_cluster(version: &str, test: &str) {
+    let Some(shared) = shared_compose(version, test) else {
         return;
-    }
-    let mut cluster = KafkaCluster::compose();
+    };
+    // It stops a node: alone on the cluster.
+    let mut cluster = shared.write();
     let b = cluster.bootstrap();
     let (t3, t2) = ("settings-rf3", "settings-rf2");
     ok(&[
@@ -213,3 +213,5 @@ fn compose_replication_settings_hold_on_the_cluster() {
         "60",
     ]);
 }
+
+on_kafka_versions!(compose_replication_settings_hold_on_the_cluster);

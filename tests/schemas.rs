@@ -1,6 +1,6 @@
 //! Events with a schema (issue 13), against clients nobody here wrote, on
 //! both brokers (`on_both!`: a fresh embedded broker, and one Kafka 3.9
-//! node with `braid registry` storing its `_schemas` topic there):
+//! and one 4.4 node with `braid registry` storing its `_schemas` topic there):
 //!
 //! - `braid produce --schema avro` → confluent-kafka-python's
 //!   `AvroDeserializer` (a plain `Consumer`, `assign`) decodes every event,

@@ -1,6 +1,6 @@
 //! Protobuf events (issue 21) against clients nobody here wrote, on both
-//! brokers (`on_both!`: a fresh embedded broker, and one Kafka 3.9 node
-//! with `braid registry` storing its `_schemas` topic there):
+//! brokers (`on_both!`: a fresh embedded broker, and one Kafka 3.9 and
+//! one 4.4 node with `braid registry` storing its `_schemas` topic there):
 //!
 //! - `braid produce --schema protobuf` → confluent-kafka-python's
 //!   `ProtobufDeserializer` (the writer's schema fetched by id, as a base64

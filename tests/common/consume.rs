@@ -18,7 +18,6 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 pub use braid::consume::events::{ConsumeEvent, Shutdown};
-use kafka::client::{FetchGroupOffset, FetchOffset};
 use nix::sys::signal::{kill, killpg, Signal};
 use nix::unistd::Pid;
 
@@ -484,37 +483,24 @@ pub fn produce(addr: &str, topic: &str, args: &[&str]) {
     );
 }
 
-/// High watermark per partition.
+/// High watermark per partition, through braid's own admin client (so the
+/// helper follows braid onto Kafka 4.x, where the `kafka` crate's
+/// ListOffsets v0 is gone).
 pub fn high_watermarks(addr: &str, topic: &str) -> BTreeMap<i32, i64> {
-    let mut client = kafka_client(addr);
-    client.load_metadata(&[topic]).expect("metadata");
-    list_offsets(&mut client, topic, FetchOffset::Latest)
+    braid::client::admin::partitions(&[addr.to_string()], topic, None)
+        .expect("partitions")
+        .into_iter()
+        .map(|p| (p.partition, p.latest))
+        .collect()
 }
 
 /// The group's committed offset per partition, as the broker has it (only
-/// partitions with a commit).
+/// partitions with a commit), through braid's own admin client.
 pub fn group_offsets(addr: &str, group: &str, topic: &str) -> BTreeMap<i32, i64> {
-    let mut client = kafka_client(addr);
-    client.load_metadata(&[topic]).expect("metadata");
-    let parts: Vec<i32> = client
-        .topics()
-        .partitions(topic)
-        .expect("topic known")
-        .iter()
-        .map(|p| p.id())
-        .collect();
-    let wanted: Vec<FetchGroupOffset> = parts
-        .iter()
-        .map(|p| FetchGroupOffset::new(topic, *p))
-        .collect();
-    client
-        .fetch_group_offsets(group, &wanted)
-        .expect("OffsetFetch")
-        .remove(topic)
-        .unwrap_or_default()
+    braid::client::admin::partitions(&[addr.to_string()], topic, Some(group))
+        .expect("partitions")
         .into_iter()
-        .filter(|po| po.offset >= 0)
-        .map(|po| (po.partition, po.offset))
+        .filter_map(|p| Some((p.partition, p.committed?)))
         .collect()
 }
 

@@ -1,5 +1,6 @@
 //! Support for the consumer-group tests (`tests/consume_groups.rs`): where a
-//! test runs (the embedded broker or the shared 3-node Kafka 3.9 cluster),
+//! test runs (the embedded broker or the shared 3-node Kafka 3.9 or 4.4
+//! cluster, one version at a time: `kafka_cluster::shared_compose`),
 //! `--subscribe` supervisors and the waits on their typed `group_joined`
 //! events, the completeness checks, and peer members (a kafka-python
 //! `KafkaConsumer` or a `kcat -G` balanced consumer) with their output
@@ -8,7 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -17,23 +18,20 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 use super::consume::*;
-use super::kafka_cluster::{kafka_available, KafkaCluster, KAFKA_3};
+use super::kafka_cluster::{shared_compose, SharedCluster};
 use super::*;
 
 /// Where a test runs: the embedded broker or the real cluster.
 pub enum Target {
     Embedded(Broker),
-    Kafka(&'static KafkaCluster),
+    Kafka(SharedCluster),
 }
 
 impl Target {
-    /// The shared 3-node Kafka 3.9 cluster, or `None` (SKIPPED) without Java.
-    pub fn kafka(test: &str) -> Option<Target> {
-        static CLUSTER: OnceLock<KafkaCluster> = OnceLock::new();
-        if !kafka_available(test, KAFKA_3) {
-            return None;
-        }
-        Some(Target::Kafka(CLUSTER.get_or_init(KafkaCluster::compose)))
+    /// The shared 3-node cluster of Kafka `version`, or `None` (SKIPPED)
+    /// without Java.
+    pub fn kafka(version: &str, test: &str) -> Option<Target> {
+        shared_compose(version, test).map(Target::Kafka)
     }
 
     pub fn embedded() -> Target {
@@ -52,7 +50,7 @@ impl Target {
     pub fn one(&self) -> String {
         match self {
             Target::Embedded(b) => b.addr(),
-            Target::Kafka(c) => c.addr(0),
+            Target::Kafka(c) => c.read().addr(0),
         }
     }
 

@@ -7,10 +7,19 @@
 //!   only node ports, paths and the quorum voters' addresses differ. Listener
 //!   names come from the compose file too: clients use the advertised
 //!   listener that is not the inter-broker one (`HOST`).
-//! - Every node: static `controller.quorum.voters`, storage formatted with
-//!   `kafka.tools.StorageTool format`, `-Xmx512m`, thread counts for 2 cores
-//!   (where the compose file says nothing), log4j to `server.log` in the
-//!   node's own temporary directory.
+//! - Two versions: [`KAFKA_3`] (3.9) and [`KAFKA_4`] (4.4), the same
+//!   settings for both. Kafka 4.4's jars are Java 17 bytecode like 3.9's, so
+//!   both run on the machine's `java` (17 or newer).
+//! - Every node: static `controller.quorum.voters` (as docker-compose.yml and
+//!   apache/kafka's own combined-mode example set it; valid on 3.9 and 4.4),
+//!   storage formatted with `kafka.tools.StorageTool format`, `-Xmx512m`,
+//!   thread counts for 2 cores (where the compose file says nothing), logs to
+//!   `server.log` in the node's own temporary directory (log4j 1.x settings
+//!   for 3.x, log4j 2 for 4.x, which reads only those).
+//! - [`shared_compose`] hands out one three-node cluster per test process,
+//!   one version at a time: the tests of a file share it, and a test of the
+//!   other version waits until it is free, stops it and starts its own, so a
+//!   test process never runs more than three Kafka JVMs.
 //! - Each JVM runs under a tiny `sh` wrapper whose stdin is a pipe held by
 //!   the test process: when that pipe closes (the cluster is dropped, or the
 //!   test process ends in any way, even with SIGKILL) the wrapper kills the
@@ -24,6 +33,7 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Condvar, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 use kafka_protocol::messages::MetadataRequest;
@@ -34,12 +44,23 @@ use super::{in_ci, wait_until};
 
 #[path = "kafka_plan.rs"]
 mod plan;
-use plan::{compose_plan, free_ports, Plan, LOG4J};
+use plan::{compose_plan, free_ports, Plan, LOG4J, LOG4J2};
 
-/// The Kafka 3.x release the tests run (docker-compose.yml's image).
+/// The Kafka 3.x release the tests run: the last of 3.x, where braid's
+/// default (the `kafka` crate) still finds the protocol versions it speaks.
 pub const KAFKA_3: &str = "3.9.1";
-/// The Kafka 4.x release braid must refuse at once.
-pub const KAFKA_4: &str = "4.1.1";
+/// The Kafka 4.x release the tests run (docker-compose.yml's image): braid
+/// talks to it through its modern-protocol client.
+pub const KAFKA_4: &str = "4.4.0";
+
+/// Whether `version` is Kafka 4.0 or later (no Produce v0-2, Fetch v0-3, ...).
+pub fn is_kafka_4(version: &str) -> bool {
+    version
+        .split('.')
+        .next()
+        .and_then(|m| m.parse::<u32>().ok())
+        .is_some_and(|m| m >= 4)
+}
 /// How long one attempt to start a cluster may take until every node is listed.
 const START_TIMEOUT: Duration = Duration::from_secs(90);
 /// Attempts to start a cluster (a port taken between pick and bind retries).
@@ -152,12 +173,19 @@ impl KafkaCluster {
         Self::start(version, &plan)
     }
 
-    /// The three nodes of `docker-compose.yml`, with its settings, on Kafka 3.9.
-    pub fn compose() -> KafkaCluster {
+    /// The three nodes of `docker-compose.yml`, with its settings, on Kafka
+    /// `version`. Tests that may run beside other tests of the same file use
+    /// [`shared_compose`] instead.
+    pub fn compose(version: &str) -> KafkaCluster {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docker-compose.yml");
         let text = std::fs::read_to_string(&path).expect("read docker-compose.yml");
         let plan = compose_plan(&text).unwrap_or_else(|e| panic!("docker-compose.yml: {e}"));
-        Self::start(KAFKA_3, &plan)
+        Self::start(version, &plan)
+    }
+
+    /// The Kafka version this cluster runs.
+    pub fn version(&self) -> &str {
+        &self.version
     }
 
     fn start(version: &str, plan: &Plan) -> KafkaCluster {
@@ -237,6 +265,7 @@ impl KafkaCluster {
             let text: String = props.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
             std::fs::write(dir.join("server.properties"), text).map_err(|e| e.to_string())?;
             std::fs::write(dir.join("log4j.properties"), LOG4J).map_err(|e| e.to_string())?;
+            std::fs::write(dir.join("log4j2.properties"), LOG4J2).map_err(|e| e.to_string())?;
             self.nodes.push(Node {
                 id: *id,
                 dir,
@@ -284,7 +313,8 @@ impl KafkaCluster {
     }
 
     /// A `java` command with the jars of this cluster's version on the class
-    /// path and the node's log settings.
+    /// path and the node's log settings (3.x reads the log4j 1.x file, 4.x
+    /// the log4j 2 one; each ignores the other's property).
     fn java(&self, dir: &Path) -> Command {
         let mut cmd = Command::new("java");
         cmd.arg("-Xmx512m")
@@ -294,6 +324,10 @@ impl KafkaCluster {
             .arg(format!(
                 "-Dlog4j.configuration=file:{}",
                 dir.join("log4j.properties").display()
+            ))
+            .arg(format!(
+                "-Dlog4j2.configurationFile={}",
+                dir.join("log4j2.properties").display()
             ))
             .arg("-cp")
             .arg(format!("{}/*", jars_dir(&self.version).display()));
@@ -516,4 +550,119 @@ fn listed(port: u16) -> Result<usize, String> {
     req.topics = Some(Vec::new());
     let resp = conn.call(&req, 1).map_err(|e| format!("{e:#}"))?;
     Ok(resp.brokers.len())
+}
+
+/// The cluster [`shared_compose`] hands out: which version runs, and how many
+/// [`SharedCluster`]s hold it.
+struct Slot {
+    current: Option<(String, Arc<RwLock<KafkaCluster>>)>,
+    users: usize,
+}
+
+static SLOT: Mutex<Slot> = Mutex::new(Slot {
+    current: None,
+    users: 0,
+});
+/// Signalled whenever a [`SharedCluster`] is dropped.
+static FREED: Condvar = Condvar::new();
+
+/// The three-node cluster of `docker-compose.yml` on Kafka `version`, shared
+/// by the tests of this test process; `None` (after a `SKIPPED:` line) when
+/// Java or the jars are missing.
+///
+/// One version runs at a time: while tests hold the other version's cluster
+/// this waits; then it stops that cluster (its JVMs are gone before the new
+/// ones start) and starts this one. So a test file with tests on 3.9 and 4.4
+/// runs at most three Kafka JVMs, and its tests of one version share one
+/// cluster (they run together under the default test threads). The cluster
+/// lives until another version needs the slot or the process ends (the JVMs
+/// die with it, see the module docs).
+pub fn shared_compose(version: &str, test: &str) -> Option<SharedCluster> {
+    if !kafka_available(test, version) {
+        return None;
+    }
+    let mut slot = SLOT.lock().unwrap_or_else(PoisonError::into_inner);
+    loop {
+        match &slot.current {
+            Some((v, cluster)) if v == version => {
+                let cluster = cluster.clone();
+                slot.users += 1;
+                return Some(SharedCluster { cluster });
+            }
+            Some(_) if slot.users > 0 => {
+                slot = FREED.wait(slot).unwrap_or_else(PoisonError::into_inner);
+            }
+            _ => {
+                // Stop the other version's nodes first: never six JVMs at once.
+                slot.current = None;
+                let cluster = KafkaCluster::compose(version);
+                slot.current = Some((version.to_string(), Arc::new(RwLock::new(cluster))));
+            }
+        }
+    }
+}
+
+/// A hold on the cluster of [`shared_compose`]: [`read`](Self::read) for a
+/// test that only uses it, [`write`](Self::write) for one that stops and
+/// starts nodes (it then runs alone). Dropping it lets the other version
+/// have the slot once no test holds this one.
+pub struct SharedCluster {
+    cluster: Arc<RwLock<KafkaCluster>>,
+}
+
+impl SharedCluster {
+    /// The cluster, shared with the other readers.
+    pub fn read(&self) -> RwLockReadGuard<'_, KafkaCluster> {
+        self.cluster.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The cluster, for this test alone (waits for the readers).
+    pub fn write(&self) -> RwLockWriteGuard<'_, KafkaCluster> {
+        self.cluster.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The bootstrap list of every node.
+    pub fn bootstrap(&self) -> String {
+        self.read().bootstrap()
+    }
+}
+
+impl Drop for SharedCluster {
+    fn drop(&mut self) {
+        let mut slot = SLOT.lock().unwrap_or_else(PoisonError::into_inner);
+        slot.users -= 1;
+        FREED.notify_all();
+    }
+}
+
+/// Defines the modules `kafka_3_9` and `kafka_4_4`, each with one test per
+/// listed scenario `fn(version: &str, test: &str)`, run on Kafka
+/// [`KAFKA_3`] and [`KAFKA_4`]. Grouped by version, so that run one at a
+/// time (in name order) a file's tests switch its shared cluster once.
+#[macro_export]
+macro_rules! on_kafka_versions {
+    ($($scenario:ident),+ $(,)?) => {
+        mod kafka_3_9 {
+            $(
+                #[test]
+                fn $scenario() {
+                    super::$scenario(
+                        $crate::common::kafka_cluster::KAFKA_3,
+                        concat!(stringify!($scenario), "-kafka_3_9"),
+                    );
+                }
+            )+
+        }
+        mod kafka_4_4 {
+            $(
+                #[test]
+                fn $scenario() {
+                    super::$scenario(
+                        $crate::common::kafka_cluster::KAFKA_4,
+                        concat!(stringify!($scenario), "-kafka_4_4"),
+                    );
+                }
+            )+
+        }
+    };
 }

@@ -33,6 +33,25 @@ log4j.logger.state.change.logger=WARN
 log4j.logger.org.apache.kafka.clients=WARN
 ";
 
+/// log4j 2 settings for a 4.x node (Kafka 4.0 moved to log4j 2 and no
+/// longer reads `log4j.properties`): the same as [`LOG4J`], in log4j 2's
+/// properties format, which log4j-core reads without further jars.
+pub(super) const LOG4J2: &str = "status = warn
+appender.file.type = File
+appender.file.name = file
+appender.file.fileName = ${sys:kafka.logs.dir}/server.log
+appender.file.layout.type = PatternLayout
+appender.file.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = INFO
+rootLogger.appenderRef.file.ref = file
+logger.request.name = kafka.request.logger
+logger.request.level = WARN
+logger.state.name = state.change.logger
+logger.state.level = WARN
+logger.clients.name = org.apache.kafka.clients
+logger.clients.level = WARN
+";
+
 /// `n` distinct ports below the kernel's ephemeral range that are free now.
 pub(super) fn free_ports(n: usize) -> Vec<u16> {
     let mut seed = std::process::id() as u64 ^ Instant::now().elapsed().as_nanos() as u64;

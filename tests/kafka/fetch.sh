@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fetches the Apache Kafka jars the real-Kafka tests run (tests/kafka/pom.xml)
-# into target/kafka-3.9.1/ and target/kafka-4.1.1/, unless a previous run
+# into target/kafka-3.9.1/ and target/kafka-4.4.0/, unless a previous run
 # already did: each directory gets a `.complete` stamp (the pom's checksum)
 # once every jar is in, and a directory whose stamp matches the pom is left
 # alone (a second run fetches nothing; a changed pom fetches again).
@@ -26,4 +26,4 @@ fetch() { # VERSION [MAVEN ARGS...]
 }
 
 fetch 3.9.1
-fetch 4.1.1 -P kafka4
+fetch 4.4.0 -P kafka4
