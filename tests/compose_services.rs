@@ -29,7 +29,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use common::kafka_cluster::{jars_dir, kafka_available, KafkaCluster, KAFKA_3};
+use common::kafka_cluster::{jars_dir, kafka_available, KafkaCluster, KAFKA_4};
 use common::{run_with_timeout, wait_until};
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
@@ -230,11 +230,11 @@ fn compose_services_run_on_the_compose_cluster() {
         dockerfile.contains("cargo build --release --locked --bin braid"),
         "{dockerfile}"
     );
-    if !kafka_available(test, KAFKA_3) {
+    if !kafka_available(test, KAFKA_4) {
         return;
     }
 
-    let cluster = KafkaCluster::compose();
+    let cluster = KafkaCluster::compose(KAFKA_4);
     let bootstrap = cluster.bootstrap();
     let mut names = Names {
         pairs: (0..3)
@@ -249,7 +249,7 @@ fn compose_services_run_on_the_compose_cluster() {
         &tool,
         format!(
             "#!/bin/sh\nexec java -Xmx256m -cp '{}/*' org.apache.kafka.tools.TopicCommand \"$@\"\n",
-            jars_dir(KAFKA_3).display()
+            jars_dir(KAFKA_4).display()
         ),
     )
     .unwrap();
