@@ -222,7 +222,16 @@ fn resolve_protocol(command: &cli::Command) -> Result<(), client::protocol::Prot
         cli::Command::Topic(a) => Some((&a.brokers, a.protocol)),
         cli::Command::Registry(a) => Some((&a.brokers, a.protocol)),
         cli::Command::Demo(a) => a.brokers.as_ref().map(|b| (b, a.protocol)),
-        cli::Command::Bench(_) | cli::Command::Broker(_) => None,
+        cli::Command::Bench(a) => {
+            // Every client of the grid axis must work on the brokers given.
+            if let Some(b) = &a.brokers {
+                for &p in &a.protocol {
+                    client::protocol::resolve(b, p)?;
+                }
+            }
+            None
+        }
+        cli::Command::Broker(_) => None,
     };
     match target {
         Some((brokers, protocol)) => {
