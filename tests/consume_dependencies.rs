@@ -53,17 +53,15 @@ fn v2_schema_file(dir: &tempfile::TempDir) -> PathBuf {
 /// Every message of `from` appended to the same partitions of `to` (raw
 /// bytes: the registry is not needed); returns `to`'s new ends.
 fn copy_topic(addr: &str, from: &str, to: &str) -> BTreeMap<i32, i64> {
-    let mut client = kafka_client(addr);
-    client.load_metadata(&[from, to]).expect("metadata");
-    let src_end = list_offsets(&mut client, from, kafka::client::FetchOffset::Latest);
-    let (msgs, _) = fetch_all(&mut client, from, &src_end, Duration::from_secs(60));
+    let src_end = braid_io::ends(addr, from);
+    let msgs = braid_io::read_all(addr, from, &src_end, Duration::from_secs(60));
     let start = high_watermarks(addr, to);
     let all: Vec<(i32, Vec<u8>, Vec<u8>)> = msgs
         .iter()
         .flat_map(|(p, ms)| ms.iter().map(|m| (*p, m.key.clone(), m.value.clone())))
         .collect();
-    let mut producer = new_producer(addr, to, start.len(), kafka::client::Compression::NONE);
-    send_pinned_from(&mut producer, to, &all, 500, start)
+    let mut producer = braid_io::writer(addr, to, start.len() as u32);
+    braid_io::write_pinned_from(producer.as_mut(), &all, 500, start)
 }
 
 /// The sum over partitions.
@@ -315,9 +313,7 @@ fn on_invalid_modes(under: Under, test: &str) {
     let avro = ["--schema", "avro", "--registry", &url, "-j", "1", "-n", "5"];
     produce(&addr, &topic, &avro);
     // Id 1 must be the event's schema for the cut datums to mean anything.
-    let mut client = kafka_client(&addr);
-    client.load_metadata(&[&topic]).expect("metadata");
-    let (good, _) = fetch_all(&mut client, &topic, &BTreeMap::from([(0, 5)]), RUN_TIMEOUT);
+    let good = braid_io::read_all(&addr, &topic, &BTreeMap::from([(0, 5)]), RUN_TIMEOUT);
     let first_id = u32::from_be_bytes(good[&0][0].value[1..5].try_into().unwrap());
     let bad: Vec<(i32, Vec<u8>, Vec<u8>)> = poison()
         .into_iter()
@@ -328,8 +324,8 @@ fn on_invalid_modes(under: Under, test: &str) {
             (0, k, v)
         })
         .collect();
-    let mut producer = new_producer(&addr, &topic, 1, kafka::client::Compression::NONE);
-    send_pinned_from(&mut producer, &topic, &bad, 10, BTreeMap::from([(0, 5)]));
+    let mut producer = braid_io::writer(&addr, &topic, 1);
+    braid_io::write_pinned_from(producer.as_mut(), &bad, 10, BTreeMap::from([(0, 5)]));
     produce(&addr, &topic, &avro);
     let end = BTreeMap::from([(0, 14)]);
     let first_poison = 5;

@@ -206,7 +206,7 @@ fn unknown_ids_and_bad_datums_are_invalid_events_not_crashes() {
         "-j",
         "1",
     ]);
-    let mut producer = new_producer(&addr, &topic, 1, kafka::client::Compression::NONE);
+    let mut producer = braid_io::writer(&addr, &topic, 1);
     let bad: Vec<(i32, Vec<u8>, Vec<u8>)> = [
         &b"\x00\x00\x00\x03\xe7\x02\x04"[..], // id 999: never registered
         b"\x00\x00\x00\x00\x01\x02",          // id 1, the datum cut short
@@ -216,7 +216,7 @@ fn unknown_ids_and_bad_datums_are_invalid_events_not_crashes() {
     .iter()
     .map(|v| (0, b"k".to_vec(), v.to_vec()))
     .collect();
-    send_pinned_from(&mut producer, &topic, &bad, 10, BTreeMap::from([(0, 5)]));
+    braid_io::write_pinned_from(producer.as_mut(), &bad, 10, BTreeMap::from([(0, 5)]));
     braid_ok(&[
         "produce",
         "-b",

@@ -249,7 +249,7 @@ fn unknown_message_indexes_and_cut_messages_are_invalid_events_not_crashes() {
         "1",
     ];
     braid_ok(&produce);
-    let mut producer = new_producer(&addr, &topic, 1, kafka::client::Compression::NONE);
+    let mut producer = braid_io::writer(&addr, &topic, 1);
     // Schema id 1 is braid's event; its message is field 1 (sender) = 1, ...
     let good = b"\x08\x01\x10\x02\x18\x03\x20\x04";
     let bad: Vec<(i32, Vec<u8>, Vec<u8>)> = [
@@ -262,7 +262,7 @@ fn unknown_message_indexes_and_cut_messages_are_invalid_events_not_crashes() {
     .into_iter()
     .map(|v| (0, b"k".to_vec(), v))
     .collect();
-    send_pinned_from(&mut producer, &topic, &bad, 10, BTreeMap::from([(0, 5)]));
+    braid_io::write_pinned_from(producer.as_mut(), &bad, 10, BTreeMap::from([(0, 5)]));
     braid_ok(&produce);
     let (summary, stderr) = consume_to_end(&addr, &url, &topic);
     assert_eq!((summary.consumed, summary.invalid), (15, 5), "{summary:?}");

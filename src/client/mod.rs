@@ -40,12 +40,12 @@ pub fn host_name() -> String {
 use api::{ClientError, ClientOptions, Consumer, FetchOptions, ProduceOptions, Producer};
 
 impl ClientOptions {
-    /// Options for `brokers` on this process's path ([`protocol::current`]).
+    /// Options for `brokers` on this process's path ([`protocol::for_brokers`]).
     pub fn new(brokers: &[String], client_id: &str) -> ClientOptions {
         ClientOptions {
             brokers: brokers.to_vec(),
             client_id: client_id.to_string(),
-            path: protocol::current(),
+            path: protocol::for_brokers(brokers),
         }
     }
 }

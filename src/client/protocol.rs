@@ -185,6 +185,16 @@ pub fn current() -> Path {
     PATH.get().copied().unwrap_or(Path::Legacy)
 }
 
+/// The path for a client of `brokers`: this process's, or, in a process
+/// that resolved none (the demo's own admin calls, a library user), what
+/// `auto` finds on `brokers`.
+pub fn for_brokers(brokers: &[String]) -> Path {
+    match PATH.get() {
+        Some(p) => *p,
+        None => resolve(brokers, Protocol::Auto).unwrap_or(Path::Legacy),
+    }
+}
+
 /// ApiVersions of the broker at `addr`, or `None` if it cannot be reached or
 /// does not answer within [`CHECK_TIMEOUT`].
 fn api_versions(addr: &str) -> Option<(String, Versions)> {

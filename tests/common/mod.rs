@@ -9,6 +9,7 @@
 // Each test binary uses only part of this module.
 #![allow(dead_code)]
 
+pub mod braid_io;
 pub mod consume;
 pub mod demo;
 pub mod groups;
