@@ -131,6 +131,9 @@
 //!   defaults; `.proto` compiled by `protox`, decoded by `prost-reflect`:
 //!   no `protoc`). `braid produce --schema avro|json|protobuf --registry URL`
 //!   and `braid consume --registry URL`.
+//! - [`reach`]: the one check, wording and hint for a broker that cannot
+//!   be reached (a name that does not resolve says so), run before every
+//!   command that connects to `--brokers`.
 //! - [`kafka_version`]: refuses Kafka 4.0+ (ApiVersions) before a command
 //!   that connects does anything, with one line that says why.
 //! - [`shutdown`]: the one module that handles signals: `ctrlc` for the
@@ -163,6 +166,7 @@ pub mod histogram;
 pub mod kafka_version;
 pub mod logging;
 pub mod produce;
+pub mod reach;
 pub mod registry;
 pub mod report;
 pub mod schema;
@@ -211,8 +215,9 @@ where
     O::try_from(args).map_err(anyhow::Error::from)
 }
 
-/// Runs [`kafka_version::check`] on the brokers a command connects to (none
-/// for the embedded broker and for commands that start their own).
+/// Runs [`reach::check`], then [`kafka_version::check`], on the brokers a
+/// command connects to (none for the embedded broker and for commands that
+/// start their own).
 fn refuse_kafka_4(command: &cli::Command) -> anyhow::Result<()> {
     let brokers = match command {
         cli::Command::Produce(a) => Some(&a.brokers),
@@ -223,5 +228,9 @@ fn refuse_kafka_4(command: &cli::Command) -> anyhow::Result<()> {
         cli::Command::Registry(a) => Some(&a.brokers),
         cli::Command::Broker(_) => None,
     };
-    brokers.map_or(Ok(()), |b| kafka_version::check(b))
+    let Some(brokers) = brokers else {
+        return Ok(());
+    };
+    reach::check(brokers)?;
+    kafka_version::check(brokers)
 }

@@ -36,11 +36,92 @@ pub fn partition_list(ps: &[i32]) -> String {
     }
 }
 
-/// Prints one line on stdout and flushes it (so that a reading process sees it at once).
+/// Prints one line on stdout and flushes it (so that a reading process sees
+/// it at once). On a terminal, a line wider than it is wrapped at spaces
+/// (continuation lines indented), never mid-word.
 pub fn line(text: &str) {
+    use std::io::IsTerminal;
+    let text = match std::io::stdout()
+        .is_terminal()
+        .then(|| terminal_size(1))
+        .flatten()
+    {
+        Some((cols, _)) => wrap(text, cols),
+        None => text.to_string(),
+    };
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{text}");
     let _ = out.flush();
+}
+
+/// The size (columns, rows) of the terminal on file descriptor `fd`
+/// (ioctl TIOCGWINSZ), else from `COLUMNS` and `LINES`; `None` when neither
+/// says.
+pub fn terminal_size(fd: i32) -> Option<(usize, usize)> {
+    let mut ws = nix::libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes one winsize into the struct it is given.
+    let ok = unsafe { nix::libc::ioctl(fd, nix::libc::TIOCGWINSZ, &mut ws) } == 0;
+    if ok && ws.ws_col > 0 {
+        return Some((ws.ws_col as usize, (ws.ws_row as usize).max(1)));
+    }
+    let env = |k: &str| std::env::var(k).ok()?.trim().parse::<usize>().ok();
+    let cols = env("COLUMNS").filter(|c| *c > 0)?;
+    Some((cols, env("LINES").filter(|r| *r > 0).unwrap_or(24)))
+}
+
+/// `text` cut to at most `width` characters (the last one `~` when cut).
+pub fn truncate(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        return text.to_string();
+    }
+    let mut out: String = text.chars().take(width.saturating_sub(1)).collect();
+    if width > 0 {
+        out.push('~');
+    }
+    out
+}
+
+/// Wraps each line of `text` at spaces so that none is wider than `width`
+/// (a word longer than a line is cut); continuation lines are indented by
+/// four spaces more than the line they continue.
+pub fn wrap(text: &str, width: usize) -> String {
+    let width = width.max(20);
+    let mut out = Vec::new();
+    for l in text.split('\n') {
+        if l.chars().count() <= width {
+            out.push(l.to_string());
+            continue;
+        }
+        let lead = l.len() - l.trim_start().len();
+        let indent = " ".repeat((lead + 4).min(width / 2));
+        let mut cur = l[..lead].to_string();
+        let mut empty = true;
+        for word in l.split(' ').filter(|w| !w.is_empty()) {
+            let need = cur.chars().count() + usize::from(!empty) + word.chars().count();
+            if !empty && need > width {
+                out.push(std::mem::replace(&mut cur, indent.clone()));
+                empty = true;
+            }
+            if !empty {
+                cur.push(' ');
+            }
+            cur.push_str(word);
+            empty = false;
+            while cur.chars().count() > width {
+                let head: String = cur.chars().take(width).collect();
+                let rest: String = cur.chars().skip(width).collect();
+                out.push(head);
+                cur = format!("{indent}{rest}");
+            }
+        }
+        out.push(cur);
+    }
+    out.join("\n")
 }
 
 /// Writes one `--format json` event as a line on stdout and flushes it.
@@ -78,6 +159,9 @@ pub fn progress_on_terminal() -> bool {
 pub fn progress(text: &str) {
     let mut err = std::io::stderr().lock();
     if progress_on_terminal() {
+        // One character short of the width: a full line would wrap.
+        let width = terminal_size(2).map_or(usize::MAX, |(c, _)| c.saturating_sub(1));
+        let text = truncate(text, width);
         let _ = write!(err, "\r{text}\x1b[K");
     } else {
         let _ = writeln!(err, "{text}");
@@ -152,7 +236,14 @@ pub fn line_err(text: &str) {
 /// Redraws a multi-line live area on stderr (a terminal): moves up over the
 /// `previous` lines drawn last time and writes `lines` in their place.
 /// Returns how many lines are now drawn.
+///
+/// The area fits the terminal: each line is cut one character short of its
+/// width (a full line would wrap, and the cursor moves would miss), and an
+/// area taller than the terminal keeps its first rows and says how many
+/// more there are (moving up past the top of the screen cannot repaint).
 pub fn live_area(lines: &[String], previous: usize) -> usize {
+    let lines = fit_area(lines, terminal_size(2));
+    let lines = lines.as_slice();
     let mut err = std::io::stderr().lock();
     let mut out = String::new();
     if previous > 0 {
@@ -173,6 +264,23 @@ pub fn live_area(lines: &[String], previous: usize) -> usize {
     let _ = err.write_all(out.as_bytes());
     let _ = err.flush();
     lines.len()
+}
+
+/// `lines` cut to a terminal of `size` (columns, rows); see [`live_area`].
+pub fn fit_area(lines: &[String], size: Option<(usize, usize)>) -> Vec<String> {
+    let Some((cols, rows)) = size else {
+        return lines.to_vec();
+    };
+    let width = cols.saturating_sub(1).max(1);
+    // Leave two rows: the cursor's line, and one for the line above.
+    let max_rows = rows.saturating_sub(2).max(1);
+    let mut out: Vec<String> = lines.iter().map(|l| truncate(l, width)).collect();
+    if out.len() > max_rows {
+        let hidden = out.len() - (max_rows - 1);
+        out.truncate(max_rows - 1);
+        out.push(truncate(&format!("  ... {hidden} more rows"), width));
+    }
+    out
 }
 
 /// Erases a live area of `previous` lines drawn by [`live_area`].
@@ -200,6 +308,24 @@ mod tests {
         assert_eq!(thousands(999), "999");
         assert_eq!(thousands(1000), "1,000");
         assert_eq!(thousands(1234567), "1,234,567");
+    }
+
+    #[test]
+    fn lines_fit_the_terminal() {
+        assert_eq!(truncate("abcdef", 4), "abc~");
+        assert_eq!(truncate("abc", 4), "abc");
+        let w = wrap(&format!("  head {}", "word ".repeat(40)), 30);
+        assert!(w.lines().all(|l| l.chars().count() <= 30), "{w}");
+        assert!(w.lines().skip(1).all(|l| l.starts_with("      ")), "{w}");
+        assert_eq!(wrap("short", 80), "short");
+        let lines: Vec<String> = (0..40)
+            .map(|i| format!("row {i} {}", "x".repeat(100)))
+            .collect();
+        let fit = fit_area(&lines, Some((80, 24)));
+        assert_eq!(fit.len(), 22);
+        assert!(fit.iter().all(|l| l.chars().count() < 80));
+        assert!(fit[21].contains("19 more rows"), "{}", fit[21]);
+        assert_eq!(fit_area(&lines, None).len(), 40);
     }
 
     #[test]

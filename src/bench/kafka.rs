@@ -205,7 +205,9 @@ impl KafkaRunner {
             self.runs
         );
         let brokers: Vec<String> = self.brokers.split(',').map(str::to_string).collect();
-        crate::client::admin::create(&brokers, &topic, cell.partitions as i32, 1)?;
+        // min(3, brokers) replicas, as `demo -b` gives its topic.
+        let replication = crate::client::admin::default_replication(&brokers)?;
+        crate::client::admin::create(&brokers, &topic, cell.partitions as i32, replication)?;
         crate::client::admin::wait_ready(
             &brokers,
             &topic,
