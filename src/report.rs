@@ -88,40 +88,104 @@ pub fn truncate(text: &str, width: usize) -> String {
 
 /// Wraps each line of `text` at spaces so that none is wider than `width`
 /// (a word longer than a line is cut); continuation lines are indented by
-/// four spaces more than the line they continue.
+/// four spaces more than the line they continue. Runs of spaces inside a
+/// line (a table's alignment) are kept.
 pub fn wrap(text: &str, width: usize) -> String {
     let width = width.max(20);
     let mut out = Vec::new();
     for l in text.split('\n') {
-        if l.chars().count() <= width {
-            out.push(l.to_string());
-            continue;
-        }
-        let lead = l.len() - l.trim_start().len();
+        let lead = l.chars().take_while(|c| *c == ' ').count();
         let indent = " ".repeat((lead + 4).min(width / 2));
-        let mut cur = l[..lead].to_string();
-        let mut empty = true;
-        for word in l.split(' ').filter(|w| !w.is_empty()) {
-            let need = cur.chars().count() + usize::from(!empty) + word.chars().count();
-            if !empty && need > width {
-                out.push(std::mem::replace(&mut cur, indent.clone()));
-                empty = true;
-            }
-            if !empty {
-                cur.push(' ');
-            }
-            cur.push_str(word);
-            empty = false;
-            while cur.chars().count() > width {
-                let head: String = cur.chars().take(width).collect();
-                let rest: String = cur.chars().skip(width).collect();
-                out.push(head);
-                cur = format!("{indent}{rest}");
-            }
+        let mut cur: Vec<char> = l.chars().collect();
+        while cur.len() > width {
+            let floor = indent.len() + 1;
+            // The last space that leaves a line no wider than `width`.
+            let cut = (floor..=width)
+                .rev()
+                .find(|&i| cur[i] == ' ' && cur[i - 1] != ' ')
+                .unwrap_or(width);
+            let head: String = cur[..cut].iter().collect();
+            out.push(head.trim_end().to_string());
+            let rest: String = cur[cut..].iter().collect();
+            cur = format!("{indent}{}", rest.trim_start()).chars().collect();
         }
-        out.push(cur);
+        out.push(cur.into_iter().collect());
     }
     out.join("\n")
+}
+
+/// [`table`] laid out for a terminal `width` columns wide: as it is when it
+/// fits; otherwise its last column wraps under itself, and a row still too
+/// wide is wrapped by [`wrap`].
+pub fn table_fit(header: &[&str], rows: &[Vec<String>], width: Option<usize>) -> String {
+    let full = table(header, rows);
+    let Some(width) = width else { return full };
+    if full.lines().all(|l| l.chars().count() <= width) || header.len() < 2 {
+        return full;
+    }
+    // Where the last column starts: the width of the others, and two spaces.
+    let first: Vec<&str> = header[..header.len() - 1].to_vec();
+    let rows_first: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| r.iter().take(header.len() - 1).cloned().collect())
+        .collect();
+    let left = table(&first, &rows_first);
+    let start = left.lines().map(|l| l.chars().count()).max().unwrap_or(0) + 2;
+    let last = |i: usize| -> String {
+        if i == 0 {
+            header[header.len() - 1].to_string()
+        } else {
+            rows[i - 1]
+                .get(header.len() - 1)
+                .cloned()
+                .unwrap_or_default()
+        }
+    };
+    // The last column's text in lines of at most `w` characters.
+    let body = |text: &str, w: usize| -> Vec<String> {
+        wrap(text, w)
+            .lines()
+            .map(|l| l.trim().to_string())
+            .collect()
+    };
+    let mut out = Vec::new();
+    let stacked = start + 30 > width;
+    for (i, l) in left.lines().enumerate() {
+        let text = last(i);
+        if stacked {
+            // Too narrow beside the others: under its row, indented.
+            out.push(l.trim_end().to_string());
+            if i > 0 && !text.is_empty() {
+                out.extend(
+                    body(&text, width - 4)
+                        .into_iter()
+                        .map(|b| format!("    {b}")),
+                );
+            }
+            continue;
+        }
+        let pad = " ".repeat(start.saturating_sub(l.chars().count()));
+        for (j, b) in body(&text, width - start).into_iter().enumerate() {
+            if j == 0 {
+                out.push(format!("{l}{pad}{b}").trim_end().to_string());
+            } else {
+                out.push(format!("{}{b}", " ".repeat(start)));
+            }
+        }
+        if text.is_empty() {
+            out.push(l.trim_end().to_string());
+        }
+    }
+    wrap(&out.join("\n"), width)
+}
+
+/// The width of the terminal on stdout, if it is one.
+pub fn stdout_width() -> Option<usize> {
+    use std::io::IsTerminal;
+    if !std::io::stdout().is_terminal() {
+        return None;
+    }
+    terminal_size(1).map(|(c, _)| c)
 }
 
 /// Writes one `--format json` event as a line on stdout and flushes it.
@@ -226,8 +290,13 @@ pub fn thousands(n: u64) -> String {
     out
 }
 
-/// Prints one line on stderr (notes and warnings meant for a person).
+/// Prints one line on stderr (notes and warnings meant for a person),
+/// wrapped like [`line`] when stderr is a terminal.
 pub fn line_err(text: &str) {
+    let text = match progress_on_terminal().then(|| terminal_size(2)).flatten() {
+        Some((cols, _)) => wrap(text, cols),
+        None => text.to_string(),
+    };
     let mut err = std::io::stderr().lock();
     let _ = writeln!(err, "{text}");
     let _ = err.flush();
@@ -318,6 +387,31 @@ mod tests {
         assert!(w.lines().all(|l| l.chars().count() <= 30), "{w}");
         assert!(w.lines().skip(1).all(|l| l.starts_with("      ")), "{w}");
         assert_eq!(wrap("short", 80), "short");
+        // Alignment inside a line survives.
+        assert_eq!(wrap("a    b", 80), "a    b");
+        let t = table_fit(
+            &["check", "result", "details"],
+            &[vec!["dup".into(), "5".into(), "word ".repeat(30)]],
+            Some(60),
+        );
+        assert!(t.lines().all(|l| l.chars().count() <= 60), "{t}");
+        assert!(
+            t.lines()
+                .nth(2)
+                .unwrap()
+                .starts_with(&format!("{}word", " ".repeat(15))),
+            "{t}"
+        );
+        let narrow = table_fit(
+            &["check", "result", "details"],
+            &[vec!["dup".into(), "x".repeat(40), "word ".repeat(30)]],
+            Some(60),
+        );
+        assert!(narrow.lines().all(|l| l.chars().count() <= 60), "{narrow}");
+        assert!(
+            narrow.lines().nth(2).unwrap().starts_with("    word"),
+            "{narrow}"
+        );
         let lines: Vec<String> = (0..40)
             .map(|i| format!("row {i} {}", "x".repeat(100)))
             .collect();

@@ -261,6 +261,10 @@ impl KafkaRunner {
             match self.rx.recv_timeout(Duration::from_millis(100)) {
                 Ok(Line::Text(i, text)) if i == id => res.read(kind, &text),
                 Ok(Line::Closed(i)) if i == id => break,
+                Ok(Line::Stderr(_, t)) => {
+                    report::progress_done();
+                    report::line_err(&t);
+                }
                 Ok(_) | Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
             }

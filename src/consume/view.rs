@@ -410,7 +410,11 @@ fn summary_table(rows: &[SummaryRow], t: &Totals) {
         "p50 ms",
         "p99 ms",
     ];
-    report::line(&report::table(&header, &table_rows));
+    report::line(&report::table_fit(
+        &header,
+        &table_rows,
+        report::stdout_width(),
+    ));
 }
 
 /// The lines under the table: killed workers, primes, how the run ended.

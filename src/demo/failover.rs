@@ -325,7 +325,11 @@ impl Demo<'_> {
             ),
         ]);
         report::line("");
-        report::line(&report::table(&["check", "result", "details"], &rows));
+        report::line(&report::table_fit(
+            &["check", "result", "details"],
+            &rows,
+            report::stdout_width(),
+        ));
         for (part, lo, hi) in v.missing.iter().take(20) {
             report::line(&format!("  missing: partition {part} offsets {lo}..={hi}"));
         }

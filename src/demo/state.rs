@@ -10,6 +10,7 @@ use super::Demo;
 use crate::child::Line;
 use crate::consume::events::{ConsumeEvent, PartitionSpan, Shutdown};
 use crate::produce::events::{ProduceEvent, ShutdownComplete};
+use crate::report;
 
 /// What one consumer (supervisor) child has told us.
 #[derive(Default)]
@@ -123,8 +124,16 @@ impl Demo<'_> {
     /// Takes in one line of a child's output: a producer's or consumer's
     /// event, or text to pass on.
     pub(super) fn handle(&mut self, line: Line) {
+        if let Line::Stderr(_, text) = &line {
+            // A child's log line: above the live view, not through it.
+            report::clear_live_area(self.drawn);
+            self.drawn = 0;
+            report::line_err(text);
+            return;
+        }
         self.last_activity = Instant::now();
         match line {
+            Line::Stderr(..) => {}
             Line::Closed(id) => {
                 if let Some(c) = self.consumers.get_mut(&id) {
                     c.exited = true;
