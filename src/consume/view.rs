@@ -407,14 +407,18 @@ fn summary_table(rows: &[SummaryRow], t: &Totals) {
         "invalid",
         "committed",
         "events/s",
-        "p50 ms",
-        "p99 ms",
+        "age p50 ms",
+        "age p99 ms",
     ];
     report::line(&report::table_fit(
         &header,
         &table_rows,
         report::stdout_width(),
     ));
+    report::line(
+        "age: from when an event was produced (its ts_ms) to when it was processed; \
+         for live events the end-to-end latency, for events read from the log's history how old they were",
+    );
 }
 
 /// The lines under the table: killed workers, primes, how the run ended.

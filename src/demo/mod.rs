@@ -161,6 +161,9 @@ impl Demo<'_> {
         });
         if o.brokers.is_none() {
             self.brokers = self.start_broker()?;
+            if let Some(dir) = &o.data {
+                self.say_where_it_resumes(dir);
+            }
         }
         match o.scenario {
             Scenario::Parallel => self.parallel(),
@@ -200,6 +203,38 @@ impl Demo<'_> {
             Duration::from_secs(30),
         )?;
         Ok(None)
+    }
+
+    /// `--data`: says whether the log is new, or where the consumers resume
+    /// (the group's committed offsets) and how much the log already holds.
+    fn say_where_it_resumes(&mut self, dir: &std::path::Path) {
+        let (end, committed) = match self.log_state() {
+            Ok(s) => s,
+            Err(e) => {
+                log::debug!("cannot read the log's state: {e:#}");
+                return;
+            }
+        };
+        let held: i64 = end.values().sum();
+        let text = if held == 0 && committed.is_empty() {
+            format!("[demo] --data {}: a new log", dir.display())
+        } else {
+            let done: i64 = committed.values().sum();
+            let at: Vec<String> = end
+                .keys()
+                .map(|p| format!("{p}:{}", committed.get(p).copied().unwrap_or(0)))
+                .collect();
+            format!(
+                "[demo] --data {}: resuming; the log holds {} events, the group's commits \
+                 cover {}; the consumers start at the committed offsets {} and this run adds {} more",
+                dir.display(),
+                report::thousands(held.max(0) as u64),
+                report::thousands(done.max(0) as u64),
+                at.join(" "),
+                report::thousands(self.opts.messages)
+            )
+        };
+        self.note(&text);
     }
 
     /// Starts the embedded broker with the demo topic; returns its address.

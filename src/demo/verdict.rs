@@ -165,7 +165,7 @@ fn consumed_row(c: &ConsumerState) -> Row {
             },
             c.respawns
         ),
-        format!("{c_rate:.0} events/s, end-to-end p50 {c_p50:.1} ms p99 {c_p99:.1} ms"),
+        format!("{c_rate:.0} events/s, event age (end to end) p50 {c_p50:.1} ms p99 {c_p99:.1} ms"),
     ]
 }
 

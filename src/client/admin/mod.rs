@@ -142,18 +142,6 @@ fn create_error(name: &str, partitions: i32, rf: i16, code: i16, msg: Option<Str
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn create_errors_are_one_line() {
-        let m = create_error("t", 3, 1, 36, Some("Topic 't' already exists.".into()));
-        assert!(m.starts_with("topic 't' already exists"), "{m}");
-        assert!(!m.contains('\n'));
-    }
-}
-
 /// The replication factor braid gives the topics it creates on a cluster:
 /// min(3, the brokers the cluster has), so one broker works and three
 /// survive a broker down.
@@ -168,4 +156,16 @@ pub fn default_replication(brokers: &[String]) -> Result<i16> {
     meta.allow_auto_topic_creation = false;
     let meta = conn.call(&meta, meta_v)?;
     Ok(meta.brokers.len().clamp(1, 3) as i16)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn create_errors_are_one_line() {
+        let m = create_error("t", 3, 1, 36, Some("Topic 't' already exists.".into()));
+        assert!(m.starts_with("topic 't' already exists"), "{m}");
+        assert!(!m.contains('\n'));
+    }
 }
