@@ -485,3 +485,78 @@ fn consume_labels_event_age() {
         "{out}"
     );
 }
+
+#[test]
+fn bench_on_a_broker_without_auto_creation_creates_its_topics() {
+    let broker = Broker::start(&["--no-auto-create"]);
+    let addr = broker.addr();
+    let o = run(&[
+        "bench",
+        "-b",
+        &addr,
+        "--partitions",
+        "2",
+        "--processes",
+        "1",
+        "-n",
+        "2000",
+        "--runs",
+        "1",
+        "--warmup",
+        "0",
+        "--no-reference",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", dump(&o));
+}
+
+#[test]
+fn demo_on_real_kafka_creates_its_topic_or_says_what_it_has() {
+    use common::kafka_cluster::{kafka_available, KafkaCluster, KAFKA_3};
+    let test = "demo_on_real_kafka_creates_its_topic_or_says_what_it_has";
+    if !kafka_available(test, KAFKA_3) {
+        return;
+    }
+    // One node (auto.create.topics.enable stays on: the demo must not rely on it
+    // and creates its topic itself, with min(3, 1) = 1 replica).
+    let cluster = KafkaCluster::single(KAFKA_3);
+    let addr = cluster.bootstrap();
+    let o = run(&[
+        "demo",
+        "-b",
+        &addr,
+        "-t",
+        "fresh",
+        "--partitions",
+        "4",
+        "-n",
+        "2000",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", dump(&o));
+    assert!(
+        stdout(&o).contains("topic 'fresh' (4 partitions)"),
+        "{}",
+        dump(&o)
+    );
+    assert_eq!(partitions_of(&addr, "fresh"), 4);
+    let o = run(&["topic", "create", "two", "--partitions", "2", "-b", &addr]);
+    assert!(o.status.success(), "{}", dump(&o));
+    let o = run(&[
+        "demo",
+        "-b",
+        &addr,
+        "-t",
+        "two",
+        "--partitions",
+        "12",
+        "-n",
+        "2000",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", dump(&o));
+    assert!(
+        stdout(&o).contains(
+            "topic 'two' (2 partitions: it exists already, so --partitions 12 does not apply)"
+        ),
+        "{}",
+        dump(&o)
+    );
+}
