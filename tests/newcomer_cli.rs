@@ -560,3 +560,99 @@ fn demo_on_real_kafka_creates_its_topic_or_says_what_it_has() {
         dump(&o)
     );
 }
+
+#[test]
+fn bench_chart_has_a_categorical_process_axis_a_subtitle_and_marked_cells() {
+    let dir = tempfile::tempdir().unwrap();
+    let svg_path = dir.path().join("chart.svg");
+    let svg_arg = svg_path.to_str().unwrap();
+    let o = run(&[
+        "bench",
+        "--transport",
+        "inproc",
+        "--partitions",
+        "1,2",
+        "--processes",
+        "1,4",
+        "-n",
+        "2000",
+        "--runs",
+        "1",
+        "--warmup",
+        "0",
+        "--plot",
+        svg_arg,
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", dump(&o));
+    let svg = std::fs::read_to_string(&svg_path).unwrap();
+    // The text of every <text> element.
+    let texts: Vec<String> = svg
+        .split("<text")
+        .skip(1)
+        .filter_map(|t| {
+            Some(
+                t.split_once('>')?
+                    .1
+                    .split_once("</text>")?
+                    .0
+                    .trim()
+                    .to_string(),
+            )
+        })
+        .collect();
+    let has = |s: &str| texts.iter().any(|t| t == s);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let subtitle = format!(
+        "2,000 events of 100 B per run, median of 1 run (+0 warm-up), 4 producer threads, processor count, {cores} cores"
+    );
+    assert!(
+        texts.iter().any(|t| t.contains(&subtitle)),
+        "no subtitle {subtitle:?} in {texts:?}"
+    );
+    // The axis has a slot for 1 and for 4, none for 2 or 3 (no data there).
+    assert!(has("1") && has("4"), "{texts:?}");
+    assert!(!has("2") && !has("3"), "a linear axis: {texts:?}");
+    // 4 processes on 2 partitions is marked, and the legend says what the mark means.
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.contains("more processes than partitions")),
+        "{texts:?}"
+    );
+}
+
+#[test]
+fn latency_benches_leave_nothing_in_tmp() {
+    let test = "latency_benches_leave_nothing_in_tmp";
+    if !common::peer_available(
+        test,
+        "python3",
+        std::process::Command::new("python3").arg("--version"),
+    ) {
+        return;
+    }
+    let root = env!("CARGO_MANIFEST_DIR");
+    for bench in ["benches/stop_latency.py", "benches/ctrl_c_latency.py"] {
+        // Their TMPDIR: whatever they (or the brokers and demos they start)
+        // make there must be gone when they end.
+        let tmp = tempfile::tempdir().unwrap();
+        let o = run_with_timeout(
+            std::process::Command::new("python3")
+                .arg(format!("{root}/{bench}"))
+                .args(["--runs", "1", "--braid", env!("CARGO_BIN_EXE_braid")])
+                .env("TMPDIR", tmp.path()),
+            None,
+            DEADLINE,
+        );
+        assert!(o.status.success(), "{bench}\n{}", dump(&o));
+        let left: Vec<_> = std::fs::read_dir(tmp.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert!(
+            left.is_empty(),
+            "{bench} left {left:?} behind\n{}",
+            dump(&o)
+        );
+    }
+}
