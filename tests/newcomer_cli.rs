@@ -208,9 +208,27 @@ fn replication_factor_everywhere_with_replication_as_alias() {
         ]);
         assert!(o.status.success(), "{flag}\n{}", dump(&o));
     }
+    // demo -b creates its topic with it.
+    let o = run(&[
+        "demo",
+        "-b",
+        &addr,
+        "-t",
+        "rf-demo",
+        "--replication-factor",
+        "1",
+        "-n",
+        "1000",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", dump(&o));
+    // Without -b there is nothing to create: a usage error.
+    let o = run(&["demo", "--replication-factor", "1"]);
+    assert_eq!(o.status.code(), Some(2), "{}", dump(&o));
     for cmd in [
         &["topic", "create", "--help"][..],
         &["registry", "--help"][..],
+        &["demo", "--help"][..],
+        &["bench", "--help"][..],
     ] {
         let help = stdout(&run(cmd));
         assert!(

@@ -44,6 +44,10 @@ pub struct BenchArgs {
     /// Use these brokers instead of starting the embedded one.
     #[arg(short = 'b', long, value_delimiter = ',', value_parser = parse_broker)]
     pub brokers: Option<Vec<String>>,
+    /// With -b: replicas of each run's topic (default: min(3, the cluster's brokers);
+    /// --replication also works).
+    #[arg(long, visible_alias = "replication", requires = "brokers", value_parser = clap::value_parser!(i16).range(1..))]
+    pub replication_factor: Option<i16>,
     /// kafka (end to end through a broker) or inproc (crossbeam channels, no broker).
     #[arg(long, value_enum, default_value_t = Transport::Kafka)]
     pub transport: Transport,
@@ -111,6 +115,7 @@ impl TryFrom<&BenchArgs> for Options {
             runs: args.runs,
             warmup: args.warmup,
             brokers: args.brokers.clone(),
+            replication_factor: args.replication_factor,
             transport: args.transport,
             reference: !args.no_reference,
             exports: Exports {

@@ -50,6 +50,10 @@ pub struct DemoArgs {
     /// The demo topic.
     #[arg(short = 't', long, default_value = "events")]
     pub topic: String,
+    /// With -b: replicas of the demo topic when the demo creates it (default: min(3,
+    /// the cluster's brokers); --replication also works).
+    #[arg(long, visible_alias = "replication", requires = "brokers", value_parser = clap::value_parser!(i16).range(1..))]
+    pub replication_factor: Option<i16>,
     /// parallel, offsets, processors: worker 0 is SIGKILLed at its N-th event (shows the
     /// respawn, and the redelivery of what it processed since its last commit).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
@@ -156,6 +160,7 @@ impl TryFrom<&DemoArgs> for Options {
             data: args.data.clone(),
             brokers: args.brokers.clone(),
             topic: args.topic.clone(),
+            replication_factor: args.replication_factor,
             kill_worker_after: args.kill_worker_after,
             duration: args.duration.map(Duration::from_secs),
             stall_timeout: Duration::from_secs(args.stall_timeout),

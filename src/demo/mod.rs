@@ -194,7 +194,10 @@ impl Demo<'_> {
         if let Some(t) = admin.iter().find(|t| t.topic == o.topic) {
             return Ok((t.partitions != o.partitions as usize).then_some(t.partitions));
         }
-        let replication = crate::client::admin::default_replication(&brokers)?;
+        let replication = match o.replication_factor {
+            Some(r) => r,
+            None => crate::client::admin::default_replication(&brokers)?,
+        };
         crate::client::admin::create(&brokers, &o.topic, o.partitions, replication)?;
         crate::client::admin::wait_ready(
             &brokers,
