@@ -36,6 +36,9 @@
 //! - [`usage`]: [`usage::UsageError`], the one usage error (exit 2).
 //! - [`report`]: everything a person or a program reads: human lines and
 //!   tables, the live area, `--format json` lines, and [`report::Format`].
+//!   On a terminal (its size from TIOCGWINSZ, else `COLUMNS`/`LINES`), lines
+//!   wrap at spaces, tables wrap their last column, and the live area is cut
+//!   to the terminal's width and height so that it repaints in place.
 //! - [`event`]: the JSON event every Kafka message carries (`sender`, `seq`,
 //!   `value`, `ts_ms`, optional padding): a fast encoder for the producer's
 //!   hot path and a strict decoder for whoever reads events back.
@@ -88,7 +91,8 @@
 //!   view and the summary; `consume::events` are its `--format json` events.
 //! - [`child`]: starting braid's own executable as a child (broker, produce,
 //!   consume) in its own process group with PDEATHSIG, its stdout read line
-//!   by line into one channel; `child::start_broker` waits for the embedded
+//!   by line into one channel, its stderr (its log) too, for the parent to
+//!   print above its live view; `child::start_broker` waits for the embedded
 //!   broker's `listening on` line. Used by demo and bench.
 //! - [`demo`]: `braid demo`, the orchestrator: runs `braid broker`,
 //!   `braid consume` and `braid produce` as children, reads their events
