@@ -3,8 +3,9 @@
 //! # How data flows
 //!
 //! `bin/braid.rs` parses the command line into [`cli`] types (raw flags
-//! only) and calls [`run`], which refuses Kafka 4.0+ ([`kafka_version`]),
-//! turns the command's raw args into its checked options and runs it. Each
+//! only) and calls [`run`], which turns the command's raw args into its
+//! checked options, checks that a broker answers ([`reach`]) and is not
+//! Kafka 4.0+ ([`kafka_version`]), and runs it. Each
 //! command module owns its options type (`produce::Options`,
 //! `consume::options::Options`, `demo::options::Options`, `bench::Options`,
 //! `topic::Options`, `registry::Config`, `broker::Config`): durations as
@@ -184,19 +185,28 @@ pub mod usage;
 static GLOBAL: alloc::Allocator = alloc::Allocator;
 
 /// Runs one parsed command line and returns the process exit code.
+/// A command's flags are checked first (a usage error wins over a broker
+/// that cannot be reached), then the brokers it connects to ([`connects`]).
 pub fn run(cli: cli::Cli) -> i32 {
-    if let Err(e) = refuse_kafka_4(&cli.command) {
-        report::error_line(&e);
-        return 1;
-    }
+    let brokers = brokers_of(&cli.command).cloned();
+    let connect = || connects(brokers.as_deref());
     let result = match cli.command {
         cli::Command::Broker(args) => broker::run(args.into()),
-        cli::Command::Produce(args) => checked(&args).and_then(|o| produce::run(&o)),
-        cli::Command::Consume(args) => consume::run(&(&args).into()),
-        cli::Command::Demo(args) => checked(&args).and_then(|o| demo::run(&o)),
-        cli::Command::Topic(args) => topic::run(&(&args).into()),
-        cli::Command::Bench(args) => checked(&args).and_then(|o| bench::run(&o)),
-        cli::Command::Registry(args) => registry::run(&(&args).into()),
+        cli::Command::Produce(args) => checked(&args).and_then(|o| {
+            connect()?;
+            produce::run(&o)
+        }),
+        cli::Command::Consume(args) => connect().and_then(|()| consume::run(&(&args).into())),
+        cli::Command::Demo(args) => checked(&args).and_then(|o| {
+            connect()?;
+            demo::run(&o)
+        }),
+        cli::Command::Topic(args) => connect().and_then(|()| topic::run(&(&args).into())),
+        cli::Command::Bench(args) => checked(&args).and_then(|o| {
+            connect()?;
+            bench::run(&o)
+        }),
+        cli::Command::Registry(args) => connect().and_then(|()| registry::run(&(&args).into())),
     };
     match result {
         Ok(code) => code,
@@ -219,11 +229,10 @@ where
     O::try_from(args).map_err(anyhow::Error::from)
 }
 
-/// Runs [`reach::check`], then [`kafka_version::check`], on the brokers a
-/// command connects to (none for the embedded broker and for commands that
-/// start their own).
-fn refuse_kafka_4(command: &cli::Command) -> anyhow::Result<()> {
-    let brokers = match command {
+/// The brokers a command connects to (none for the embedded broker and
+/// for demo and bench without `-b`, which start their own).
+fn brokers_of(command: &cli::Command) -> Option<&Vec<String>> {
+    match command {
         cli::Command::Produce(a) => Some(&a.brokers),
         cli::Command::Consume(a) => Some(&a.brokers),
         cli::Command::Topic(a) => Some(&a.brokers),
@@ -231,7 +240,13 @@ fn refuse_kafka_4(command: &cli::Command) -> anyhow::Result<()> {
         cli::Command::Bench(a) => a.brokers.as_ref(),
         cli::Command::Registry(a) => Some(&a.brokers),
         cli::Command::Broker(_) => None,
-    };
+    }
+}
+
+/// Runs [`reach::check`] (one line when no broker answers), then
+/// [`kafka_version::check`] (Kafka 4.0+ refused), on the brokers a command
+/// connects to.
+fn connects(brokers: Option<&[String]>) -> anyhow::Result<()> {
     let Some(brokers) = brokers else {
         return Ok(());
     };

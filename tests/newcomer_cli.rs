@@ -292,6 +292,11 @@ fn demo_flags_the_scenario_does_not_use_are_usage_errors() {
             vec!["demo", "--kill-after", "5"],
             "--kill-after is for --scenario failover",
         ),
+        // The flags are checked before the brokers: a usage error wins.
+        (
+            vec!["demo", "-b", "127.0.0.1:1", "--duration", "5"],
+            "--duration is for --scenario offsets or processors",
+        ),
     ] {
         let o = run(&args);
         assert_eq!(o.status.code(), Some(2), "{args:?}\n{}", dump(&o));
