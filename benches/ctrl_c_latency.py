@@ -10,11 +10,15 @@ times each, and prints p50/p99/max per command.
     python3 benches/ctrl_c_latency.py [--runs 20] [--braid target/release/braid]
 
 Every run's processes are in their own session; anything left after 30 s is
-SIGKILLed and reported.
+SIGKILLed and reported. Everything it writes (the broker's log, the demo's
+temporary broker directories, its own log) is under one temporary directory
+(TMPDIR for its children too), removed at the end; after a failure it is
+kept and named, for its log.txt.
 """
 import argparse
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -39,9 +43,10 @@ def group_members(pgid):
     return out
 
 
-def interrupt(cmd, delay, log):
+def interrupt(cmd, delay, log, env):
     """Starts cmd in its own session, SIGINTs its group after delay, returns seconds to gone."""
-    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+                         env=env)
     time.sleep(delay)
     if p.poll() is not None:
         raise SystemExit(f"{cmd[1]} ended before the signal (exit {p.returncode}); see {log.name}")
@@ -74,9 +79,14 @@ def main():
     a = ap.parse_args()
     braid = os.path.abspath(a.braid)
     work = tempfile.mkdtemp(prefix="braid-ctrlc-")
+    # The children's temporary directories (the demo's brokers) go here too,
+    # so that removing `work` removes them, even after a SIGKILL.
+    env = dict(os.environ, TMPDIR=work)
     log = open(os.path.join(work, "log.txt"), "w")
-    broker = subprocess.Popen([braid, "broker", "--listen", "127.0.0.1:0"], stdout=subprocess.PIPE,
-                              stderr=log, start_new_session=True, text=True)
+    broker = subprocess.Popen([braid, "broker", "--listen", "127.0.0.1:0", "--data",
+                               os.path.join(work, "broker")], stdout=subprocess.PIPE,
+                              stderr=log, start_new_session=True, text=True, env=env)
+    ok = False
     try:
         addr = broker.stdout.readline().split()[-1]
         subprocess.run([braid, "produce", "-b", addr, "-t", "slow", "-j", "4", "-n", "200000",
@@ -86,9 +96,9 @@ def main():
         for i in range(a.runs):
             cmd = [braid, "consume", "-b", addr, "-t", "slow", "--processes", "3", "--processor", "prime",
                    "-g", f"bench-{i}", "--fetch-max-bytes", "4194304"]
-            results["consume"].append(interrupt(cmd, random.uniform(1.0, 3.0), log))
+            results["consume"].append(interrupt(cmd, random.uniform(1.0, 3.0), log, env))
             cmd = [braid, "demo", "-n", "2000000", "--value-range", "1..1000000000000000"]
-            results["demo"].append(interrupt(cmd, random.uniform(1.5, 4.0), log))
+            results["demo"].append(interrupt(cmd, random.uniform(1.5, 4.0), log, env))
             print(f"run {i + 1}: consume {results['consume'][-1] * 1000:.0f} ms, "
                   f"demo {results['demo'][-1] * 1000:.0f} ms", file=sys.stderr)
         print("| command | runs | p50 | p99 | max |")
@@ -96,9 +106,19 @@ def main():
         for name, xs in results.items():
             print(f"| braid {name} | {len(xs)} | {quantile(xs, 0.5) * 1000:.0f} ms | "
                   f"{quantile(xs, 0.99) * 1000:.0f} ms | {max(xs) * 1000:.0f} ms |")
+        ok = True
     finally:
-        os.killpg(broker.pid, signal.SIGKILL)
-        broker.wait()
+        broker.terminate()
+        try:
+            broker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(broker.pid, signal.SIGKILL)
+            broker.wait()
+        log.close()
+        if ok:
+            shutil.rmtree(work, ignore_errors=True)
+        else:
+            print(f"kept {work} (its log.txt says what happened)", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,12 @@ Scenarios:
               each and never reads a response (the broker's writes block)
   long-fetch  1 connection waiting in a fetch with max_wait 30 s
 
-Run by hand (nothing here is asserted by `cargo test`):
+Each scenario's data directory is a temporary one, removed when it ends (on
+Ctrl+C and errors too); the broker gets it as TMPDIR as well, so nothing it
+makes is left in /tmp (tests/newcomer_cli.rs checks both benches leave
+nothing behind).
+
+Run by hand:
   cargo build --release && python3 benches/stop_latency.py --runs 20
 Options: --braid PATH (default target/release/braid), --runs N.
 """
@@ -113,6 +118,7 @@ def start_broker(braid, data):
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         stdin=subprocess.DEVNULL,
+        env=dict(os.environ, TMPDIR=data),
     )
     line = proc.stdout.readline().decode().strip()
     if not line.startswith("listening on "):

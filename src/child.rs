@@ -21,6 +21,9 @@ pub enum Line {
     Text(usize, String),
     /// The child closed its stdout.
     Closed(usize),
+    /// One line the child wrote on stderr (its log): the parent prints it,
+    /// above its live view rather than through it.
+    Stderr(usize, String),
 }
 
 /// One running child.
@@ -53,7 +56,7 @@ pub fn start(label: &str, args: &[String], id: usize, tx: Sender<Line>) -> Resul
     cmd.args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(Stdio::piped())
         .process_group(0);
     // SAFETY: the closure runs in the forked child before exec and only calls
     // prctl(2) (`shutdown::die_with_parent`), which is async-signal-safe; it
@@ -68,6 +71,25 @@ pub fn start(label: &str, args: &[String], id: usize, tx: Sender<Line>) -> Resul
         .stdout
         .take()
         .ok_or_else(|| anyhow!("no stdout from {label}"))?;
+    let stderr = child
+        .stderr
+        .take()
+        .ok_or_else(|| anyhow!("no stderr from {label}"))?;
+    let err_tx = tx.clone();
+    std::thread::Builder::new()
+        .name(format!("stderr-{label}"))
+        .spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                match line {
+                    Ok(l) => {
+                        if err_tx.send(Line::Stderr(id, l)).is_err() {
+                            return;
+                        }
+                    }
+                    Err(_) => break,
+                }
+            }
+        })?;
     std::thread::Builder::new()
         .name(format!("read-{label}"))
         .spawn(move || {
@@ -236,6 +258,7 @@ fn wait_listening(
             Ok(Line::Closed(i)) if i == id => {
                 bail!("{what} exited before listening")
             }
+            Ok(Line::Stderr(_, l)) => crate::report::line_err(&l),
             _ => {}
         }
         if stop.requested() {

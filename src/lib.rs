@@ -3,8 +3,10 @@
 //! # How data flows
 //!
 //! `bin/braid.rs` parses the command line into [`cli`] types (raw flags
-//! only) and calls [`run`], which resolves `--protocol` (which Kafka client
-//! this process speaks through, `client::protocol`), turns the command's raw args into its checked options and runs it. Each
+//! only) and calls [`run`], which turns the command's raw args into its
+//! checked options, checks that a broker answers ([`reach`]), resolves
+//! `--protocol` (which Kafka client this process speaks through,
+//! `client::protocol`) and runs it. Each
 //! command module owns its options type (`produce::Options`,
 //! `consume::options::Options`, `demo::options::Options`, `bench::Options`,
 //! `topic::Options`, `registry::Config`, `broker::Config`): durations as
@@ -36,6 +38,9 @@
 //! - [`usage`]: [`usage::UsageError`], the one usage error (exit 2).
 //! - [`report`]: everything a person or a program reads: human lines and
 //!   tables, the live area, `--format json` lines, and [`report::Format`].
+//!   On a terminal (its size from TIOCGWINSZ, else `COLUMNS`/`LINES`), lines
+//!   wrap at spaces, tables wrap their last column, and the live area is cut
+//!   to the terminal's width and height so that it repaints in place.
 //! - [`event`]: the JSON event every Kafka message carries (`sender`, `seq`,
 //!   `value`, `ts_ms`, optional padding): a fast encoder for the producer's
 //!   hot path and a strict decoder for whoever reads events back.
@@ -92,7 +97,8 @@
 //!   view and the summary; `consume::events` are its `--format json` events.
 //! - [`child`]: starting braid's own executable as a child (broker, produce,
 //!   consume) in its own process group with PDEATHSIG, its stdout read line
-//!   by line into one channel; `child::start_broker` waits for the embedded
+//!   by line into one channel, its stderr (its log) too, for the parent to
+//!   print above its live view; `child::start_broker` waits for the embedded
 //!   broker's `listening on` line. Used by demo and bench.
 //! - [`demo`]: `braid demo`, the orchestrator: runs `braid broker`,
 //!   `braid consume` and `braid produce` as children, reads their events
@@ -135,6 +141,9 @@
 //!   defaults; `.proto` compiled by `protox`, decoded by `prost-reflect`:
 //!   no `protoc`). `braid produce --schema avro|json|protobuf --registry URL`
 //!   and `braid consume --registry URL`.
+//! - [`reach`]: the one check, wording and hint for a broker that cannot
+//!   be reached (a name that does not resolve says so), run before every
+//!   command that connects to `--brokers`.
 //! - [`shutdown`]: the one module that handles signals: `ctrlc` for the
 //!   threaded commands; for the forking consumer, `signal-hook` self-pipes
 //!   in the supervisor (`shutdown::supervisor`, with the mask held across
@@ -164,6 +173,7 @@ pub mod event;
 pub mod histogram;
 pub mod logging;
 pub mod produce;
+pub mod reach;
 pub mod registry;
 pub mod report;
 pub mod schema;
@@ -177,19 +187,28 @@ pub mod usage;
 static GLOBAL: alloc::Allocator = alloc::Allocator;
 
 /// Runs one parsed command line and returns the process exit code.
+/// A command's flags are checked first (a usage error wins over a broker
+/// that cannot be reached), then the brokers it connects to ([`connects`]).
 pub fn run(cli: cli::Cli) -> i32 {
-    if let Err(e) = resolve_protocol(&cli.command) {
-        report::error_line(&e.into());
-        return 1;
-    }
+    let target = target_of(&cli.command);
+    let connect = || connects(target.as_ref());
     let result = match cli.command {
         cli::Command::Broker(args) => broker::run(args.into()),
-        cli::Command::Produce(args) => checked(&args).and_then(|o| produce::run(&o)),
-        cli::Command::Consume(args) => consume::run(&(&args).into()),
-        cli::Command::Demo(args) => checked(&args).and_then(|o| demo::run(&o)),
-        cli::Command::Topic(args) => topic::run(&(&args).into()),
-        cli::Command::Bench(args) => checked(&args).and_then(|o| bench::run(&o)),
-        cli::Command::Registry(args) => registry::run(&(&args).into()),
+        cli::Command::Produce(args) => checked(&args).and_then(|o| {
+            connect()?;
+            produce::run(&o)
+        }),
+        cli::Command::Consume(args) => connect().and_then(|()| consume::run(&(&args).into())),
+        cli::Command::Demo(args) => checked(&args).and_then(|o| {
+            connect()?;
+            demo::run(&o)
+        }),
+        cli::Command::Topic(args) => connect().and_then(|()| topic::run(&(&args).into())),
+        cli::Command::Bench(args) => checked(&args).and_then(|o| {
+            connect()?;
+            bench::run(&o)
+        }),
+        cli::Command::Registry(args) => connect().and_then(|()| registry::run(&(&args).into())),
     };
     match result {
         Ok(code) => code,
@@ -212,31 +231,54 @@ where
     O::try_from(args).map_err(anyhow::Error::from)
 }
 
-/// Resolves `--protocol` against the brokers a command connects to and
-/// makes it this process's client path (commands that start their own
-/// embedded broker pass the flag on to their children instead).
-fn resolve_protocol(command: &cli::Command) -> Result<(), client::protocol::ProtocolError> {
-    let target = match command {
-        cli::Command::Produce(a) => Some((&a.brokers, a.protocol)),
-        cli::Command::Consume(a) => Some((&a.brokers, a.protocol)),
-        cli::Command::Topic(a) => Some((&a.brokers, a.protocol)),
-        cli::Command::Registry(a) => Some((&a.brokers, a.protocol)),
-        cli::Command::Demo(a) => a.brokers.as_ref().map(|b| (b, a.protocol)),
-        cli::Command::Bench(a) => {
-            // Every client of the grid axis must work on the brokers given.
-            if let Some(b) = &a.brokers {
-                for &p in &a.protocol {
-                    client::protocol::resolve(b, p)?;
-                }
-            }
-            None
-        }
-        cli::Command::Broker(_) => None,
+/// The brokers a command connects to and the `--protocol` it asks for.
+struct Target {
+    /// The brokers.
+    brokers: Vec<String>,
+    /// The clients asked for (bench compares several).
+    protocols: Vec<client::protocol::Protocol>,
+    /// Whether the path becomes this process's (bench's children resolve their own).
+    for_process: bool,
+}
+
+/// What a command connects to (none for the embedded broker and for demo
+/// and bench without `-b`, which start their own and pass `--protocol` on).
+fn target_of(command: &cli::Command) -> Option<Target> {
+    let one = |b: &Vec<String>, p| Target {
+        brokers: b.clone(),
+        protocols: vec![p],
+        for_process: true,
     };
-    match target {
-        Some((brokers, protocol)) => {
-            client::protocol::resolve_for_process(brokers, protocol).map(|_| ())
-        }
-        None => Ok(()),
+    match command {
+        cli::Command::Produce(a) => Some(one(&a.brokers, a.protocol)),
+        cli::Command::Consume(a) => Some(one(&a.brokers, a.protocol)),
+        cli::Command::Topic(a) => Some(one(&a.brokers, a.protocol)),
+        cli::Command::Registry(a) => Some(one(&a.brokers, a.protocol)),
+        cli::Command::Demo(a) => a.brokers.as_ref().map(|b| one(b, a.protocol)),
+        cli::Command::Bench(a) => a.brokers.as_ref().map(|b| Target {
+            brokers: b.clone(),
+            protocols: a.protocol.clone(),
+            for_process: false,
+        }),
+        cli::Command::Broker(_) => None,
     }
+}
+
+/// Runs [`reach::check`] (one line when no broker answers), then resolves
+/// `--protocol` on the brokers a command connects to: one line and exit 1
+/// when the broker cannot serve the client asked for (every client of
+/// bench's axis is checked).
+fn connects(target: Option<&Target>) -> anyhow::Result<()> {
+    let Some(t) = target else {
+        return Ok(());
+    };
+    reach::check(&t.brokers)?;
+    if t.for_process {
+        client::protocol::resolve_for_process(&t.brokers, t.protocols[0])?;
+    } else {
+        for &p in &t.protocols {
+            client::protocol::resolve(&t.brokers, p)?;
+        }
+    }
+    Ok(())
 }

@@ -12,8 +12,9 @@
 //!   from the committed offsets and finds nothing missing; SIGTERM to the
 //!   demo alone does the same; a second Ctrl+C stops everything at once
 //!   while the first is still waiting on a dead broker;
-//! - `--kill-worker-after`: a worker is SIGKILLed, the supervisor respawns it,
-//!   nothing is missing and the duplicates are what the log implies;
+//! - `--kill-worker-after`: worker 0 is SIGKILLed, the supervisor respawns it,
+//!   nothing is missing and the duplicates are what the log implies (the
+//!   kill count and the duplicate bound: tests/newcomer_cli.rs);
 //! - the `offsets` and `processors` scenarios print their labelled lines; the
 //!   oldest consumer sees the first burst, the newest only what came after;
 //!   every prime verdict is checked by trial division;
@@ -321,7 +322,11 @@ fn killed_worker_is_respawned_and_nothing_is_missing() {
     let killed = out
         .stdout
         .lines()
-        .find_map(|l| number_after(l, "pid").filter(|_| l.contains("killed worker pid")))
+        .filter(|l| l.contains("was SIGKILLed at its"))
+        .find_map(|l| {
+            let pid = l.split_once("(pid ")?.1.split_once(')')?.0;
+            pid.parse::<u64>().ok()
+        })
         .unwrap_or_else(|| {
             panic!(
                 "the demo did not say which worker it killed\n{}",

@@ -127,7 +127,7 @@ impl KafkaRunner {
 
     /// One run of `cell`: fresh topic, produce, consume; `label` names it in progress lines.
     pub fn run_once(&mut self, args: &Options, cell: &Cell, label: &str) -> Result<RunEnd> {
-        let topic = self.fresh_topic(cell)?;
+        let topic = self.fresh_topic(cell, args.replication_factor)?;
         let produce = child::produce_args(
             &self.brokers,
             &topic,
@@ -201,7 +201,7 @@ impl KafkaRunner {
 
     /// Creates this run's topic with the cell's partitions and waits until
     /// every partition has a leader that answers for it.
-    fn fresh_topic(&mut self, cell: &Cell) -> Result<String> {
+    fn fresh_topic(&mut self, cell: &Cell, replication: Option<i16>) -> Result<String> {
         self.runs += 1;
         let topic = format!(
             "braid-bench-{}-p{}-w{}-{}",
@@ -211,7 +211,13 @@ impl KafkaRunner {
             self.runs
         );
         let brokers: Vec<String> = self.brokers.split(',').map(str::to_string).collect();
-        crate::client::admin::create(&brokers, &topic, cell.partitions as i32, 1)?;
+        // --replication-factor, else min(3, brokers) replicas, as `demo -b`
+        // gives its topic. The embedded broker has one.
+        let replication = match replication {
+            Some(r) => r,
+            None => crate::client::admin::default_replication(&brokers)?,
+        };
+        crate::client::admin::create(&brokers, &topic, cell.partitions as i32, replication)?;
         crate::client::admin::wait_ready(
             &brokers,
             &topic,
@@ -265,6 +271,10 @@ impl KafkaRunner {
             match self.rx.recv_timeout(Duration::from_millis(100)) {
                 Ok(Line::Text(i, text)) if i == id => res.read(kind, &text),
                 Ok(Line::Closed(i)) if i == id => break,
+                Ok(Line::Stderr(_, t)) => {
+                    report::progress_done();
+                    report::line_err(&t);
+                }
                 Ok(_) | Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
             }

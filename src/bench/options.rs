@@ -41,6 +41,8 @@ pub struct Options {
     pub warmup: u32,
     /// Brokers to use instead of the embedded one.
     pub brokers: Option<Vec<String>>,
+    /// With `brokers`: replicas of each run's topic (None: min(3, brokers)).
+    pub replication_factor: Option<i16>,
     /// Which pipeline.
     pub transport: Transport,
     /// The Kafka clients to compare (`--protocol`, a grid axis; auto alone by default).

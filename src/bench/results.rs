@@ -189,6 +189,24 @@ impl Results {
         }
     }
 
+    /// The chart's subtitle: what each cell measured (events, their size,
+    /// runs and warm-ups, producer threads, processor) and on how many cores.
+    pub fn subtitle(&self) -> String {
+        let c = &self.config;
+        format!(
+            "{} events of {} B per run, median of {} run{} (+{} warm-up), {} producer thread{}, processor {}, {} cores",
+            crate::report::thousands(c.messages),
+            c.size,
+            c.runs,
+            if c.runs == 1 { "" } else { "s" },
+            c.warmup,
+            c.threads,
+            if c.threads == 1 { "" } else { "s" },
+            c.processor,
+            c.cores
+        )
+    }
+
     /// Adds one measured run.
     pub fn add(&mut self, r: RunResult) {
         self.runs.push(r);

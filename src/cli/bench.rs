@@ -49,6 +49,10 @@ pub struct BenchArgs {
     /// e.g. legacy,modern to see both on the same broker).
     #[arg(long, value_enum, value_delimiter = ',', default_value = "auto")]
     pub protocol: Vec<Protocol>,
+    /// With -b: replicas of each run's topic (default: min(3, the cluster's brokers);
+    /// --replication also works).
+    #[arg(long, visible_alias = "replication", requires = "brokers", value_parser = clap::value_parser!(i16).range(1..))]
+    pub replication_factor: Option<i16>,
     /// kafka (end to end through a broker) or inproc (crossbeam channels, no broker).
     #[arg(long, value_enum, default_value_t = Transport::Kafka)]
     pub transport: Transport,
@@ -116,6 +120,7 @@ impl TryFrom<&BenchArgs> for Options {
             runs: args.runs,
             warmup: args.warmup,
             brokers: args.brokers.clone(),
+            replication_factor: args.replication_factor,
             transport: args.transport,
             protocols: {
                 let mut v = args.protocol.clone();

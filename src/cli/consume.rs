@@ -26,9 +26,14 @@ pub struct ConsumeArgs {
     /// Consumer group for committed offsets.
     #[arg(short = 'g', long, default_value = "braid")]
     pub group: String,
-    /// Where to start: earliest, latest, committed (earliest without a commit) or an offset.
-    #[arg(short = 'o', long, default_value = "committed", value_parser = parse_start_offset)]
+    /// Where to start: earliest (or beginning), latest (or end), committed (or stored;
+    /// earliest without a commit), an offset N, or -N: N messages before the end of
+    /// each partition (as kcat -o -N).
+    #[arg(short = 'o', long, default_value = "committed", value_parser = parse_start_offset, allow_hyphen_values = true)]
     pub offset: StartOffset,
+    /// Start from the oldest offset, as kafka-console-consumer (same as -o earliest).
+    #[arg(long, conflicts_with = "offset")]
+    pub from_beginning: bool,
     /// Partition split: range, roundrobin, or explicit lists like 0,3:1,4:2,5.
     #[arg(long, default_value = "range", value_parser = parse_assignment)]
     pub assignment: Assignment,
@@ -87,6 +92,10 @@ pub struct ConsumeArgs {
     /// Test only: a worker aborts after this many events (to exercise respawn and crash loops).
     #[arg(long, hide = true)]
     pub fault_crash_after: Option<u64>,
+    /// Demo only: worker 0 sends its progress, then SIGKILLs itself right
+    /// after its N-th event (its first process only; `demo --kill-worker-after`).
+    #[arg(long, hide = true)]
+    pub fault_kill_after: Option<u64>,
     /// Test only: a worker processes this many events, then its processor
     /// never returns and it ignores SIGTERM (a truly stuck worker, for --grace).
     #[arg(long, hide = true)]
@@ -148,7 +157,11 @@ impl From<&ConsumeArgs> for crate::consume::options::Options {
             topic: a.topic.clone(),
             processes: a.processes as usize,
             group: a.group.clone(),
-            offset: a.offset,
+            offset: if a.from_beginning {
+                StartOffset::Earliest
+            } else {
+                a.offset
+            },
             assignment: a.assignment.clone(),
             member: a.member,
             processor: a.processor,
@@ -170,6 +183,7 @@ impl From<&ConsumeArgs> for crate::consume::options::Options {
             faults: crate::consume::options::Faults {
                 crash_after: a.fault_crash_after,
                 hang_after: a.fault_hang_after,
+                kill_after: a.fault_kill_after,
             },
             subscribe: a.subscribe.then(|| crate::consume::options::Subscription {
                 session_timeout: ms(a.session_timeout),

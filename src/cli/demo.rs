@@ -55,16 +55,22 @@ pub struct DemoArgs {
     /// The demo topic.
     #[arg(short = 't', long, default_value = "events")]
     pub topic: String,
-    /// Kill one worker with SIGKILL after this many consumed events (shows the respawn).
-    #[arg(long, value_name = "N")]
+    /// With -b: replicas of the demo topic when the demo creates it (default: min(3,
+    /// the cluster's brokers); --replication also works).
+    #[arg(long, visible_alias = "replication", requires = "brokers", value_parser = clap::value_parser!(i16).range(1..))]
+    pub replication_factor: Option<i16>,
+    /// parallel, offsets, processors: worker 0 is SIGKILLed at its N-th event (shows the
+    /// respawn, and the redelivery of what it processed since its last commit).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub kill_worker_after: Option<u64>,
     /// failover: SIGKILL host a's supervisor after this many consumed events (default: a quarter of -n).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub kill_after: Option<u64>,
-    /// failover: the hosts' --session-timeout in ms (how long the group waits for a dead host).
-    #[arg(long, value_name = "MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
-    pub session_timeout: u64,
-    /// Stop after this many seconds (offsets and processors scenarios run until Ctrl+C otherwise).
+    /// failover: the hosts' --session-timeout in ms (how long the group waits for a dead
+    /// host; default 10000).
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
+    pub session_timeout: Option<u64>,
+    /// offsets, processors: stop after this many seconds (they run until Ctrl+C otherwise).
     #[arg(long, value_name = "SECS")]
     pub duration: Option<u64>,
     /// Give up when nothing progresses for this many seconds.
@@ -90,6 +96,30 @@ impl TryFrom<&DemoArgs> for Options {
             return Err(UsageError::new(
                 "--kill-after is for --scenario failover (--kill-worker-after kills a worker)",
             ));
+        }
+        let streaming = matches!(args.scenario, Scenario::Offsets | Scenario::Processors);
+        let scenario = format!("{:?}", args.scenario).to_lowercase();
+        if args.duration.is_some() && !streaming {
+            return Err(UsageError::new(format!(
+                "--duration is for --scenario offsets or processors (the {scenario} scenario ends on its own)"
+            )));
+        }
+        if args.session_timeout.is_some() && !failover {
+            return Err(UsageError::new(format!(
+                "--session-timeout is for --scenario failover (the {scenario} scenario's consumers do not join a group)"
+            )));
+        }
+        if args.kill_worker_after.is_some()
+            && matches!(args.scenario, Scenario::Failover | Scenario::Schemas)
+        {
+            return Err(UsageError::new(format!(
+                "--kill-worker-after is for --scenario parallel, offsets or processors{}",
+                if failover {
+                    " (failover kills a host: --kill-after)"
+                } else {
+                    ""
+                }
+            )));
         }
         let schema = match (args.scenario, args.schema) {
             (Scenario::Schemas, None) => crate::schema::SchemaKind::Avro,
@@ -136,11 +166,12 @@ impl TryFrom<&DemoArgs> for Options {
             brokers: args.brokers.clone(),
             protocol: args.protocol,
             topic: args.topic.clone(),
+            replication_factor: args.replication_factor,
             kill_worker_after: args.kill_worker_after,
             duration: args.duration.map(Duration::from_secs),
             stall_timeout: Duration::from_secs(args.stall_timeout),
             kill_after,
-            session_timeout: Duration::from_millis(args.session_timeout),
+            session_timeout: Duration::from_millis(args.session_timeout.unwrap_or(10_000)),
             schema,
         })
     }

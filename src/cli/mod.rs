@@ -33,6 +33,58 @@ pub use crate::produce::options::{parse_value_range, Acks, CompressionArg, KeyMo
 pub use crate::report::Format;
 pub use crate::schema::SchemaKind;
 
+/// Parses the process's command line, as `Cli::parse` does, except that
+/// a typo tip never suggests a hidden (test-only) flag: clap's "a similar
+/// argument exists" names hidden flags too, so such a tip is taken out.
+pub fn parse() -> Cli {
+    use clap::{CommandFactory, Parser};
+    let e = match Cli::try_parse() {
+        Ok(cli) => return cli,
+        Err(e) => e,
+    };
+    let hidden = hidden_flags(&Cli::command());
+    let text = e.render().to_string();
+    match without_hidden_tips(&text, &hidden) {
+        Some(shown) => {
+            crate::report::line_err(shown.trim_end());
+            std::process::exit(e.exit_code());
+        }
+        None => e.exit(),
+    }
+}
+
+/// Every hidden `--long` flag of `cmd` and its subcommands.
+pub fn hidden_flags(cmd: &clap::Command) -> Vec<String> {
+    let mut out: Vec<String> = cmd
+        .get_arguments()
+        .filter(|a| a.is_hide_set())
+        .filter_map(|a| a.get_long().map(|l| format!("--{l}")))
+        .collect();
+    for sub in cmd.get_subcommands() {
+        out.extend(hidden_flags(sub));
+    }
+    out
+}
+
+/// `text` (a rendered clap error) without its tip lines that name one of
+/// `hidden`; `None` when it has none.
+pub fn without_hidden_tips(text: &str, hidden: &[String]) -> Option<String> {
+    let names_hidden = |l: &str| {
+        l.trim_start().starts_with("tip:") && hidden.iter().any(|h| l.contains(&format!("'{h}'")))
+    };
+    if !text.lines().any(names_hidden) {
+        return None;
+    }
+    let mut out: Vec<&str> = Vec::new();
+    for l in text.lines() {
+        if names_hidden(l) || (l.is_empty() && out.last().is_some_and(|p| p.is_empty())) {
+            continue;
+        }
+        out.push(l);
+    }
+    Some(out.join("\n"))
+}
+
 /// braid: shows, measures and survives concurrency around Kafka partitions.
 #[derive(Debug, Parser)]
 #[command(name = "braid", version, about, propagate_version = true)]

@@ -26,7 +26,7 @@ pub struct RegistryArgs {
     #[arg(long, default_value = "_schemas", value_parser = parse_topic_name)]
     pub topic: String,
     /// Replicas of the schemas topic when it is created (-1: the cluster's default).
-    #[arg(long, default_value_t = -1, allow_negative_numbers = true, value_parser = clap::value_parser!(i16).range(-1..=32))]
+    #[arg(long, visible_alias = "replication", default_value_t = -1, allow_negative_numbers = true, value_parser = clap::value_parser!(i16).range(-1..=32))]
     pub replication_factor: i16,
     /// Largest request body in bytes (413 beyond).
     #[arg(long, default_value_t = 4 * 1024 * 1024, value_parser = clap::value_parser!(u32).range(1024..))]

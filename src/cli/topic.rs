@@ -37,8 +37,8 @@ pub enum TopicCommand {
         /// Number of partitions.
         #[arg(long, value_parser = clap::value_parser!(i32).range(1..=10_000))]
         partitions: i32,
-        /// Replicas per partition (the embedded broker has one).
-        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(i16).range(1..))]
+        /// Replicas per partition (the embedded broker has one; --replication also works).
+        #[arg(long = "replication-factor", visible_alias = "replication", default_value_t = 1, value_parser = clap::value_parser!(i16).range(1..))]
         replication: i16,
     },
     /// List the topics with their partition counts.

@@ -19,15 +19,31 @@ pub enum StartOffset {
     Committed,
     /// This exact offset in every assigned partition.
     At(i64),
+    /// This many messages before the end of each assigned partition (kcat's
+    /// `-o -N`; the start of the log where it holds fewer).
+    FromEnd(i64),
 }
 
-/// A `-o/--offset` that is none of `earliest|latest|committed|N`.
+/// A `-o/--offset` that is none of `earliest|latest|committed|N|-N`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("'{0}' is not earliest, latest, committed or an offset >= 0")]
+#[error(
+    "'{0}' is not earliest (beginning), latest (end), committed (stored), \
+     an offset N >= 0, or -N (N before the end of each partition)"
+)]
 pub struct StartOffsetError(pub String);
 
-/// Parses `earliest|latest|committed|N` (also kcat's `beginning`/`end`/`stored`).
+/// Parses `earliest|latest|committed|N|-N`, with kcat's names
+/// `beginning`/`end`/`stored` for the first three; `-N` is N messages before
+/// the end of each partition, as in kcat.
 pub fn parse_start_offset(s: &str) -> Result<StartOffset, StartOffsetError> {
+    if let Some(n) = s.strip_prefix('-') {
+        return n
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n > 0)
+            .map(StartOffset::FromEnd)
+            .ok_or_else(|| StartOffsetError(s.to_string()));
+    }
     match s {
         "earliest" | "beginning" | "oldest" => Ok(StartOffset::Earliest),
         "latest" | "end" | "newest" => Ok(StartOffset::Latest),
@@ -62,6 +78,8 @@ pub struct Faults {
     pub crash_after: Option<u64>,
     /// A worker hangs (deaf to SIGTERM) after this many events.
     pub hang_after: Option<u64>,
+    /// Worker 0's first process SIGKILLs itself right after this many events.
+    pub kill_after: Option<u64>,
 }
 
 /// `--subscribe`: how the supervisor takes part in its consumer group.
@@ -153,6 +171,8 @@ mod tests {
         assert_eq!(parse_start_offset("end"), Ok(StartOffset::Latest));
         assert_eq!(parse_start_offset("stored"), Ok(StartOffset::Committed));
         assert_eq!(parse_start_offset("42"), Ok(StartOffset::At(42)));
-        assert_eq!(parse_start_offset("-1"), Err(StartOffsetError("-1".into())));
+        assert_eq!(parse_start_offset("-10"), Ok(StartOffset::FromEnd(10)));
+        assert_eq!(parse_start_offset("-0"), Err(StartOffsetError("-0".into())));
+        assert!(parse_start_offset("soon").is_err());
     }
 }

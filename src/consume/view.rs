@@ -187,25 +187,51 @@ impl Live {
             report::line_err(&head);
             return;
         }
+        // One row per worker, columns aligned and narrow enough for 80
+        // columns; live_area cuts whatever is still wider than the terminal.
+        let rows: Vec<Vec<String>> = workers
+            .iter()
+            .zip(&rates)
+            .map(|(w, r)| {
+                let mut notes = Vec::new();
+                if w.invalid > 0 {
+                    notes.push(format!("invalid {}", w.invalid));
+                }
+                if w.respawns > 0 {
+                    notes.push(format!("respawned {}x", w.respawns));
+                }
+                vec![
+                    format!("  worker {}", w.index),
+                    w.pid.to_string(),
+                    match (w.alive, w.waiting) {
+                        (true, true) => "waiting",
+                        (true, false) => "running",
+                        (false, _) => "stopped",
+                    }
+                    .to_string(),
+                    partition_list(&w.partitions),
+                    report::thousands(w.consumed),
+                    format!("{r:.0}"),
+                    report::thousands(w.lag.max(0) as u64),
+                    notes.join(", "),
+                ]
+            })
+            .collect();
+        let table = report::table(
+            &[
+                "",
+                "pid",
+                "state",
+                "partitions",
+                "consumed",
+                "/s",
+                "lag",
+                "",
+            ],
+            &rows,
+        );
         let mut lines = vec![head];
-        for (w, r) in workers.iter().zip(&rates) {
-            lines.push(format!(
-                "  worker {:<2} pid {:<7} {:<9} partitions {:<10} consumed {:>11}  {:>9.0}/s  invalid {:>6}  lag {:>9}{}",
-                w.index,
-                w.pid,
-                match (w.alive, w.waiting) {
-                    (true, true) => "waiting",
-                    (true, false) => "running",
-                    (false, _) => "stopped",
-                },
-                partition_list(&w.partitions),
-                report::thousands(w.consumed),
-                r,
-                w.invalid,
-                w.lag.max(0),
-                if w.respawns > 0 { format!("  respawned {}x", w.respawns) } else { String::new() }
-            ));
-        }
+        lines.extend(table.lines().map(String::from));
         self.drawn = report::live_area(&lines, self.drawn);
     }
 
@@ -381,10 +407,18 @@ fn summary_table(rows: &[SummaryRow], t: &Totals) {
         "invalid",
         "committed",
         "events/s",
-        "p50 ms",
-        "p99 ms",
+        "age p50 ms",
+        "age p99 ms",
     ];
-    report::line(&report::table(&header, &table_rows));
+    report::line(&report::table_fit(
+        &header,
+        &table_rows,
+        report::stdout_width(),
+    ));
+    report::line(
+        "age: from when an event was produced (its ts_ms) to when it was processed; \
+         for live events the end-to-end latency, for events read from the log's history how old they were",
+    );
 }
 
 /// The lines under the table: killed workers, primes, how the run ended.

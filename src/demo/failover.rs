@@ -45,9 +45,6 @@ impl Demo<'_> {
     /// Runs the failover scenario; returns the exit code.
     pub(super) fn failover(&mut self) -> Result<i32> {
         let o = self.opts;
-        if o.brokers.is_some() {
-            self.ensure_topic()?;
-        }
         let a = self.add_host("host a")?;
         let Some(all) = self.wait_split(&[a])? else {
             return self.finish_interrupted();
@@ -73,25 +70,6 @@ impl Demo<'_> {
         let (start, consumed) = self.merged(a, b, &all);
         let v = verify::verify(&start, &end, &consumed, Some(&committed));
         Ok(self.print_failover_verdict(a, b, pid, &v, &kill, &end, &committed))
-    }
-
-    /// With `-b`: creates the demo topic when the cluster does not have it.
-    fn ensure_topic(&self) -> Result<()> {
-        let o = self.opts;
-        let brokers: Vec<String> = self.brokers.split(',').map(String::from).collect();
-        if crate::client::admin::topics(&brokers)?
-            .iter()
-            .any(|t| t.topic == o.topic)
-        {
-            return Ok(());
-        }
-        crate::client::admin::create_with_configs(&brokers, &o.topic, o.partitions, -1, &[])?;
-        crate::client::admin::wait_ready(
-            &brokers,
-            &o.topic,
-            o.partitions as usize,
-            Duration::from_secs(30),
-        )
     }
 
     /// Starts one host: `braid consume --subscribe` with 2 workers that echo
@@ -347,7 +325,11 @@ impl Demo<'_> {
             ),
         ]);
         report::line("");
-        report::line(&report::table(&["check", "result", "details"], &rows));
+        report::line(&report::table_fit(
+            &["check", "result", "details"],
+            &rows,
+            report::stdout_width(),
+        ));
         for (part, lo, hi) in v.missing.iter().take(20) {
             report::line(&format!("  missing: partition {part} offsets {lo}..={hi}"));
         }

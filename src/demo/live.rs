@@ -111,8 +111,10 @@ impl Demo<'_> {
             report::line_err(&head);
             return;
         }
-        let mut lines = vec![head];
         let end = self.acked_end();
+        // One row per worker, columns aligned and narrow enough for 80
+        // columns; live_area cuts whatever is still wider than the terminal.
+        let mut rows = Vec::new();
         for c in self.consumers.values_mut() {
             let lags: Vec<u64> = c
                 .workers
@@ -122,17 +124,24 @@ impl Demo<'_> {
             for ((i, w), lag) in c.workers.iter_mut().zip(lags) {
                 let rate = (w.consumed - w.last_count) as f64 / dt.as_secs_f64();
                 w.last_count = w.consumed;
-                lines.push(format!(
-                    "  [{}] worker {i} pid {:<7} partitions {:<8} consumed {:>10}  {:>9.0}/s  lag {:>8}{}",
-                    c.label,
-                    w.pid,
+                rows.push(vec![
+                    format!("  [{}] worker {i}", c.label),
+                    w.pid.to_string(),
                     crate::report::partition_list(&w.partitions),
                     report::thousands(w.consumed),
-                    rate,
+                    format!("{rate:.0}"),
                     report::thousands(lag),
-                    if w.waiting { "  waiting on registry" } else { "" }
-                ));
+                    if w.waiting { "waiting on registry" } else { "" }.to_string(),
+                ]);
             }
+        }
+        let mut lines = vec![head];
+        if !rows.is_empty() {
+            let table = report::table(
+                &["", "pid", "partitions", "consumed", "/s", "lag", ""],
+                &rows,
+            );
+            lines.extend(table.lines().map(String::from));
         }
         self.drawn = report::live_area(&lines, self.drawn);
     }

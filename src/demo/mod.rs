@@ -63,7 +63,10 @@ struct Demo<'a> {
     signals_handled: usize,
     stopping: bool,
     interrupted: bool,
+    /// The pid of the worker `--kill-worker-after` killed, once it died.
     killed_worker: Option<i64>,
+    /// The consumer (index in `procs`) whose worker 0 `--kill-worker-after` kills.
+    kill_armed: Option<usize>,
     /// The embedded broker's index in `procs`, when the demo started one.
     broker: Option<usize>,
     /// How the embedded broker ended, if it died during the run.
@@ -94,6 +97,7 @@ pub fn run(opts: &Options) -> Result<i32> {
         stopping: false,
         interrupted: false,
         killed_worker: None,
+        kill_armed: None,
         broker: None,
         broker_died: None,
         last_activity: Instant::now(),
@@ -116,10 +120,22 @@ pub fn run(opts: &Options) -> Result<i32> {
 impl Demo<'_> {
     fn run(&mut self) -> Result<i32> {
         let o = self.opts;
+        // With -b, the topic is made (or found) first: the header shows the
+        // partitions it really has.
+        let mut partitions = format!("{} partitions", o.partitions);
+        if let Some(b) = &o.brokers {
+            self.brokers = b.join(",");
+            if let Some(real) = self.ensure_topic()? {
+                partitions = format!(
+                    "{real} partitions: it exists already, so --partitions {} does not apply",
+                    o.partitions
+                );
+            }
+        }
         report::line(&match o.scenario {
             Scenario::Parallel => format!(
-                "braid demo, parallel scenario: {} producer threads -> topic '{}' ({} partitions) -> {} consumer processes",
-                o.threads, o.topic, o.partitions, o.processes
+                "braid demo, parallel scenario: {} producer threads -> topic '{}' ({partitions}) -> {} consumer processes",
+                o.threads, o.topic, o.processes
             ),
             Scenario::Offsets => format!(
                 "braid demo, offsets scenario: a burst of history, then 1 producer thread at {}/s -> topic '{}' -> consumers from the oldest offset, the newest, and in batches of 10",
@@ -130,8 +146,8 @@ impl Demo<'_> {
                 o.rate, o.topic
             ),
             Scenario::Failover => format!(
-                "braid demo, failover scenario: 1 producer thread at {}/s -> topic '{}' ({} partitions) -> group '{FAILOVER_GROUP}': host a and host b (2 workers each); host a is SIGKILLed after {} events",
-                o.rate, o.topic, o.partitions, o.kill_after
+                "braid demo, failover scenario: 1 producer thread at {}/s -> topic '{}' ({partitions}) -> group '{FAILOVER_GROUP}': host a and host b (2 workers each); host a is SIGKILLed after {} events",
+                o.rate, o.topic, o.kill_after
             ),
             Scenario::Schemas => format!(
                 "braid demo, schemas scenario: {} producer threads write {} v1, half move to v2 mid-run -> topic '{}' -> a v1 reader and a v2 reader ({} processes each) -> v3 refused",
@@ -144,10 +160,12 @@ impl Demo<'_> {
                 o.processes
             ),
         });
-        self.brokers = match &o.brokers {
-            Some(b) => b.join(","),
-            None => self.start_broker()?,
-        };
+        if o.brokers.is_none() {
+            self.brokers = self.start_broker()?;
+            if let Some(dir) = &o.data {
+                self.say_where_it_resumes(dir);
+            }
+        }
         let brokers: Vec<String> = self.brokers.split(',').map(str::to_string).collect();
         let path = crate::client::protocol::resolve(&brokers, o.protocol)?;
         report::line(&format!(
@@ -174,6 +192,63 @@ impl Demo<'_> {
         report::line(&format!("  [{label}] {}", p.command_line));
         self.procs.push(p);
         Ok(id)
+    }
+
+    /// With `-b`: creates the demo topic when the cluster does not have it,
+    /// with `--partitions` and replication min(3, brokers), and waits for its
+    /// leaders. Returns the partitions it has when it existed with another
+    /// count (the demo then runs on those).
+    fn ensure_topic(&self) -> Result<Option<usize>> {
+        let o = self.opts;
+        let brokers: Vec<String> = self.brokers.split(',').map(String::from).collect();
+        let admin = crate::client::admin::topics(&brokers)?;
+        if let Some(t) = admin.iter().find(|t| t.topic == o.topic) {
+            return Ok((t.partitions != o.partitions as usize).then_some(t.partitions));
+        }
+        let replication = match o.replication_factor {
+            Some(r) => r,
+            None => crate::client::admin::default_replication(&brokers)?,
+        };
+        crate::client::admin::create(&brokers, &o.topic, o.partitions, replication)?;
+        crate::client::admin::wait_ready(
+            &brokers,
+            &o.topic,
+            o.partitions as usize,
+            Duration::from_secs(30),
+        )?;
+        Ok(None)
+    }
+
+    /// `--data`: says whether the log is new, or where the consumers resume
+    /// (the group's committed offsets) and how much the log already holds.
+    fn say_where_it_resumes(&mut self, dir: &std::path::Path) {
+        let (end, committed) = match self.log_state() {
+            Ok(s) => s,
+            Err(e) => {
+                log::debug!("cannot read the log's state: {e:#}");
+                return;
+            }
+        };
+        let held: i64 = end.values().sum();
+        let text = if held == 0 && committed.is_empty() {
+            format!("[demo] --data {}: a new log", dir.display())
+        } else {
+            let done: i64 = committed.values().sum();
+            let at: Vec<String> = end
+                .keys()
+                .map(|p| format!("{p}:{}", committed.get(p).copied().unwrap_or(0)))
+                .collect();
+            format!(
+                "[demo] --data {}: resuming; the log holds {} events, the group's commits \
+                 cover {}; the consumers start at the committed offsets {} and this run adds {} more",
+                dir.display(),
+                report::thousands(held.max(0) as u64),
+                report::thousands(done.max(0) as u64),
+                at.join(" "),
+                report::thousands(self.opts.messages)
+            )
+        };
+        self.note(&text);
     }
 
     /// Starts the embedded broker with the demo topic; returns its address.
@@ -228,9 +303,18 @@ impl Demo<'_> {
         )
     }
 
-    /// Starts a consumer child and tracks its events.
-    fn add_consumer(&mut self, label: &str, args: Vec<String>) -> Result<usize> {
+    /// Starts a consumer child and tracks its events. The first one gets
+    /// `--kill-worker-after N` as its worker 0's own SIGKILL at its N-th
+    /// event (exact, where the demo's view of the counts lags by a report).
+    fn add_consumer(&mut self, label: &str, mut args: Vec<String>) -> Result<usize> {
+        let arm = self.kill_armed.is_none() && self.opts.kill_worker_after.is_some();
+        if let (true, Some(n)) = (arm, self.opts.kill_worker_after) {
+            args.extend(["--fault-kill-after".to_string(), n.to_string()]);
+        }
         let id = self.spawn(label, args)?;
+        if arm {
+            self.kill_armed = Some(id);
+        }
         self.consumers.insert(
             id,
             ConsumerState {

@@ -65,6 +65,8 @@ pub struct Options {
     pub protocol: crate::client::protocol::Protocol,
     /// The demo topic.
     pub topic: String,
+    /// With `brokers`: replicas of the topic the demo creates (None: min(3, brokers)).
+    pub replication_factor: Option<i16>,
     /// SIGKILL one worker after this many consumed events.
     pub kill_worker_after: Option<u64>,
     /// Stop the streaming scenarios after this long (None: at Ctrl+C).

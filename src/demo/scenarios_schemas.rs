@@ -168,6 +168,7 @@ impl Demo<'_> {
                     }
                 }
                 Ok(Line::Closed(i)) if lines.contains_key(&i) => open -= 1,
+                Ok(Line::Stderr(_, t)) => crate::report::line_err(&t),
                 _ => {}
             }
             if self.stop.requested() {
@@ -354,7 +355,11 @@ impl Demo<'_> {
             .iter()
             .map(|(what, ok)| vec![what.clone(), if *ok { "ok" } else { "FAILED" }.into()])
             .collect();
-        report::line(&report::table(&["check", "result"], &rows));
+        report::line(&report::table_fit(
+            &["check", "result"],
+            &rows,
+            report::stdout_width(),
+        ));
         i32::from(!checks.iter().all(|(_, ok)| *ok))
     }
 }

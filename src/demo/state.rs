@@ -2,8 +2,6 @@
 //! events, parsed with the children's own types ([`ProduceEvent`],
 //! [`ConsumeEvent`]).
 
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
 use std::collections::BTreeMap;
 use std::time::Instant;
 
@@ -12,6 +10,7 @@ use super::Demo;
 use crate::child::Line;
 use crate::consume::events::{ConsumeEvent, PartitionSpan, Shutdown};
 use crate::produce::events::{ProduceEvent, ShutdownComplete};
+use crate::report;
 
 /// What one consumer (supervisor) child has told us.
 #[derive(Default)]
@@ -39,12 +38,26 @@ pub(super) struct ConsumerState {
     pub(super) last_start: BTreeMap<i32, i64>,
     /// `--subscribe`: every generation this host joined, oldest first.
     pub(super) joins: Vec<Joined>,
+    /// Per worker process (pid): per partition, the offset after the last
+    /// event it reported processed.
+    pub(super) reached: BTreeMap<i64, BTreeMap<i32, i64>>,
 }
 
 impl ConsumerState {
     /// A worker's progress report (counted per partition unless the
     /// workers' own record lines are counted instead).
-    fn records(&mut self, worker: usize, count: u64, invalid: u64, partitions: &[PartitionSpan]) {
+    fn records(
+        &mut self,
+        (worker, pid): (usize, i32),
+        count: u64,
+        invalid: u64,
+        partitions: &[PartitionSpan],
+    ) {
+        let reached = self.reached.entry(pid as i64).or_default();
+        for s in partitions {
+            let next = reached.entry(s.partition).or_insert(0);
+            *next = (*next).max(s.max_offset + 1);
+        }
         self.total += count;
         self.invalid += invalid;
         self.workers.entry(worker as u64).or_default().consumed += count;
@@ -111,8 +124,16 @@ impl Demo<'_> {
     /// Takes in one line of a child's output: a producer's or consumer's
     /// event, or text to pass on.
     pub(super) fn handle(&mut self, line: Line) {
+        if let Line::Stderr(_, text) = &line {
+            // A child's log line: above the live view, not through it.
+            report::clear_live_area(self.drawn);
+            self.drawn = 0;
+            report::line_err(text);
+            return;
+        }
         self.last_activity = Instant::now();
         match line {
+            Line::Stderr(..) => {}
             Line::Closed(id) => {
                 if let Some(c) = self.consumers.get_mut(&id) {
                     c.exited = true;
@@ -195,6 +216,7 @@ impl Demo<'_> {
             } => c.assigned(worker, pid, partitions, start_offsets),
             ConsumeEvent::RecordsConsumed {
                 worker,
+                pid,
                 count,
                 invalid,
                 dead_letters,
@@ -202,8 +224,7 @@ impl Demo<'_> {
                 ..
             } => {
                 c.dead_letters += dead_letters;
-                c.records(worker, count, invalid, &partitions);
-                self.maybe_kill_a_worker(id);
+                c.records((worker, pid), count, invalid, &partitions);
             }
             ConsumeEvent::WorkerExited {
                 worker,
@@ -213,6 +234,15 @@ impl Demo<'_> {
                 ..
             } => {
                 c.respawns += 1;
+                if self.kill_armed == Some(id) && worker == 0 && self.killed_worker.is_none() {
+                    self.killed_worker = Some(pid as i64);
+                    let n = self.opts.kill_worker_after.unwrap_or(0);
+                    self.note(&format!(
+                        "[demo] worker 0 (pid {pid}) was SIGKILLed at its {}th event (--kill-worker-after {n}): \
+                         its respawn resumes from its last commit, and reads again what it processed since",
+                        crate::report::thousands(n)
+                    ));
+                }
                 self.note(&format!(
                     "[{label}] worker {worker} (pid {pid}) {status}; respawning with the same partitions"
                 ));
@@ -304,25 +334,5 @@ impl Demo<'_> {
             partitions,
         });
         self.note(&text);
-    }
-
-    /// `--kill-worker-after N`: once N events are consumed, SIGKILL one
-    /// worker of consumer `id` (once per demo) to show the respawn.
-    fn maybe_kill_a_worker(&mut self, id: usize) {
-        let (Some(n), None) = (self.opts.kill_worker_after, self.killed_worker) else {
-            return;
-        };
-        let c = &self.consumers[&id];
-        if c.total < n {
-            return;
-        }
-        if let Some(w) = c.workers.values().find(|w| w.pid > 0) {
-            let pid = w.pid;
-            let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
-            self.killed_worker = Some(pid);
-            self.note(&format!(
-                "[demo] killed worker pid {pid} with SIGKILL after {n} events: the supervisor respawns it"
-            ));
-        }
     }
 }

@@ -93,7 +93,11 @@ impl<'a> Collector<'a> {
         let json = self.format == Format::Json;
         let topic = &self.cfg.topic;
         match r {
-            Update::Started { thread } => log::debug!("sender {thread} connected"),
+            Update::Started { thread } => {
+                log::debug!("sender {thread} connected");
+                let now = std::time::Instant::now();
+                self.tallies[thread as usize].active = Some((now, now));
+            }
             Update::Acked {
                 thread,
                 partition,
@@ -160,7 +164,10 @@ impl<'a> Collector<'a> {
                 }
             }
             Update::Done { thread, attempted } => {
-                self.tallies[thread as usize].attempted = attempted;
+                let t = &mut self.tallies[thread as usize];
+                t.attempted = attempted;
+                let now = std::time::Instant::now();
+                t.active = Some((t.active.map_or(now, |(from, _)| from), now));
                 self.done += 1;
             }
         }

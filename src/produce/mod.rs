@@ -31,7 +31,6 @@ use collector::Collector;
 use crossbeam::channel;
 use events::ProduceEvent;
 use stats::{Tally, Update};
-use std::net::{TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 use summary::Summary;
 
@@ -143,37 +142,9 @@ fn quota(total: u64, threads: u32, thread: u32) -> Option<u64> {
 }
 
 /// Fails within seconds, with one line saying what to do, when no broker
-/// of the list accepts a TCP connection.
+/// of the list accepts a TCP connection (the same line as every command).
 fn check_reachable(brokers: &[String]) -> anyhow::Result<()> {
-    let mut errors = Vec::new();
-    for b in brokers {
-        let addrs = match b.to_socket_addrs() {
-            Ok(a) => a,
-            Err(e) => {
-                errors.push(format!("{b}: {e}"));
-                continue;
-            }
-        };
-        let mut last = None;
-        for addr in addrs {
-            match TcpStream::connect_timeout(&addr, Duration::from_secs(2)) {
-                Ok(_) => return Ok(()),
-                Err(e) => last = Some(e),
-            }
-        }
-        if let Some(e) = last {
-            errors.push(format!("{b}: {e}"));
-        }
-    }
-    bail!(
-        "cannot reach a broker at {}: start one with `braid broker --listen {}`, \
-         or the Kafka cluster with `docker compose up -d`",
-        errors.join("; "),
-        brokers
-            .first()
-            .map(String::as_str)
-            .unwrap_or("127.0.0.1:9092")
-    )
+    crate::reach::check(brokers)
 }
 
 /// lz4 and zstd are record-batch codecs: the `kafka` crate's magic-0

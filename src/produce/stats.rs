@@ -76,6 +76,9 @@ pub struct Tally {
     pub latency: Histogram,
     /// The error of the last failed records, if any.
     pub last_error: Option<String>,
+    /// When this sender connected and when it finished: its own time,
+    /// which its records/s are over (threads start and end apart).
+    pub active: Option<(std::time::Instant, std::time::Instant)>,
 }
 
 impl Tally {

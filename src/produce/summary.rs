@@ -28,8 +28,15 @@ fn ms(us: u64) -> f64 {
 }
 
 impl Summary<'_> {
+    /// Records/s and MB/s: over the whole run for all senders, over a
+    /// sender's own time (connected to done) for one.
     fn rates(&self, t: &Tally) -> (f64, f64) {
-        let secs = self.elapsed.as_secs_f64().max(1e-9);
+        let own = t.active.map(|(from, to)| to.duration_since(from));
+        let secs = own
+            .filter(|d| !d.is_zero() && !std::ptr::eq(t, self.all))
+            .unwrap_or(self.elapsed)
+            .as_secs_f64()
+            .max(1e-9);
         (t.acked as f64 / secs, t.bytes as f64 / MB / secs)
     }
 

@@ -142,6 +142,22 @@ fn create_error(name: &str, partitions: i32, rf: i16, code: i16, msg: Option<Str
     }
 }
 
+/// The replication factor braid gives the topics it creates on a cluster:
+/// min(3, the brokers the cluster has), so one broker works and three
+/// survive a broker down.
+pub fn default_replication(brokers: &[String]) -> Result<i16> {
+    let mut conn = Conn::connect_any(brokers)?;
+    let versions = conn.api_versions()?;
+    let meta_v = pick_version(&versions, ApiKey::Metadata, METADATA_MAX)
+        .filter(|v| *v >= 1)
+        .ok_or_else(|| anyhow!("{} does not support Metadata v1+", conn.addr))?;
+    let mut meta = MetadataRequest::default();
+    meta.topics = Some(Vec::new());
+    meta.allow_auto_topic_creation = false;
+    let meta = conn.call(&meta, meta_v)?;
+    Ok(meta.brokers.len().clamp(1, 3) as i16)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -98,6 +98,7 @@ pub(super) fn try_start_positions(
             StartOffset::Earliest => lo,
             StartOffset::Latest => hi,
             StartOffset::At(n) => n.clamp(lo, hi),
+            StartOffset::FromEnd(n) => hi.saturating_sub(n).max(lo),
             StartOffset::Committed => {
                 // No commit yet: -o latest means the end, anything else the start.
                 let none = if opts.offset == StartOffset::Latest {

@@ -341,6 +341,16 @@ pub(super) fn record(st: &mut State<'_>, m: &Pending, r: Processed, reporter: &m
         });
         std::process::abort();
     }
+    // `demo --kill-worker-after N`: worker 0 dies at exactly its N-th event,
+    // its progress sent first, so the supervisor knows what it processed
+    // since its last commit (what its respawn reads again).
+    if st.spec.index == 0
+        && !st.spec.resume
+        && st.opts.faults.kill_after == Some(st.consumed_total - st.spec.already)
+    {
+        report(st, reporter);
+        let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
+    }
 }
 
 /// Counts an invalid message and logs it with its partition and offset, at
