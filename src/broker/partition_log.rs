@@ -468,6 +468,9 @@ pub struct SegmentInfo {
     pub base: i64,
     /// Bytes of whole messages in it.
     pub size: u64,
+    /// The largest record timestamp of its batches (ms since the epoch; -1
+    /// when it holds none, as magic-0 segments do).
+    pub max_timestamp: i64,
     /// When it was last written (the file's modification time): the newest
     /// message's age, as Kafka takes it for segments without timestamps.
     pub modified: std::time::SystemTime,
@@ -482,6 +485,7 @@ impl PartitionLog {
                 Ok(SegmentInfo {
                     base: s.base,
                     size: s.size(),
+                    max_timestamp: s.max_timestamp,
                     modified: s.file.metadata()?.modified()?,
                 })
             })
