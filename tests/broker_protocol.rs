@@ -378,3 +378,31 @@ fn fetch_v11_answers_at_once_when_data_is_there_and_wakes_on_appends() {
     );
     assert_eq!(record_count(&resp.responses[0].partitions[0].records), 3);
 }
+
+/// A fetch of no partitions is answered at once, as Kafka answers it: the
+/// Java consumer's close() ends its fetch session with one (session epoch
+/// -1, nothing to send), and used to wait max_wait (500 ms) for it here.
+#[test]
+fn a_fetch_of_no_partitions_answers_at_once() {
+    let broker = Broker::start(&[]);
+    let mut s = connect(&broker.addr());
+    let max_wait = Duration::from_secs(5);
+    for version in [4, 7, 11] {
+        let req = FetchRequest::default()
+            .with_replica_id(kafka_protocol::messages::BrokerId(-1))
+            .with_max_wait_ms(max_wait.as_millis() as i32)
+            .with_min_bytes(1)
+            .with_max_bytes(50 << 20)
+            .with_session_id(0)
+            .with_session_epoch(-1);
+        let started = Instant::now();
+        let resp = call(&mut s, &req, version);
+        let took = started.elapsed();
+        assert!(
+            took < max_wait / 5,
+            "Fetch v{version}: answered after {took:?}"
+        );
+        assert_eq!(resp.error_code, 0);
+        assert!(resp.responses.is_empty());
+    }
+}

@@ -80,8 +80,17 @@ fn gather(broker: &Broker, req: &FetchRequest, version: i16) -> Vec<Vec<Found>> 
             .filter_map(|f| f.slice.as_ref().map(|s| s.len()))
             .sum();
         let errors = found.iter().flatten().any(|f| f.error.is_some());
+        // A fetch of no partitions answers at once, as Kafka's does: the Java
+        // consumer closes its fetch session on close() with one, which would
+        // otherwise wait max_wait for data it cannot get.
+        let nothing_asked = found.iter().all(Vec::is_empty);
         // min_bytes 0 answers at once, as Kafka does; otherwise wait for data.
-        if bytes >= min_bytes || errors || Instant::now() >= deadline || broker.is_stopping() {
+        if bytes >= min_bytes
+            || errors
+            || nothing_asked
+            || Instant::now() >= deadline
+            || broker.is_stopping()
+        {
             break found;
         }
         broker.wait_appended(generation, deadline);
