@@ -16,6 +16,7 @@ use kafka_protocol::messages::{
     TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
+use std::time::{Duration, Instant};
 
 const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
 const OFFSET_OUT_OF_RANGE: i16 = 1;
@@ -238,4 +239,170 @@ fn oversized_message_sets_are_refused() {
         (0, 0),
         "nothing of the refused set was written"
     );
+}
+
+/// One record batch v2 of `n` small records (what every modern producer sends).
+fn batch_v2(n: i64) -> Bytes {
+    use kafka_protocol::records::{
+        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    };
+    let records: Vec<Record> = (0..n)
+        .map(|i| Record {
+            transactional: false,
+            control: false,
+            partition_leader_epoch: -1,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: i,
+            // Sequences that follow the offsets: the encoder makes one batch.
+            sequence: i as i32,
+            timestamp: 1_700_000_000_000 + i,
+            key: None,
+            value: Some(Bytes::from(format!("value {i}"))),
+            headers: Default::default(),
+        })
+        .collect();
+    let mut buf = bytes::BytesMut::new();
+    let options = RecordEncodeOptions {
+        version: 2,
+        compression: Compression::None,
+    };
+    RecordBatchEncoder::encode(&mut buf, records.iter(), &options).expect("encode a batch");
+    buf.freeze()
+}
+
+/// A Fetch (v11, what Kafka's Java clients and librdkafka send) of
+/// `(partition, offset)`s of `topic`, waiting up to `max_wait_ms` for `min_bytes`.
+fn fetch_v11(topic: &str, parts: &[(i32, i64)], min_bytes: i32, max_wait_ms: i32) -> FetchRequest {
+    FetchRequest::default()
+        .with_replica_id(kafka_protocol::messages::BrokerId(-1))
+        .with_max_wait_ms(max_wait_ms)
+        .with_min_bytes(min_bytes)
+        .with_max_bytes(50 << 20)
+        .with_session_id(0)
+        .with_session_epoch(-1)
+        .with_topics(vec![FetchTopic::default()
+            .with_topic(name(topic))
+            .with_partitions(
+                parts
+                    .iter()
+                    .map(|&(partition, offset)| {
+                        FetchPartition::default()
+                            .with_partition(partition)
+                            .with_fetch_offset(offset)
+                            .with_partition_max_bytes(1 << 20)
+                    })
+                    .collect(),
+            )])
+}
+
+/// The number of records in a partition's fetched batches.
+fn record_count(records: &Option<Bytes>) -> usize {
+    let mut data = records.clone().unwrap_or_default();
+    let mut n = 0;
+    while !data.is_empty() {
+        let set = kafka_protocol::records::RecordBatchDecoder::decode(&mut data)
+            .expect("whole record batches");
+        n += set.records.len();
+    }
+    n
+}
+
+/// A fetch (min_bytes 1) answers as soon as any requested partition holds
+/// data: never after max_wait because another partition is at its end, and a
+/// waiting fetch wakes on an append to any of its partitions. Where there is
+/// less than min_bytes it waits, as Kafka does.
+#[test]
+fn fetch_v11_answers_at_once_when_data_is_there_and_wakes_on_appends() {
+    let broker = Broker::start(&["--topic", "waits:3"]);
+    let mut s = connect(&broker.addr());
+    let produce = |s: &mut std::net::TcpStream, partition: i32, n: i64| {
+        let resp = call(s, &produce_request("waits", partition, batch_v2(n)), 7);
+        assert_eq!(resp.responses[0].partition_responses[0].error_code, 0);
+    };
+    produce(&mut s, 1, 3);
+    produce(&mut s, 2, 2);
+    // Partition 0 is empty (at its end), 1 and 2 hold data: an answer at once
+    // with every batch, though max_wait is 20 s.
+    let max_wait = Duration::from_secs(20);
+    let started = Instant::now();
+    let resp = call(
+        &mut s,
+        &fetch_v11("waits", &[(0, 0), (1, 0), (2, 0)], 1, 20_000),
+        11,
+    );
+    let took = started.elapsed();
+    assert!(
+        took < max_wait / 4,
+        "answered after {took:?} with data there"
+    );
+    let parts = &resp.responses[0].partitions;
+    let counts: Vec<usize> = parts.iter().map(|p| record_count(&p.records)).collect();
+    assert_eq!(counts, [0, 3, 2]);
+    assert!(parts.iter().all(|p| p.error_code == 0));
+    assert_eq!(
+        parts.iter().map(|p| p.high_watermark).collect::<Vec<_>>(),
+        [0, 3, 2]
+    );
+    // Every partition at its end: the fetch waits, and an append to any of
+    // them (here the last one listed) answers it.
+    let addr = broker.addr();
+    let waiting = std::thread::spawn(move || {
+        let mut s = connect(&addr);
+        let started = Instant::now();
+        let resp = call(
+            &mut s,
+            &fetch_v11("waits", &[(0, 0), (1, 3), (2, 2)], 1, 20_000),
+            11,
+        );
+        (started.elapsed(), resp)
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    produce(&mut s, 2, 4);
+    let (took, resp) = waiting.join().expect("the waiting fetch");
+    assert!(took < max_wait / 4, "woke after {took:?}");
+    let counts: Vec<usize> = resp.responses[0]
+        .partitions
+        .iter()
+        .map(|p| record_count(&p.records))
+        .collect();
+    assert_eq!(counts, [0, 0, 4]);
+    // Less than min_bytes: it waits up to max_wait, then answers with what there is.
+    let started = Instant::now();
+    let resp = call(&mut s, &fetch_v11("waits", &[(1, 0)], 1 << 20, 600), 11);
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(500),
+        "answered after {took:?}"
+    );
+    assert_eq!(record_count(&resp.responses[0].partitions[0].records), 3);
+}
+
+/// A fetch of no partitions is answered at once, as Kafka answers it: the
+/// Java consumer's close() ends its fetch session with one (session epoch
+/// -1, nothing to send), and used to wait max_wait (500 ms) for it here.
+#[test]
+fn a_fetch_of_no_partitions_answers_at_once() {
+    let broker = Broker::start(&[]);
+    let mut s = connect(&broker.addr());
+    let max_wait = Duration::from_secs(5);
+    for version in [4, 7, 11] {
+        let req = FetchRequest::default()
+            .with_replica_id(kafka_protocol::messages::BrokerId(-1))
+            .with_max_wait_ms(max_wait.as_millis() as i32)
+            .with_min_bytes(1)
+            .with_max_bytes(50 << 20)
+            .with_session_id(0)
+            .with_session_epoch(-1);
+        let started = Instant::now();
+        let resp = call(&mut s, &req, version);
+        let took = started.elapsed();
+        assert!(
+            took < max_wait / 5,
+            "Fetch v{version}: answered after {took:?}"
+        );
+        assert_eq!(resp.error_code, 0);
+        assert!(resp.responses.is_empty());
+    }
 }

@@ -14,6 +14,8 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::{Decodable, HeaderVersion, Request};
 
+use super::handlers::fetch;
+use super::partition_log::ReadSlice;
 use super::wire::{write_response, ConnError};
 use super::Broker;
 
@@ -227,7 +229,19 @@ fn serve<R: Handler>(
 
 /// Handles one request frame, writing the response (if any) to `out`.
 /// Returns whether a response was written; an error closes the connection.
-pub fn handle(broker: &Broker, mut frame: Bytes, out: &mut BytesMut) -> Result<bool, ConnError> {
+pub fn handle(broker: &Broker, frame: Bytes, out: &mut BytesMut) -> Result<bool, ConnError> {
+    handle_spliced(broker, frame, out, None)
+}
+
+/// As [`handle`], but the record bytes Fetch v4+ serves straight from the
+/// log are left out of `out`: their places in it and their file slices are
+/// pushed to `files`, for the connection to send from the files (`sendfile`).
+pub fn handle_spliced(
+    broker: &Broker,
+    mut frame: Bytes,
+    out: &mut BytesMut,
+    files: Option<&mut Vec<(usize, ReadSlice)>>,
+) -> Result<bool, ConnError> {
     if frame.len() < 8 {
         return Err(ConnError::Protocol(format!(
             "request of {} bytes is too short",
@@ -256,7 +270,15 @@ pub fn handle(broker: &Broker, mut frame: Bytes, out: &mut BytesMut) -> Result<b
     let hv = api.key.request_header_version(version);
     let header = RequestHeader::decode(&mut frame, hv)
         .map_err(|e| ConnError::Protocol(format!("bad request header: {e}")))?;
-    let written = (api.serve)(broker, &header, &mut frame, version, out)?;
+    let written = if api.key == ApiKey::Fetch && (4..=fetch::DIRECT_MAX_VERSION).contains(&version)
+    {
+        let req = FetchRequest::decode(&mut frame, version)
+            .map_err(|e| ConnError::Protocol(format!("cannot decode Fetch v{version}: {e}")))?;
+        fetch::respond_v4(broker, &req, version, header.correlation_id, out, files)?;
+        true
+    } else {
+        (api.serve)(broker, &header, &mut frame, version, out)?
+    };
     if frame.has_remaining() {
         log::debug!(
             "{:?} v{version}: {} trailing bytes ignored",

@@ -21,6 +21,7 @@ use std::io::{self, BufReader, ErrorKind, Read, Write};
 use std::net::{IpAddr, TcpStream};
 use std::time::{Duration, Instant};
 
+use super::partition_log::ReadSlice;
 use super::wire::{self, ConnError};
 use super::{apis, Broker};
 
@@ -62,10 +63,18 @@ pub fn serve(broker: &Broker, stream: TcpStream) -> Result<(), ConnError> {
     let mut writer = stream.try_clone()?;
     let mut reader = BufReader::with_capacity(64 * 1024, stream);
     let mut out = BytesMut::with_capacity(64 * 1024);
+    let mut files = Vec::new();
     while let Some(frame) = read_frame(broker, &mut reader, max)? {
         out.clear();
-        if apis::handle(broker, frame, &mut out)? {
-            write_all(broker, &mut writer, &out)?;
+        files.clear();
+        if apis::handle_spliced(broker, frame, &mut out, Some(&mut files))? {
+            let mut at = 0;
+            for (pos, slice) in files.drain(..) {
+                write_all(broker, &mut writer, &out[at..pos])?;
+                send_file(broker, &writer, &slice)?;
+                at = pos;
+            }
+            write_all(broker, &mut writer, &out[at..])?;
         }
         if out.capacity() > 16 * 1024 * 1024 {
             out = BytesMut::with_capacity(64 * 1024);
@@ -149,6 +158,33 @@ fn data_waiting(broker: &Broker, reader: &mut BufReader<TcpStream>) -> bool {
         return false;
     }
     waiting
+}
+
+/// Sends a whole log slice from its file, with [`write_all`]'s timeouts.
+fn send_file(broker: &Broker, stream: &TcpStream, slice: &ReadSlice) -> Result<(), ConnError> {
+    let mut done = 0;
+    let mut last_progress = Instant::now();
+    while done < slice.len() {
+        match slice.send_to(stream, done) {
+            Ok(n) => {
+                done += n;
+                last_progress = Instant::now();
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                if broker.stopping_for().is_some_and(|t| t > STOP_BOUND) {
+                    return Err(ConnError::Protocol(format!(
+                        "broker stopping: the client read no response for {STOP_BOUND:?} after the stop"
+                    )));
+                }
+                if last_progress.elapsed() > WRITE_TIMEOUT {
+                    return Err(e.into());
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
 }
 
 /// Writes a whole response; a client that reads nothing for [`WRITE_TIMEOUT`],

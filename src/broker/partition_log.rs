@@ -81,6 +81,9 @@ struct Segment {
     last_indexed: u64,
     /// The largest record timestamp of its batches (-1: none).
     max_timestamp: i64,
+    /// Whether it holds legacy (magic 0 or 1) entries, which Fetch v4+ must
+    /// convert; a segment of batches only is served as stored.
+    legacy: bool,
 }
 
 impl Segment {
@@ -103,6 +106,7 @@ impl Segment {
             index: Vec::new(),
             last_indexed: 0,
             max_timestamp: -1,
+            legacy: false,
         })
     }
 
@@ -204,6 +208,27 @@ impl ReadSlice {
         })
     }
 
+    /// Reads the bytes into `buf` (of the slice's length).
+    pub fn read_into(&self, buf: &mut [u8]) -> std::io::Result<()> {
+        self.file.read_exact_at(buf, self.pos)
+    }
+
+    /// Sends the bytes from the file to `socket` (`sendfile`, no copy
+    /// through user memory), from `done` bytes in; returns how many went.
+    /// A socket write timeout shows as `WouldBlock`/`TimedOut`.
+    pub fn send_to(&self, socket: &std::net::TcpStream, done: usize) -> std::io::Result<usize> {
+        let mut at = (self.pos + done as u64) as i64;
+        let n = nix::sys::sendfile::sendfile64(socket, &*self.file, Some(&mut at), self.len - done)
+            .map_err(std::io::Error::from)?;
+        if n == 0 && done < self.len {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "segment file shorter than its recorded size",
+            ));
+        }
+        Ok(n)
+    }
+
     /// How many bytes the slice covers.
     pub fn len(&self) -> usize {
         self.len
@@ -293,6 +318,7 @@ impl PartitionLog {
             match check_entry(&data[pos..], offset) {
                 Ok(entry) => {
                     segment.index_entry(offset, pos as u64);
+                    segment.legacy |= entry.batch.is_none();
                     if let Some(b) = entry.batch.filter(|b| !b.is_control()) {
                         segment.max_timestamp = segment.max_timestamp.max(b.max_timestamp);
                         self.producers.record(&b);
@@ -392,6 +418,7 @@ impl PartitionLog {
         let mut offset = base;
         let mut n = 0;
         while let Some(h) = head(&set[pos..]) {
+            segment.legacy |= h.magic != 2;
             set[pos..pos + 8].copy_from_slice(&offset.to_be_bytes());
             segment.index_entry(offset, segment.size() + pos as u64);
             pos += h.len;
@@ -438,6 +465,63 @@ impl PartitionLog {
         })
     }
 
+    /// For Fetch v4+: the whole record batches from the one holding `offset`
+    /// on, up to `max_bytes` (within one segment), located without reading
+    /// them, to be sent as stored. With `at_least_one`, a first batch larger
+    /// than `max_bytes` is taken whole (KIP-74). `Ok(None)`: the segment holds
+    /// legacy messages, which must be read and converted (see `records`).
+    pub fn read_batches(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        at_least_one: bool,
+    ) -> Result<Option<ReadSlice>, ReadError> {
+        if offset < self.start_offset() || offset > self.next_offset {
+            return Err(ReadError::OutOfRange);
+        }
+        let i = self.segments.partition_point(|s| s.base <= offset);
+        let segment = &self.segments[i.saturating_sub(1)];
+        if segment.legacy {
+            return Ok(None);
+        }
+        let empty = |pos| ReadSlice {
+            file: segment.file.clone(),
+            pos,
+            len: 0,
+        };
+        if offset == self.next_offset {
+            return Ok(Some(empty(0)));
+        }
+        let io = |e: std::io::Error| {
+            log::error!("{}: read error: {e}", self.dir.display());
+            ReadError::OutOfRange
+        };
+        let start = segment.position_of(offset).map_err(io)?;
+        let limit = segment.size().min(start.saturating_add(max_bytes as u64));
+        // Whole entries up to `limit`: from the last indexed entry start at or
+        // below it (entries are at least 4 KiB apart there), head by head.
+        let k = segment.index.partition_point(|&(_, p)| p <= limit);
+        let mut end = match k {
+            0 => start,
+            k => segment.index[k - 1].1.max(start),
+        };
+        while end < segment.size() {
+            let Some(h) = segment.head_at(end).map_err(io)? else {
+                break;
+            };
+            if end + h.len as u64 > limit {
+                if end == start && at_least_one {
+                    end += h.len as u64; // KIP-74: the first batch whole
+                }
+                break;
+            }
+            end += h.len as u64;
+        }
+        let mut slice = empty(start);
+        slice.len = (end - start) as usize;
+        Ok(Some(slice))
+    }
+
     /// The extent of the entry holding `offset` (to serve one that exceeds a fetch's max bytes).
     pub fn entry_at(&self, offset: i64) -> Option<EntryHead> {
         let slice = self.read(offset, HEAD_LEN).ok()?;
@@ -468,6 +552,9 @@ pub struct SegmentInfo {
     pub base: i64,
     /// Bytes of whole messages in it.
     pub size: u64,
+    /// The largest record timestamp of its batches (ms since the epoch; -1
+    /// when it holds none, as magic-0 segments do).
+    pub max_timestamp: i64,
     /// When it was last written (the file's modification time): the newest
     /// message's age, as Kafka takes it for segments without timestamps.
     pub modified: std::time::SystemTime,
@@ -482,6 +569,7 @@ impl PartitionLog {
                 Ok(SegmentInfo {
                     base: s.base,
                     size: s.size(),
+                    max_timestamp: s.max_timestamp,
                     modified: s.file.metadata()?.modified()?,
                 })
             })
