@@ -912,7 +912,7 @@ fn blocks_and_commands_are_parsed() {
     assert!(!runs_until_interrupted("kcat -C -b x -t t -e"));
     assert_eq!(
         shape("  [broker] target/release/braid x --listen 127.0.0.1:0   0:33,333 1.5 ms"),
-        "[broker] braid x --listen #.#.#.#:# #:# # ms"
+        "[broker] braid x --listen #:# #:# # ms"
     );
     assert!(same_shape("a 1\n...\nc 2\n", "a 10\nb\nc 3\n").is_ok());
     assert!(same_shape("c 2\na 1\n", "a 10\nc 3\n").is_err());
