@@ -622,6 +622,8 @@ fn run_readme() {
     let mut cluster: Option<KafkaCluster> = None;
     let mut skipped: Vec<String> = Vec::new();
     let mut outputs: Vec<Option<String>> = vec![None; blocks.len()];
+    // Sample outputs that do not match, reported once every block has run.
+    let mut mismatches: Vec<String> = Vec::new();
     let began = Instant::now();
 
     for (index, block) in blocks.iter().enumerate() {
@@ -633,17 +635,21 @@ fn run_readme() {
                         block.line
                     )
                 });
-                if let Err(e) = same_shape(&block.text, real) {
-                    panic!(
-                        "README line {} ({}): the sample output does not match what \
-                         its command printed: {e}\n--- sample:\n{}--- real output:\n{real}",
-                        block.line, block.heading, block.text
-                    );
+                match same_shape(&block.text, real) {
+                    Ok(()) => log(&format!(
+                        "README line {}: sample output matches",
+                        block.line
+                    )),
+                    Err(e) => {
+                        let m = format!(
+                            "README line {} ({}): the sample output does not match what \
+                             its command printed: {e}\n--- sample:\n{}--- real output:\n{real}",
+                            block.line, block.heading, block.text
+                        );
+                        log(&m);
+                        mismatches.push(m);
+                    }
                 }
-                log(&format!(
-                    "README line {}: sample output matches",
-                    block.line
-                ));
             }
             continue;
         }
@@ -763,6 +769,7 @@ fn run_readme() {
         "README ran in {:.0} s",
         began.elapsed().as_secs_f64()
     ));
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n\n"));
 
     // Each skipped command counts for the expected entry that is the
     // longest start of it; together they must be the expected list.
@@ -853,17 +860,24 @@ fn readme_blocks_run_in_order() {
         return;
     }
     let exe = std::env::current_exe().expect("the test binary");
-    let mut child = ChildGuard(
-        Command::new("unshare")
-            .args(["-rnpf", "--mount-proc", "--kill-child", "sh", "-c"])
-            .arg("ip link set lo up && exec \"$0\" \"$@\"")
-            .arg(&exe)
-            .args([TEST, "--exact", "--nocapture", "--test-threads=1"])
-            .env(INNER, "1")
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("start the README run in its namespaces"),
-    );
+    let mut cmd = Command::new("unshare");
+    cmd.args(["-rnpf", "--mount-proc", "--kill-child", "sh", "-c"])
+        .arg("ip link set lo up && exec \"$0\" \"$@\"")
+        .arg(&exe)
+        .args([TEST, "--exact", "--nocapture", "--test-threads=1"])
+        .env(INNER, "1")
+        .stdin(Stdio::null());
+    // SAFETY: the closure only calls prctl(2), which is async-signal-safe.
+    // A test process killed outright (its thread gone) takes the
+    // namespaces with it: `unshare` gets SIGKILL, and through `--kill-child`
+    // so does everything in the pid namespace.
+    unsafe {
+        cmd.pre_exec(|| {
+            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;
+            Ok(())
+        });
+    }
+    let mut child = ChildGuard(cmd.spawn().expect("start the README run in its namespaces"));
     let status = child.0.wait().expect("wait for the README run");
     assert!(
         status.success(),
