@@ -620,6 +620,8 @@ fn run_readme() {
 
     let mut backgrounds = Backgrounds::default();
     let mut cluster: Option<KafkaCluster> = None;
+    // Java or the Kafka jars are missing (reported once, as a skip).
+    let mut no_kafka = false;
     let mut skipped: Vec<String> = Vec::new();
     let mut outputs: Vec<Option<String>> = vec![None; blocks.len()];
     // Sample outputs that do not match, reported once every block has run.
@@ -680,8 +682,16 @@ fn run_readme() {
             }
             let mut run = cmd.clone();
             if run.contains(COMPOSE_BROKERS) {
+                if no_kafka {
+                    log(&format!(
+                        "README line {}: no Kafka here: {first_line}",
+                        block.line
+                    ));
+                    continue;
+                }
                 if cluster.is_none() {
                     if !kafka_available(TEST, KAFKA_3) {
+                        no_kafka = true;
                         log(&format!(
                             "README line {}: no Kafka here: {first_line}",
                             block.line
@@ -758,7 +768,9 @@ fn run_readme() {
             g.finish(&place);
             log(&format!("  {status} in {:.1} s", t.elapsed().as_secs_f64()));
             if n == 0 {
-                outputs[index] = Some(g.stdout());
+                // As a terminal shows it, roughly: a command's header and
+                // progress (stderr) come before its summary (stdout).
+                outputs[index] = Some(format!("{}{}", g.stderr(), g.stdout()));
             }
             backgrounds.check();
         }
