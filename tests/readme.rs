@@ -40,6 +40,12 @@
 //!   `<!-- readme-test: skip (REASON) -->` right before it, and a line of
 //!   a block with `<!-- readme-test: skip-line `PREFIX` (REASON) -->`; the
 //!   test checks that what is skipped is exactly [`EXPECTED_SKIPS`].
+//! - A sample output is the ```` ```text ```` block after a command block
+//!   (prose between them, no heading): it is compared with what the block's
+//!   first command printed, stderr (a header, progress) then stdout. Each of
+//!   its lines, but `...`, must have the shape of a printed line, in order:
+//!   the same words, names and columns; numbers are not compared
+//!   ([`shape`]). Every mismatch is reported at the end of the run.
 
 mod common;
 
@@ -916,6 +922,8 @@ impl Drop for ChildGuard {
     }
 }
 
+/// The README parsing on a small example: marks, sample outputs, commands
+/// (continuations, here-documents, `&`), what runs until Ctrl+C, shapes.
 #[test]
 fn blocks_and_commands_are_parsed() {
     let md = "# A\n\n<!-- readme-test: skip (needs Docker) -->\n```sh\ndocker compose up\n```\n\n\
