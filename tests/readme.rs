@@ -640,6 +640,7 @@ fn run_readme() {
         thread::spawn(move || start_cluster(&blocks, &path, &dir))
     });
     let mut cluster: Option<KafkaCluster> = None;
+    let ports = readme_ports(&blocks);
     let mut skipped: Vec<String> = Vec::new();
     let mut outputs: Vec<Option<String>> = vec![None; blocks.len()];
     // Sample outputs that do not match, reported once every block has run.
@@ -699,6 +700,21 @@ fn run_readme() {
                 continue;
             }
             let mut run = cmd.clone();
+            // The harness holds the README's ports while its nodes start (so
+            // it does not pick one of them): a command that may listen on one
+            // (a server, or one naming the port) waits for it to be done.
+            let may_listen = background(&run).is_some()
+                || runs_until_interrupted(&run)
+                || ports.iter().any(|p| run.contains(&format!(":{p}")));
+            if run.contains(COMPOSE_BROKERS) || may_listen {
+                if let Some(start) = starting.take() {
+                    log("waiting for the three Kafka nodes");
+                    match start.join() {
+                        Ok(c) => cluster = Some(c),
+                        Err(e) => std::panic::resume_unwind(e),
+                    }
+                }
+            }
             if run.contains(COMPOSE_BROKERS) {
                 if no_kafka {
                     log(&format!(
@@ -706,13 +722,6 @@ fn run_readme() {
                         block.line
                     ));
                     continue;
-                }
-                if let Some(start) = starting.take() {
-                    log("waiting for the three Kafka nodes");
-                    match start.join() {
-                        Ok(c) => cluster = Some(c),
-                        Err(e) => std::panic::resume_unwind(e),
-                    }
                 }
                 let bootstrap = cluster.as_ref().unwrap().bootstrap();
                 run = run.replace(COMPOSE_BROKERS, &bootstrap);
