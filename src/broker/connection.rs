@@ -162,40 +162,29 @@ fn data_waiting(broker: &Broker, reader: &mut BufReader<TcpStream>) -> bool {
 
 /// Sends a whole log slice from its file, with [`write_all`]'s timeouts.
 fn send_file(broker: &Broker, stream: &TcpStream, slice: &ReadSlice) -> Result<(), ConnError> {
-    let mut done = 0;
-    let mut last_progress = Instant::now();
-    while done < slice.len() {
-        match slice.send_to(stream, done) {
-            Ok(n) => {
-                done += n;
-                last_progress = Instant::now();
-            }
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                if broker.stopping_for().is_some_and(|t| t > STOP_BOUND) {
-                    return Err(ConnError::Protocol(format!(
-                        "broker stopping: the client read no response for {STOP_BOUND:?} after the stop"
-                    )));
-                }
-                if last_progress.elapsed() > WRITE_TIMEOUT {
-                    return Err(e.into());
-                }
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(())
+    write_with(broker, slice.len(), |done| slice.send_to(stream, done))
 }
 
 /// Writes a whole response; a client that reads nothing for [`WRITE_TIMEOUT`],
 /// or until [`STOP_BOUND`] after a stop, is cut off.
-fn write_all(broker: &Broker, stream: &mut TcpStream, mut data: &[u8]) -> Result<(), ConnError> {
+fn write_all(broker: &Broker, stream: &mut TcpStream, data: &[u8]) -> Result<(), ConnError> {
+    write_with(broker, data.len(), |done| stream.write(&data[done..]))
+}
+
+/// Writes `len` bytes through `step(done)`, which writes from byte `done`
+/// on and says how many it wrote, with the timeouts of [`write_all`].
+fn write_with(
+    broker: &Broker,
+    len: usize,
+    mut step: impl FnMut(usize) -> io::Result<usize>,
+) -> Result<(), ConnError> {
+    let mut done = 0;
     let mut last_progress = Instant::now();
-    while !data.is_empty() {
-        match stream.write(data) {
+    while done < len {
+        match step(done) {
             Ok(0) => return Err(io::Error::from(ErrorKind::WriteZero).into()),
             Ok(n) => {
-                data = &data[n..];
+                done += n;
                 last_progress = Instant::now();
             }
             Err(e) if e.kind() == ErrorKind::Interrupted => {}

@@ -58,15 +58,7 @@ pub fn create_with_configs(
     let versions = conn.api_versions()?;
     let create_v = pick_version(&versions, ApiKey::CreateTopics, CREATE_TOPICS_MAX)
         .ok_or_else(|| anyhow!("{} does not support CreateTopics", conn.addr))?;
-    let meta_v = pick_version(&versions, ApiKey::Metadata, METADATA_MAX)
-        .filter(|v| *v >= 1)
-        .ok_or_else(|| anyhow!("{} does not support Metadata v1+", conn.addr))?;
-
-    // Metadata with no topics: just the brokers and the controller.
-    let mut meta = MetadataRequest::default();
-    meta.topics = Some(Vec::new());
-    meta.allow_auto_topic_creation = false;
-    let meta = conn.call(&meta, meta_v)?;
+    let meta = brokers_and_controller(&mut conn, &versions)?;
     let controller = meta.controller_id.0;
     let mut target = conn;
     if controller >= 0 {
@@ -148,14 +140,22 @@ fn create_error(name: &str, partitions: i32, rf: i16, code: i16, msg: Option<Str
 pub fn default_replication(brokers: &[String]) -> Result<i16> {
     let mut conn = Conn::connect_any(brokers)?;
     let versions = conn.api_versions()?;
-    let meta_v = pick_version(&versions, ApiKey::Metadata, METADATA_MAX)
+    let meta = brokers_and_controller(&mut conn, &versions)?;
+    Ok(meta.brokers.len().clamp(1, 3) as i16)
+}
+
+/// Metadata v1+ for no topics: just the cluster's brokers and its controller.
+fn brokers_and_controller(
+    conn: &mut Conn,
+    versions: &std::collections::BTreeMap<i16, (i16, i16)>,
+) -> Result<kafka_protocol::messages::MetadataResponse> {
+    let meta_v = pick_version(versions, ApiKey::Metadata, METADATA_MAX)
         .filter(|v| *v >= 1)
         .ok_or_else(|| anyhow!("{} does not support Metadata v1+", conn.addr))?;
     let mut meta = MetadataRequest::default();
     meta.topics = Some(Vec::new());
     meta.allow_auto_topic_creation = false;
-    let meta = conn.call(&meta, meta_v)?;
-    Ok(meta.brokers.len().clamp(1, 3) as i16)
+    conn.call(&meta, meta_v)
 }
 
 #[cfg(test)]
