@@ -60,7 +60,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 
-use common::kafka_cluster::{kafka_available, KafkaCluster, KAFKA_3};
+use common::kafka_cluster::{kafka_available, KafkaCluster, KAFKA_4};
 use common::process::Tracker;
 
 /// Set in the environment of the re-executed test inside the namespaces.
@@ -634,7 +634,7 @@ fn run_readme() {
         .filter(|b| b.lang == "sh" && b.skip.is_none())
         .any(|b| b.text.contains(COMPOSE_BROKERS));
     // Java or the Kafka jars are missing (reported once, as a skip).
-    let no_kafka = needs_cluster && !kafka_available(TEST, KAFKA_3);
+    let no_kafka = needs_cluster && !kafka_available(TEST, KAFKA_4);
     let mut starting = (needs_cluster && !no_kafka).then(|| {
         let (blocks, path, dir) = (blocks.clone(), path.clone(), work.path().to_path_buf());
         thread::spawn(move || start_cluster(&blocks, &path, &dir))
@@ -835,7 +835,7 @@ fn start_cluster(blocks: &[Block], path: &str, dir: &Path) -> KafkaCluster {
         .into_iter()
         .filter_map(|p| std::net::TcpListener::bind(("127.0.0.1", p)).ok())
         .collect();
-    let cluster = KafkaCluster::compose();
+    let cluster = KafkaCluster::compose(KAFKA_4);
     drop(held);
     let create = format!(
         "braid topic create events --partitions 6 --replication 3 -b {}",
