@@ -64,19 +64,29 @@ def summary(xs):
     return f"median {statistics.median(xs):.2f}  min {min(xs):.2f}  max {max(xs):.2f}  (n={len(xs)})"
 
 
+def takeover_cmd(braid, brokers, session, topic):
+    """The failover demo's command line (on brokers, or its own embedded broker when None)."""
+    cmd = [braid, "demo", "--scenario", "failover", "-n", "6000", "--rate", "1000",
+           "--kill-after", "1500", "--session-timeout", str(session)]
+    if brokers:
+        cmd += ["-b", brokers, "-t", topic]
+    return cmd
+
+
+def takeover_seconds(out):
+    """Kill-to-takeover in seconds from the failover demo's verdict (0.1 s resolution)."""
+    row = next(l for l in out.splitlines() if l.startswith("takeover"))
+    return float(row.split()[1])
+
+
 def takeover(braid, brokers, runs):
     """Kill-to-takeover per session timeout, from the failover demo's verdict."""
     print("kill-to-takeover (braid demo --scenario failover, SIGKILL of host a)")
     for session in (6000, 10000):
         took = []
         for i in range(runs):
-            cmd = [braid, "demo", "--scenario", "failover", "-n", "6000", "--rate", "1000",
-                   "--kill-after", "1500", "--session-timeout", str(session)]
-            if brokers:
-                cmd += ["-b", brokers, "-t", f"figures-failover-{os.getpid()}-{session}-{i}"]
-            out = run(cmd)
-            row = next(l for l in out.splitlines() if l.startswith("takeover"))
-            took.append(float(row.split()[1]))
+            topic = f"figures-failover-{os.getpid()}-{session}-{i}"
+            took.append(takeover_seconds(run(takeover_cmd(braid, brokers, session, topic))))
         print(f"  --session-timeout {session / 1000:.0f} s: takeover s  {summary(took)}")
 
 
