@@ -13,7 +13,10 @@
 //! path: no allocation, integers through `itoa`); the output is exactly what
 //! serde_json would write for the same [`Event`]. Decoding is real, strict
 //! JSON through serde_json: a single object with exactly these fields, each of
-//! the right type, nothing unknown, duplicated or trailing.
+//! the right type, nothing unknown, duplicated or trailing. The consumer's hot
+//! path first tries the exact layout the encoder writes (a byte scan, no
+//! allocation) and hands anything else to serde_json, so both accept exactly
+//! the same messages.
 
 use serde::{Deserialize, Serialize};
 
@@ -54,6 +57,9 @@ struct Wire<'a> {
 /// `seq`, `value`, `ts_ms` (non-negative integers; `sender` fits in u32) and
 /// optionally `pad` (a string). Anything else is an [`InvalidEvent`].
 pub fn decode(bytes: &[u8]) -> Result<Event, InvalidEvent> {
+    if let Some(e) = decode_canonical(bytes) {
+        return Ok(e);
+    }
     let w: Wire<'_> = serde_json::from_slice(bytes)?;
     let _ = w.pad;
     Ok(Event {
@@ -62,6 +68,50 @@ pub fn decode(bytes: &[u8]) -> Result<Event, InvalidEvent> {
         value: w.value,
         ts_ms: w.ts_ms,
     })
+}
+
+/// The event in `bytes` if they are exactly what [`encode_into`] writes
+/// (`{"sender":S,"seq":Q,"value":V,"ts_ms":T}`, optionally with
+/// `,"pad":"xx..."` before the brace); `None` for anything else, valid or
+/// not, which [`decode`] then gives to serde_json.
+fn decode_canonical(bytes: &[u8]) -> Option<Event> {
+    let mut rest = bytes.strip_prefix(br#"{"sender":"#)?;
+    let sender = u32::try_from(number(&mut rest)?).ok()?;
+    rest = rest.strip_prefix(br#","seq":"#)?;
+    let seq = number(&mut rest)?;
+    rest = rest.strip_prefix(br#","value":"#)?;
+    let value = number(&mut rest)?;
+    rest = rest.strip_prefix(br#","ts_ms":"#)?;
+    let ts_ms = number(&mut rest)?;
+    if let Some(pad) = rest.strip_prefix(br#","pad":""#) {
+        let end = pad.iter().position(|b| *b != b'x')?;
+        rest = pad[end..].strip_prefix(b"\"")?;
+    }
+    (rest == b"}").then_some(Event {
+        sender,
+        seq,
+        value,
+        ts_ms,
+    })
+}
+
+/// A JSON non-negative integer that fits in u64 at the start of `rest`
+/// (no leading zero, no sign, fraction or exponent), consumed from it.
+fn number(rest: &mut &[u8]) -> Option<u64> {
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    if digits == 0 || (digits > 1 && rest[0] == b'0') {
+        return None;
+    }
+    let mut n: u64 = 0;
+    for &b in &rest[..digits] {
+        n = n.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+    }
+    *rest = &rest[digits..];
+    // A fraction or an exponent makes it a float: serde_json's call.
+    match rest.first() {
+        Some(b'.' | b'e' | b'E') => None,
+        _ => Some(n),
+    }
 }
 
 /// Length in bytes of `{"sender":S,"seq":Q,"value":V,"ts_ms":T}` without padding.
@@ -193,6 +243,59 @@ mod tests {
             ts_ms: 1_763_700_000_123,
         };
         assert_eq!(encode(&widest, Some(min)).len(), min);
+    }
+
+    /// What serde_json alone makes of `bytes`.
+    fn by_serde(bytes: &[u8]) -> Option<Event> {
+        let w: Wire<'_> = serde_json::from_slice(bytes).ok()?;
+        Some(Event {
+            sender: w.sender,
+            seq: w.seq,
+            value: w.value,
+            ts_ms: w.ts_ms,
+        })
+    }
+
+    #[test]
+    fn the_fast_path_agrees_with_serde_json() {
+        let mut cases: Vec<Vec<u8>> = vec![
+            encode(&E, None),
+            encode(&E, Some(200)),
+            encode(&E, Some(unpadded_len(&E) + PAD_OVERHEAD)),
+        ];
+        for text in [
+            r#"{"sender":4294967295,"seq":18446744073709551615,"value":0,"ts_ms":0}"#,
+            r#"{"sender":4294967296,"seq":1,"value":0,"ts_ms":0}"#,
+            r#"{"sender":1,"seq":18446744073709551616,"value":0,"ts_ms":0}"#,
+            r#"{"sender":01,"seq":1,"value":0,"ts_ms":0}"#,
+            r#"{"sender":1,"seq":1.0,"value":0,"ts_ms":0}"#,
+            r#"{"sender":1,"seq":1e3,"value":0,"ts_ms":0}"#,
+            r#"{"sender":1,"seq":-1,"value":0,"ts_ms":0}"#,
+            r#"{"sender":1,"seq":1,"value":0,"ts_ms":0,"pad":"xxy"}"#,
+            r#"{"sender":1,"seq":1,"value":0,"ts_ms":0,"pad":"x"x"}"#,
+            r#"{"sender":1,"seq":1,"value":0,"ts_ms":0,"pad":""}"#,
+            r#"{"sender":1,"seq":1,"value":0,"ts_ms":0} "#,
+            r#"{"sender":1,"seq":1,"value":0,"ts_ms":0}}"#,
+            r#"{"sender":1,"seq":1,"value":0,"ts_ms":0,"seq":2}"#,
+            r#"{"sender":1,"seq":1,"value":0}"#,
+            r#"{"sender":1,"seq":1,"value":0,"ts_ms":}"#,
+            r#"{"seq":1,"sender":1,"value":0,"ts_ms":0}"#,
+        ] {
+            cases.push(text.as_bytes().to_vec());
+        }
+        for c in &cases {
+            let fast = decode_canonical(c);
+            if let Some(e) = fast {
+                assert_eq!(Some(e), by_serde(c), "{}", String::from_utf8_lossy(c));
+            }
+            assert_eq!(
+                decode(c).ok(),
+                by_serde(c),
+                "{}",
+                String::from_utf8_lossy(c)
+            );
+        }
+        assert!(decode_canonical(&encode(&E, Some(200))).is_some());
     }
 
     #[test]

@@ -146,7 +146,17 @@ struct Cursor<'a> {
 }
 
 impl<'a> Cursor<'a> {
+    #[inline]
     fn varlong(&mut self) -> Result<i64, &'static str> {
+        // Most fields of a record (lengths, deltas of small batches, header
+        // counts) fit in one byte.
+        if let Some(&b) = self.data.get(self.pos) {
+            if b & 0x80 == 0 {
+                self.pos += 1;
+                let raw = u64::from(b);
+                return Ok((raw >> 1) as i64 ^ -((raw & 1) as i64));
+            }
+        }
         let mut raw = 0u64;
         for shift in (0..70).step_by(7) {
             let b = *self.data.get(self.pos).ok_or("truncated varint")?;
@@ -159,6 +169,7 @@ impl<'a> Cursor<'a> {
         Err("varint too long")
     }
 
+    #[inline]
     fn varint(&mut self) -> Result<i32, &'static str> {
         i32::try_from(self.varlong()?).map_err(|_| "varint out of range")
     }

@@ -127,6 +127,8 @@ struct State<'a> {
     high_watermark: BTreeMap<i32, i64>,
     progress: Progress,
     latency: Histogram,
+    /// The wall clock (ms) for event ages, read once per `processing::CLOCK_EVERY` events.
+    clock_ms: u64,
     consumed_total: u64,
     invalid_logged: Instant,
     invalid_unlogged: u64,
@@ -169,6 +171,7 @@ impl<'a> State<'a> {
             high_watermark: BTreeMap::new(),
             progress: Progress::default(),
             latency: Histogram::default(),
+            clock_ms: crate::report::now_ms(),
             consumed_total: spec.already,
             invalid_logged: Instant::now() - Duration::from_secs(10),
             invalid_unlogged: 0,
