@@ -116,7 +116,9 @@ pub(super) fn process(
             let mut n = 0;
             while n < limit
                 && !STOP.load(Ordering::SeqCst)
-                && (n % CLOCK_EVERY as usize != 0 || until.is_none_or(|t| Instant::now() < t))
+                && (n == 0
+                    || !n.is_multiple_of(CLOCK_EVERY as usize)
+                    || until.is_none_or(|t| Instant::now() < t))
                 && settle(st, &pending[n], handle(&pending[n]), reporter)
             {
                 n += 1;
@@ -317,7 +319,7 @@ pub(super) fn record(st: &mut State<'_>, m: &Pending, r: Processed, reporter: &m
     match r {
         Processed::Valid(d, ending) => {
             let e = &d.event;
-            if st.consumed_total % CLOCK_EVERY == 0 {
+            if st.consumed_total.is_multiple_of(CLOCK_EVERY) {
                 st.clock_ms = crate::report::now_ms();
             }
             st.latency
