@@ -96,6 +96,8 @@ const EXPECTED_SKIPS: &[&str] = &[
     "braid bench  ",
     "braid bench --processor prime",
     "braid bench --export-json",
+    "python3 benches/broker_vs_kafka.py",
+    "python3 benches/protocol_figures.py",
 ];
 
 /// How long a command that runs until Ctrl+C runs before it gets SIGINT.
