@@ -618,6 +618,22 @@ class Bench:
                 print(f"| {path} | {label} | {cells[0]} | {cells[1]} | {r} |")
 
 
+def interruptible_work_dir(prefix):
+    """A temporary work directory and its janitor, with SIGINT (even where it
+    was ignored, as in a background job), SIGTERM and SIGHUP turned into
+    KeyboardInterrupt so that the caller's cleanup runs. The janitor removes
+    the directory when this script ends in any way (its stdin pipe closes)."""
+    def interrupt(signum, _frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, interrupt)
+    work = tempfile.mkdtemp(prefix=prefix)
+    janitor = subprocess.Popen(["sh", "-c", 'trap "" INT HUP; read -r x; rm -rf "$1"', "sh", work],
+                               stdin=subprocess.PIPE)
+    return work, janitor
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=5)
@@ -642,17 +658,7 @@ def main():
         if not shutil.which(tool):
             ap.error(f"{tool} not found")
 
-    # SIGINT (even where it was ignored, as in a background job), SIGTERM and
-    # SIGHUP end the run through the cleanup below.
-    def interrupt(signum, _frame):
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, interrupt)
-    work = tempfile.mkdtemp(prefix="braid-vs-kafka-")
-    # Removes the work directory when this script ends in any way (its pipe closes).
-    janitor = subprocess.Popen(["sh", "-c", 'trap "" INT HUP; read -r x; rm -rf "$1"', "sh", work],
-                               stdin=subprocess.PIPE)
+    work, janitor = interruptible_work_dir("braid-vs-kafka-")
     bench = None
     try:
         bench = Bench(args, work)

@@ -70,11 +70,9 @@ import json
 import os
 import resource
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -409,15 +407,7 @@ def main():
         if not shutil.which(tool):
             ap.error(f"{tool} not found")
 
-    def interrupt(signum, _frame):
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, interrupt)
-    work = tempfile.mkdtemp(prefix="braid-protocol-figures-")
-    # Removes the work directory when this script ends in any way (its pipe closes).
-    janitor = subprocess.Popen(["sh", "-c", 'trap "" INT HUP; read -r x; rm -rf "$1"', "sh", work],
-                               stdin=subprocess.PIPE)
+    work, janitor = bvk.interruptible_work_dir("braid-protocol-figures-")
     figs = None
     before = after = loadavg()
     try:
