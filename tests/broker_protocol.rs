@@ -12,10 +12,11 @@ use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListO
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    ApiVersionsRequest, FetchRequest, ListOffsetsRequest, MetadataRequest, ProduceRequest,
-    TopicName,
+    ApiVersionsRequest, FetchRequest, FetchResponse, ListOffsetsRequest, MetadataRequest,
+    ProduceRequest, ResponseHeader, TopicName,
 };
-use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::protocol::{Decodable, HeaderVersion, StrBytes};
+use std::io::Write;
 use std::time::{Duration, Instant};
 
 const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
@@ -404,5 +405,59 @@ fn a_fetch_of_no_partitions_answers_at_once() {
         );
         assert_eq!(resp.error_code, 0);
         assert!(resp.responses.is_empty());
+    }
+}
+
+/// A fetch parked at the end of the log answers, with what there is, as soon
+/// as its client sends a next request on the same connection, instead of
+/// holding that request up to its max_wait (responses go out in order). The
+/// Java consumer's close() sends its session-closing fetch behind its own
+/// long poll and sat idle 0.5 s for it. Both fetch paths: v11 (batches as
+/// stored) and v2 (converted message sets, the `kafka` crate's).
+#[test]
+fn a_parked_fetch_answers_when_the_next_request_arrives() {
+    let broker = Broker::start(&["--topic", "parked:1"]);
+    let mut s = connect(&broker.addr());
+    let resp = call(&mut s, &produce_request("parked", 0, batch_v2(2)), 7);
+    assert_eq!(resp.responses[0].partition_responses[0].error_code, 0);
+    let max_wait = Duration::from_secs(10);
+    let parked_v11 = fetch_v11("parked", &[(0, 2)], 1, max_wait.as_millis() as i32);
+    let parked_v2 = fetch_request("parked", 0, 2).with_max_wait_ms(max_wait.as_millis() as i32);
+    for (version, parked) in [(11i16, parked_v11), (2, parked_v2)] {
+        let started = Instant::now();
+        s.write_all(&frame(&parked, version, 1))
+            .expect("write the parked fetch");
+        // Parked: nothing comes back while the client sends nothing else.
+        s.set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        let mut byte = [0u8; 1];
+        assert!(
+            matches!(s.peek(&mut byte), Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut)),
+            "Fetch v{version} at the end of the log answered before its max_wait or a next request"
+        );
+        s.set_read_timeout(None).unwrap();
+        let next = ApiVersionsRequest::default();
+        s.write_all(&frame(&next, 0, 2))
+            .expect("write the next request");
+        let mut first = read_frame(&mut s).expect("the parked fetch's answer");
+        let header = ResponseHeader::decode(&mut first, FetchResponse::header_version(version))
+            .expect("fetch response header");
+        assert_eq!(header.correlation_id, 1, "the fetch is answered first");
+        let fetched = FetchResponse::decode(&mut first, version).expect("fetch response");
+        let part = &fetched.responses[0].partitions[0];
+        assert_eq!(part.error_code, 0);
+        assert_eq!(part.high_watermark, 2);
+        assert!(
+            part.records.as_ref().is_none_or(|r| r.is_empty()),
+            "Fetch v{version}: no records past the end"
+        );
+        let mut second = read_frame(&mut s).expect("the next request's answer");
+        let header = ResponseHeader::decode(&mut second, 0).expect("api versions header");
+        assert_eq!(header.correlation_id, 2);
+        let took = started.elapsed();
+        assert!(
+            took < max_wait / 4,
+            "Fetch v{version}: the next request was answered after {took:?}"
+        );
     }
 }

@@ -16,9 +16,11 @@
 //! write that makes no progress for [`WRITE_TIMEOUT`] closes the connection.
 
 use bytes::{Bytes, BytesMut};
-use std::cell::Cell;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use std::cell::{Cell, RefCell};
 use std::io::{self, BufReader, ErrorKind, Read, Write};
 use std::net::{IpAddr, TcpStream};
+use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
 use super::partition_log::ReadSlice;
@@ -46,6 +48,42 @@ enum Place {
 thread_local! {
     /// The address of the client this connection thread serves.
     static PEER: Cell<Option<IpAddr>> = const { Cell::new(None) };
+    /// A handle on the socket of the connection this thread serves, to look
+    /// for a next request while one is handled.
+    static SOCKET: RefCell<Option<TcpStream>> = const { RefCell::new(None) };
+    /// Whether bytes of a next request were already read ahead into the
+    /// connection's buffer when the current one was taken.
+    static READ_AHEAD: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether the client of the calling connection thread has sent (part of) a
+/// next request, or closed, while the current one is handled (`false`
+/// outside a connection thread). A fetch parked at the end of the log
+/// answers then instead of holding the next request up to its max_wait:
+/// responses go out in request order, so the Java consumer's close() would
+/// otherwise wait behind its own long poll.
+pub fn next_request_waiting() -> bool {
+    if READ_AHEAD.with(Cell::get) {
+        return true;
+    }
+    SOCKET.with(|s| {
+        s.borrow().as_ref().is_some_and(|s| {
+            let mut fds = [PollFd::new(s.as_fd(), PollFlags::POLLIN)];
+            // Readable, hung up or in error: in each case the client wants
+            // this answer now (or never reads it).
+            matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
+        })
+    })
+}
+
+/// Clears the connection thread's socket handle when `serve` returns.
+struct SocketGuard;
+
+impl Drop for SocketGuard {
+    fn drop(&mut self) {
+        SOCKET.with(|s| s.borrow_mut().take());
+        READ_AHEAD.with(|r| r.set(false));
+    }
 }
 
 /// The client address of the connection the calling thread serves (`None`
@@ -61,10 +99,14 @@ pub fn serve(broker: &Broker, stream: TcpStream) -> Result<(), ConnError> {
     stream.set_write_timeout(Some(POLL))?;
     let max = broker.config.max_request_size;
     let mut writer = stream.try_clone()?;
+    let watched = stream.try_clone()?;
+    SOCKET.with(|s| *s.borrow_mut() = Some(watched));
+    let _clear = SocketGuard;
     let mut reader = BufReader::with_capacity(64 * 1024, stream);
     let mut out = BytesMut::with_capacity(64 * 1024);
     let mut files = Vec::new();
     while let Some(frame) = read_frame(broker, &mut reader, max)? {
+        READ_AHEAD.with(|r| r.set(!reader.buffer().is_empty()));
         out.clear();
         files.clear();
         if apis::handle_spliced(broker, frame, &mut out, Some(&mut files))? {
