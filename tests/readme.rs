@@ -97,6 +97,7 @@ const EXPECTED_SKIPS: &[&str] = &[
     "braid bench --processor prime",
     "braid bench --export-json",
     "python3 benches/broker_vs_kafka.py",
+    "python3 benches/default_path.py",
     "python3 benches/protocol_figures.py",
 ];
 
