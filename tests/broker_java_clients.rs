@@ -70,20 +70,7 @@ fn java_clients_on_their_defaults(version: &str, test: &str) {
     let broker = Broker::start(&[]);
     let addr = broker.addr();
     let topic = unique("java");
-    let out = run_with_timeout(
-        Command::new(env!("CARGO_BIN_EXE_braid")).args([
-            "topic",
-            "create",
-            &topic,
-            "--partitions",
-            "3",
-            "-b",
-            &addr,
-        ]),
-        None,
-        TIMEOUT,
-    );
-    assert!(out.status.success(), "{}", out.stderr);
+    broker.create_topic(&topic, 3);
 
     // Defaults: enable.idempotence=true, acks=all; lz4 on top.
     let bootstrap = format!("bootstrap.servers={addr}");
@@ -239,20 +226,7 @@ fn console_producer_then_consumer(version: &str, test: &str) {
     let broker = Broker::start(&[]);
     let addr = broker.addr();
     let topic = unique("console");
-    let out = run_with_timeout(
-        Command::new(env!("CARGO_BIN_EXE_braid")).args([
-            "topic",
-            "create",
-            &topic,
-            "--partitions",
-            "3",
-            "-b",
-            &addr,
-        ]),
-        None,
-        TIMEOUT,
-    );
-    assert!(out.status.success(), "{}", out.stderr);
+    broker.create_topic(&topic, 3);
 
     // ConsoleProducer on its defaults (idempotent, acks=all), keys and
     // headers parsed from each line: `h:v{i},i:{i} TAB k{i} TAB value {i}`.

@@ -188,20 +188,7 @@ fn verifiable_clients(version: &str, test: &str) {
 }
 
 fn create_topic(addr: &str, topic: &str) {
-    let out = run_with_timeout(
-        Command::new(env!("CARGO_BIN_EXE_braid")).args([
-            "topic",
-            "create",
-            topic,
-            "--partitions",
-            &PARTITIONS.to_string(),
-            "-b",
-            addr,
-        ]),
-        None,
-        TIMEOUT,
-    );
-    assert!(out.status.success(), "{}", out.stderr);
+    create_topic_on(addr, topic, PARTITIONS, "");
 }
 
 /// Records with CreateTimes `T0 + i` (record i in partition i % 3); a group

@@ -148,20 +148,7 @@ fn log_contents(addr: &str, topic: &str) -> BTreeMap<String, (i32, i64)> {
 }
 
 fn create_topic(addr: &str, topic: &str) {
-    let out = run_with_timeout(
-        Command::new(env!("CARGO_BIN_EXE_braid")).args([
-            "topic",
-            "create",
-            topic,
-            "--partitions",
-            &PARTITIONS.to_string(),
-            "-b",
-            addr,
-        ]),
-        None,
-        TIMEOUT,
-    );
-    assert!(out.status.success(), "{}", out.stderr);
+    create_topic_on(addr, topic, PARTITIONS, "");
 }
 
 /// N records with idempotence and acks=all: each acknowledged once, at the

@@ -105,6 +105,12 @@ impl Broker {
         self.log.lock().unwrap().clone()
     }
 
+    /// Creates `topic` with `partitions` partitions on this broker
+    /// ([`create_topic_on`]).
+    pub fn create_topic(&self, topic: &str, partitions: i32) {
+        create_topic_on(&self.addr(), topic, partitions, &self.log());
+    }
+
     /// The broker's process id, while it runs.
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(|c| c.id())
@@ -856,4 +862,29 @@ pub fn unique(prefix: &str) -> String {
 /// The directory holding this crate's test helpers (`tests/`).
 pub fn tests_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests")
+}
+
+/// Creates `topic` with `partitions` partitions (replication 1) on the
+/// brokers `addr` through `braid topic create`; panics if that fails, with
+/// `context` (a broker's log) in the message.
+pub fn create_topic_on(addr: &str, topic: &str, partitions: i32, context: &str) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_braid"));
+    cmd.env("RUST_LOG", "warn").args([
+        "topic",
+        "create",
+        topic,
+        "--partitions",
+        &partitions.to_string(),
+        "--replication",
+        "1",
+        "-b",
+        addr,
+    ]);
+    let out = run_with_timeout(&mut cmd, None, Duration::from_secs(60));
+    assert!(
+        out.status.success(),
+        "topic create {topic}: {}\n{}\n{context}",
+        out.status,
+        out.stderr,
+    );
 }

@@ -9,12 +9,10 @@
 //! per test process). Each scenario gets its own topics, created here with
 //! `braid topic create` on any of them, so none relies on auto-creation.
 
-use std::process::Command;
 use std::sync::OnceLock;
-use std::time::Duration;
 
 use super::kafka_cluster::{kafka_available, KafkaCluster, KAFKA_3, KAFKA_4};
-use super::{run_with_timeout, Broker};
+use super::Broker;
 
 /// Which broker a scenario runs against.
 #[derive(Clone, Copy, Debug)]
@@ -96,26 +94,7 @@ impl Target {
     /// Creates `topic` with `partitions` partitions (replication 1) through
     /// `braid topic create`, and panics if that fails.
     pub fn create_topic(&self, topic: &str, partitions: i32) {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_braid"));
-        cmd.env("RUST_LOG", "warn").args([
-            "topic",
-            "create",
-            topic,
-            "--partitions",
-            &partitions.to_string(),
-            "--replication",
-            "1",
-            "-b",
-            &self.addr,
-        ]);
-        let out = run_with_timeout(&mut cmd, None, Duration::from_secs(60));
-        assert!(
-            out.status.success(),
-            "topic create {topic}: {}\n{}\n{}",
-            out.status,
-            out.stderr,
-            self.log()
-        );
+        super::create_topic_on(&self.addr, topic, partitions, &self.log());
     }
 }
 
