@@ -220,6 +220,25 @@ def alive(pid):
         return False
 
 
+def run_client(cmd, out, err, timeout):
+    """Runs a client with its stdout and stderr to the files out and err;
+    returns its exit code, or "timeout" (it is killed then, and on any error
+    or interrupt here, before that goes on)."""
+    with open(out, "w") as fo, open(err, "w") as fe:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=fo, stderr=fe,
+                                preexec_fn=die_with_parent)
+        try:
+            return proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            return "timeout"
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+
+
 def machine_ticks():
     """(busy, total) jiffies of all CPUs."""
     with open("/proc/stat") as f:
@@ -463,19 +482,7 @@ class Bench:
         c0 = proc_cpu(broker.pid)
         t0 = time.monotonic()
         sampler.start()
-        with open(out, "w") as fo, open(err, "w") as fe:
-            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=fo, stderr=fe,
-                                    preexec_fn=die_with_parent)
-            try:
-                rc = proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-                rc = "timeout"
-            except BaseException:
-                proc.kill()
-                proc.wait()
-                raise
+        rc = run_client(cmd, out, err, timeout)
         wall = time.monotonic() - t0
         c1 = proc_cpu(broker.pid)
         busy = sampler.finish()

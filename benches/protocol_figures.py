@@ -135,19 +135,7 @@ class Figures:
         ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         c0 = bvk.proc_cpu(broker.pid)
         t0 = time.monotonic()
-        with open(out, "w") as fo, open(err, "w") as fe:
-            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=fo, stderr=fe,
-                                    preexec_fn=bvk.die_with_parent)
-            try:
-                rc = proc.wait(timeout=120 + n / 5000)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-                rc = "timeout"
-            except BaseException:
-                proc.kill()
-                proc.wait()
-                raise
+        rc = bvk.run_client(cmd, out, err, 120 + n / 5000)
         wall = time.monotonic() - t0
         c1 = bvk.proc_cpu(broker.pid)
         ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)

@@ -9,10 +9,9 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::process::Command;
 use std::time::Duration;
 
-use common::kafka_cluster::{jars_dir, kafka_available, KAFKA_3, KAFKA_4};
+use common::kafka_cluster::{java_tool, kafka_available, KAFKA_3, KAFKA_4};
 use common::*;
 use kafka::client::{CommitOffset, FetchGroupOffset, FetchOffset, KafkaClient};
 
@@ -23,12 +22,7 @@ const GROUP_COMMAND: &str = "org.apache.kafka.tools.consumer.group.ConsumerGroup
 
 /// Runs a Kafka tool of `version` with `args`; returns (success, stdout + stderr).
 fn tool(version: &str, main: &str, args: &[&str]) -> (bool, String) {
-    let mut cmd = Command::new("java");
-    cmd.arg("-Xmx256m")
-        .arg("-cp")
-        .arg(format!("{}/*", jars_dir(version).display()))
-        .arg(main)
-        .args(args);
+    let mut cmd = java_tool(version, main, args);
     let out = run_with_timeout(&mut cmd, None, TIMEOUT);
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), out.stderr);
     (out.status.success(), text)

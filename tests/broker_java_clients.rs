@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::kafka_cluster::{jars_dir, kafka_available, KAFKA_3, KAFKA_4};
+use common::kafka_cluster::{java_tool, kafka_available, KAFKA_3, KAFKA_4};
 use common::*;
 use kafka::client::FetchOffset;
 
@@ -51,12 +51,7 @@ fn tool_with_input(
     args: &[&str],
     input: Option<Vec<u8>>,
 ) -> (bool, String, Duration) {
-    let mut cmd = Command::new("java");
-    cmd.arg("-Xmx256m")
-        .arg("-cp")
-        .arg(format!("{}/*", jars_dir(version).display()))
-        .arg(main)
-        .args(args);
+    let mut cmd = java_tool(version, main, args);
     let started = Instant::now();
     let out = run_with_timeout(&mut cmd, input, TIMEOUT);
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), out.stderr);

@@ -15,7 +15,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::consume::{group_offsets, high_watermarks};
-use common::kafka_cluster::{jars_dir, kafka_available, KAFKA_3, KAFKA_4};
+use common::kafka_cluster::{java_tool, kafka_available, KAFKA_3, KAFKA_4};
 use common::*;
 use serde_json::Value;
 
@@ -31,12 +31,7 @@ const GROUP_COMMAND: &str = "org.apache.kafka.tools.consumer.group.ConsumerGroup
 /// Runs a Kafka tool of `version`, asserts it succeeds, returns its stdout
 /// and stderr.
 fn tool(version: &str, main: &str, args: &[&str]) -> (String, String) {
-    let mut cmd = Command::new("java");
-    cmd.arg("-Xmx256m")
-        .arg("-cp")
-        .arg(format!("{}/*", jars_dir(version).display()))
-        .arg(main)
-        .args(args);
+    let mut cmd = java_tool(version, main, args);
     let out = run_with_timeout(&mut cmd, None, TIMEOUT);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(

@@ -23,7 +23,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use braid::topic::TopicDescription;
-use common::kafka_cluster::{jars_dir, kafka_available, KafkaCluster};
+use common::kafka_cluster::{java_tool, kafka_available, KafkaCluster};
 use common::*;
 
 fn braid(args: &[&str]) -> String {
@@ -85,12 +85,7 @@ fn a_node_survives_kill9_and_sigterm_with_its_data(version: &str, test: &str) {
 
 /// Runs Kafka `version`'s tool `main` with `args`; its stdout and stderr.
 fn tool(version: &str, main: &str, args: &[&str]) -> String {
-    let mut cmd = Command::new("java");
-    cmd.arg("-Xmx256m")
-        .arg("-cp")
-        .arg(format!("{}/*", jars_dir(version).display()))
-        .arg(main)
-        .args(args);
+    let mut cmd = java_tool(version, main, args);
     let out = run_with_timeout(&mut cmd, None, Duration::from_secs(120));
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), out.stderr);
     assert!(

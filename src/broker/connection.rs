@@ -66,14 +66,14 @@ pub fn next_request_waiting() -> bool {
     if READ_AHEAD.with(Cell::get) {
         return true;
     }
-    SOCKET.with(|s| {
-        s.borrow().as_ref().is_some_and(|s| {
-            let mut fds = [PollFd::new(s.as_fd(), PollFlags::POLLIN)];
-            // Readable, hung up or in error: in each case the client wants
-            // this answer now (or never reads it).
-            matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
-        })
-    })
+    SOCKET.with(|s| s.borrow().as_ref().is_some_and(client_spoke))
+}
+
+/// Whether the client has sent bytes not read yet, or hung up, or the
+/// socket is in error (a read would not block), without reading anything.
+fn client_spoke(stream: &TcpStream) -> bool {
+    let mut fds = [PollFd::new(stream.as_fd(), PollFlags::POLLIN)];
+    matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
 }
 
 /// Clears the connection thread's socket handle when `serve` returns.
@@ -183,23 +183,12 @@ fn fill(
 
 /// Whether bytes of a next request have already arrived, and the stop is recent
 /// enough to still serve them (a request sent just before the stop is answered).
-fn data_waiting(broker: &Broker, reader: &mut BufReader<TcpStream>) -> bool {
+fn data_waiting(broker: &Broker, reader: &BufReader<TcpStream>) -> bool {
     if broker.stopping_for().is_some_and(|t| t > STOP_BOUND) {
         return false;
     }
-    if !reader.buffer().is_empty() {
-        return true;
-    }
-    let stream = reader.get_ref();
-    if stream.set_nonblocking(true).is_err() {
-        return false;
-    }
-    let waiting = matches!(stream.peek(&mut [0u8; 1]), Ok(n) if n > 0);
-    // A socket left non-blocking would turn every later wait into a busy loop.
-    if stream.set_nonblocking(false).is_err() {
-        return false;
-    }
-    waiting
+    // A client that hung up is read to its end (or its error) and closed.
+    !reader.buffer().is_empty() || client_spoke(reader.get_ref())
 }
 
 /// Sends a whole log slice from its file, with [`write_all`]'s timeouts.

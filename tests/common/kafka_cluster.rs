@@ -90,6 +90,18 @@ pub fn jars_dir(version: &str) -> PathBuf {
         .join(format!("kafka-{version}"))
 }
 
+/// A `java` command that runs class `main` of Kafka `version`'s jars with
+/// `args` (a 256 MiB heap): how the tests run Kafka's own tools and clients.
+pub fn java_tool(version: &str, main: &str, args: &[&str]) -> Command {
+    let mut cmd = Command::new("java");
+    cmd.arg("-Xmx256m")
+        .arg("-cp")
+        .arg(format!("{}/*", jars_dir(version).display()))
+        .arg(main)
+        .args(args);
+    cmd
+}
+
 /// Whether Java and the jars of Kafka `version` are here. When not, prints
 /// `SKIPPED: <test>: ... (no Java/Kafka)` and returns false; under `CI=true`
 /// it fails the test instead (`.ci/run` fetches the jars).
